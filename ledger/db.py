@@ -1,0 +1,89 @@
+"""Storage plumbing shared by every package: engine, declarative base, migrations.
+
+The database is SQLite by default (a file under ./var) or any SQLAlchemy URL given in
+GONGJUE_DATABASE_URL (PostgreSQL in production).  Each package owns its own tables and its own
+Alembic branch under migrations/versions/ (revision ids ``<package>_<nnnn>``); ``migrate``
+brings a database to every head.
+
+On SQLite every transaction starts with ``BEGIN IMMEDIATE``: writers queue on the database
+lock instead of failing when a read transaction upgrades to a write, which is what serialized
+ledger appends need.  Foreign keys are on, and the journal is WAL for file databases.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+DEFAULT_URL = "sqlite:///var/gongjue.db"
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+class Base(DeclarativeBase):
+    """Declarative base for every package's tables."""
+
+
+def database_url() -> str:
+    """The configured database URL (GONGJUE_DATABASE_URL, else the SQLite default)."""
+    return os.environ.get("GONGJUE_DATABASE_URL", DEFAULT_URL)
+
+
+def make_engine(url: str | None = None) -> Engine:
+    """Create an engine for ``url`` with the project's SQLite settings applied."""
+    url = url or database_url()
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        _configure_sqlite(engine)
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):  # noqa: ANN001
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # noqa: ANN001
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Session]:
+    """One all-or-nothing unit of work: commit on success, roll back on any exception."""
+    with session_factory(engine)() as session:
+        with session.begin():
+            yield session
+
+
+def migrate(engine: Engine) -> None:
+    """Upgrade the database to every package's head revision."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("version_locations", str(MIGRATIONS / "versions"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "heads")
