@@ -1,0 +1,42 @@
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from identity.area import format_area, format_area_grouped, parse_area
+
+
+@pytest.mark.parametrize("text, value", [
+    ("88", 8800), ("88.5", 8850), ("88.05", 8805), ("0.01", 1), (" 120.00 ", 12000), ("007.10", 710),
+])
+def test_parse_area_exact(text, value):
+    assert parse_area(text) == value
+
+
+@pytest.mark.parametrize("text, message", [
+    ("88.505", "more than two decimals"),
+    ("88.000", "more than two decimals"),
+    ("0", "greater than 0"),
+    ("0.00", "greater than 0"),
+    ("-5", "not a number"),
+    ("1,234.50", "not a number"),
+    ("1e3", "not a number"),
+    ("88.", "not a number"),
+    (".5", "not a number"),
+    ("", "empty"),
+    ("八十", "not a number"),
+])
+def test_parse_area_refuses(text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_area(text)
+
+
+def test_format_area():
+    assert format_area(123450) == "1234.50"
+    assert format_area(5) == "0.05"
+    assert format_area(0) == "0.00"
+    assert format_area_grouped(1234567) == "12,345.67"
+
+
+@given(st.integers(min_value=1, max_value=10**12))
+def test_format_then_parse_round_trips(value):
+    assert parse_area(format_area(value)) == value
