@@ -1,0 +1,507 @@
+"""Generate the shared crypto test vectors in tests/vectors/crypto/ from the Python implementation.
+
+Run ``python tests/vectors/make_crypto_vectors.py`` from the repository root to rewrite the
+files.  Every value comes from ``voting.crypto`` with the test DRBG (SPEC §3.9) and fixed seeds,
+so the output is deterministic; ``tests/crypto_cross/test_vectors.py`` checks that the files
+equal a fresh ``build()``, that Python accepts or rejects each case, and that the browser
+module (``web/static/booth/gongjue-crypto.js``, through ``tests/js/check_vectors.mjs``)
+reproduces every byte and every rejection.
+
+Files:
+
+- ``credentials.json``: typed code → normalised code, printed form, HKDF seed, Ed25519 public
+  key; refused inputs with their exact message (SPEC §4).
+- ``group.json``: test-DRBG outputs, challenge hashes, k·G, point and scalar validity, ElGamal
+  encryptions (SPEC §3.1–3.3).
+- ``ballots.json``: full secret ballots (a motion, a choice of 3, an election with 2 seats, and
+  all three together) and an open ballot: fixed inputs → exact signed ballot, tracking code and
+  reveal (SPEC §3.6).
+- ``invalid.json``: ballots every implementation must refuse, each re-signed after its
+  mutation so the intended check is the one that fails, plus bad reveals.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import nacl.signing  # noqa: E402
+
+from voting.crypto import ballot, credential, elgamal, group  # noqa: E402
+from voting.crypto.ballot import BallotError, ItemShape  # noqa: E402
+from voting.crypto.chaum_pedersen import prove_bit, prove_count  # noqa: E402
+from voting.crypto.drbg import TestDRBG  # noqa: E402
+from voting.crypto.transcript import challenge  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "crypto"
+ORIGIN = "gongjue.local/maple-court"
+
+# --- a tiny independent Edwards25519 (for forging invalid encodings only) -------------------
+
+P = 2**255 - 19
+D = (-121665 * pow(121666, P - 2, P)) % P
+SQRT_M1 = pow(2, (P - 1) // 4, P)
+
+
+def _recover_x(y: int, sign: int) -> int | None:
+    x2 = (y * y - 1) * pow(D * y * y + 1, P - 2, P) % P
+    if x2 == 0:
+        return None if sign else 0
+    x = pow(x2, (P + 3) // 8, P)
+    if (x * x - x2) % P:
+        x = x * SQRT_M1 % P
+    if (x * x - x2) % P:
+        return None
+    return P - x if (x & 1) != sign else x
+
+
+def _decode(b: bytes) -> tuple[int, int]:
+    n = int.from_bytes(b, "little")
+    y, sign = n & ((1 << 255) - 1), n >> 255
+    x = _recover_x(y, sign)
+    assert x is not None
+    return x, y
+
+
+def _encode(pt: tuple[int, int]) -> bytes:
+    x, y = pt
+    return ((y | ((x & 1) << 255))).to_bytes(32, "little")
+
+
+def _add(p1: tuple[int, int], p2: tuple[int, int]) -> tuple[int, int]:
+    (x1, y1), (x2, y2) = p1, p2
+    t = D * x1 * x2 * y1 * y2 % P
+    return ((x1 * y2 + x2 * y1) * pow(1 + t, P - 2, P) % P, (y1 * y2 + x1 * x2) * pow(1 - t, P - 2, P) % P)
+
+
+ORDER8 = bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a")
+SMALL_ORDER = [
+    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # order 2: (0, −1)
+    "0000000000000000000000000000000000000000000000000000000000000000",  # order 4
+    "0000000000000000000000000000000000000000000000000000000000000080",  # order 4
+    ORDER8.hex(),  # order 8
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",  # order 8
+]
+NON_CANONICAL = [
+    "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # y = p
+    "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # y = p + 1 (≡ 1)
+    "0100000000000000000000000000000000000000000000000000000000000080",  # identity with sign bit (x = 0)
+]
+
+
+def _not_on_curve() -> str:
+    y = 2
+    while _recover_x(y, 0) is not None:
+        y += 1
+    return y.to_bytes(32, "little").hex()
+
+
+def _mixed_order(p: bytes) -> str:
+    return _encode(_add(_decode(p), _decode(ORDER8))).hex()
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _h(label: str) -> bytes:
+    return hashlib.sha256(label.encode()).digest()
+
+
+def _joint_key(seed: bytes, trustees: int) -> tuple[list[int], bytes]:
+    rand = TestDRBG(seed)
+    secrets = [rand() for _ in range(trustees)]
+    return secrets, group.add_all(group.base_mul(s) for s in secrets)
+
+
+def _code(label: str) -> str:
+    """A deterministic valid code for a label (symbols from SHA-256, rejection as in generation)."""
+    stream = iter(hashlib.sha256(label.encode()).digest() * 4)
+    return credential.generate_code(lambda n: bytes([next(stream)]))
+
+
+def _shapes(items: list[dict]) -> list[ItemShape]:
+    return [ItemShape(i["id"], i["n"], i["lo"], i["hi"]) for i in items]
+
+
+def _resign(signed: dict, key: nacl.signing.SigningKey) -> dict:
+    body = signed["ballot"]
+    return {"ballot": body, "sig": key.sign(ballot.signing_bytes(body)).signature.hex()}
+
+
+# --- credentials.json ------------------------------------------------------------------------
+
+
+def credentials_vectors() -> dict:
+    derivations = []
+    typed = [
+        ("2" * 24, ORIGIN),
+        (credential.format_code(_code("a")), ORIGIN),
+        (credential.format_code(_code("a")).lower().replace("-", " "), ORIGIN),
+        ("\u3000" + _code("b")[:12] + "\t" + _code("b")[12:] + "\r\n", ORIGIN),
+        (_code("a"), "gongjue.local/pine-garden"),
+        (_code("c"), "投票.example.cn/枫林苑"),
+    ]
+    for text, origin in typed:
+        code = credential.normalise_code(text)
+        derivations.append({"input": text, "origin": origin, "code": code, "printed": credential.format_code(code),
+                            "seed": credential.derive_seed(code, origin).hex(),
+                            "public_key": credential.public_key_hex(code, origin)})
+    good = _code("a")
+    refused_inputs = [
+        "0" + good[1:], "O" + good[1:], good[:5] + "o" + good[6:], "1" + good[1:], good[:3] + "I" + good[4:],
+        good[:-1] + "L", "l" + good[1:], good[:4] + "_" + good[4:], good[:4] + "Ａ" + good[4:],
+        good[:4] + "－" + good[4:], good[:4] + "\u00a0" + good[4:], good[:4] + "\u200b" + good[4:],
+        good[:23], good + "2", "", good[:-1] + credential.ALPHABET[(credential.ALPHABET.index(good[-1]) + 1) % 31],
+        good[1] + good[0] + good[2:] if good[0] != good[1] else good[:22] + good[23] + good[22],
+    ]
+    refusals = []
+    for text in refused_inputs:
+        try:
+            credential.normalise_code(text)
+        except credential.CodeError as e:
+            refusals.append({"input": text, "kind": e.kind, "message": str(e)})
+        else:
+            raise AssertionError(f"expected a refusal for {text!r}")
+    return {"description": "Credential codes and key derivation (SPEC §4): normalise typed input, "
+                           "HKDF-SHA256 seed, Ed25519 public key; refused inputs with exact messages.",
+            "alphabet": credential.ALPHABET, "derivations": derivations, "refusals": refusals}
+
+
+# --- group.json ------------------------------------------------------------------------------
+
+
+def group_vectors() -> dict:
+    drbg = []
+    for seed in (b"", b"\x00", b"gongjue", bytes(range(32))):
+        rand = TestDRBG(seed)
+        drbg.append({"seed": seed.hex(), "scalars": [group.scalar_to_hex(rand()) for _ in range(4)]})
+    g = group.base_mul(1)
+    challenges = []
+    for tag, fields in [
+        ("gongjue/v1/bit", []),
+        ("gongjue/v1/bit", [("bytes", _h("fp")), ("bytes", g), ("text", "议题-1"), ("int", 0), ("int", 4294967295)]),
+        ("gongjue/v1/count", [("text", ""), ("int", 7), ("bytes", group.IDENTITY), ("bytes", b"")]),
+    ]:
+        c = challenge(tag, *[v for _, v in fields])
+        challenges.append({"tag": tag, "fields": [{k: (v.hex() if isinstance(v, bytes) else v)} for k, v in fields],
+                           "c": group.scalar_to_hex(c)})
+    ks = [0, 1, 2, 3, group.L - 1, TestDRBG(b"k")()]
+    base_mul = [{"k": group.scalar_to_hex(k), "point": group.base_mul(k).hex()} for k in ks]
+    valid_point = group.base_mul(TestDRBG(b"p")())
+    points = [
+        {"hex": valid_point.hex(), "allow_identity": False, "valid": True, "why": "random subgroup point"},
+        {"hex": g.hex(), "allow_identity": False, "valid": True, "why": "base point G"},
+        {"hex": group.IDENTITY.hex(), "allow_identity": True, "valid": True, "why": "identity where allowed"},
+        {"hex": group.IDENTITY.hex(), "allow_identity": False, "valid": False, "why": "identity where not allowed"},
+        {"hex": _not_on_curve(), "allow_identity": False, "valid": False, "why": "not on the curve"},
+        {"hex": _mixed_order(valid_point), "allow_identity": False, "valid": False, "why": "mixed order (P + T8)"},
+        {"hex": _mixed_order(g), "allow_identity": True, "valid": False, "why": "mixed order (G + T8)"},
+        {"hex": valid_point.hex().upper(), "allow_identity": False, "valid": False, "why": "uppercase hex"},
+        {"hex": valid_point.hex()[:62], "allow_identity": False, "valid": False, "why": "31 bytes"},
+    ]
+    points += [{"hex": h, "allow_identity": True, "valid": False, "why": "small order"} for h in SMALL_ORDER]
+    points += [{"hex": h, "allow_identity": True, "valid": False, "why": "non-canonical encoding"}
+               for h in NON_CANONICAL]
+    for pt in points:  # the Python implementation agrees with every expectation here
+        try:
+            group.point_from_hex(pt["hex"], allow_identity=pt["allow_identity"])
+            ok = True
+        except group.GroupError:
+            ok = False
+        assert ok == pt["valid"], pt
+    scalars = [
+        {"hex": group.scalar_to_hex(group.L - 1), "valid": True},
+        {"hex": group.scalar_to_hex(0), "valid": True},
+        {"hex": group.L.to_bytes(32, "little").hex(), "valid": False},
+        {"hex": (2**256 - 1).to_bytes(32, "little").hex(), "valid": False},
+        {"hex": group.scalar_to_hex(group.L - 1).upper(), "valid": False},
+    ]
+    secrets, k = _joint_key(b"elgamal", 2)
+    rand = TestDRBG(b"nonces")
+    elg = []
+    for m in (0, 1, 2, 1000):
+        r = rand()
+        ct = elgamal.encrypt(m, r, k)
+        elg.append({"m": m, "r": group.scalar_to_hex(r), "joint_key": k.hex(), "alpha": ct.alpha.hex(),
+                    "beta": ct.beta.hex()})
+    return {"description": "Group, challenge, test DRBG and ElGamal vectors (SPEC §3.1–3.3, §3.9).",
+            "drbg": drbg, "challenges": challenges, "base_mul": base_mul, "points": points, "scalars": scalars,
+            "elgamal": elg}
+
+
+# --- ballots.json ----------------------------------------------------------------------------
+
+MOTION = {"id": "item-1", "n": 3, "lo": 1, "hi": 1}
+CHOICE = {"id": "item-2", "n": 3, "lo": 1, "hi": 1}
+ELECTION = {"id": "选举-3", "n": 4, "lo": 0, "hi": 2}
+
+BALLOTS = [
+    ("motion", [MOTION], {"item-1": [1, 0, 0]}),
+    ("choice-of-3", [CHOICE], {"item-2": [0, 0, 1]}),
+    ("election-seats-2", [ELECTION], {"选举-3": [1, 0, 1, 0]}),
+    ("election-none", [ELECTION], {"选举-3": [0, 0, 0, 0]}),
+    ("compound", [MOTION, CHOICE, ELECTION], {"item-1": [0, 0, 1], "item-2": [0, 1, 0], "选举-3": [0, 0, 0, 1]}),
+]
+
+
+def _ballot_case(name: str, items: list[dict], choices: dict) -> dict:
+    code = _code("voter/" + name)
+    key = credential.signing_key(code, ORIGIN)
+    secrets, k = _joint_key(b"trustees/" + name.encode(), 3)
+    fingerprint = _h("round/" + name)
+    seed = ("ballot/" + name).encode()
+    signed, reveal = ballot.encrypt_ballot(fingerprint=fingerprint, joint_key=k, items=_shapes(items),
+                                           choices=choices, signing_key=key, rand=TestDRBG(seed))
+    full, short = ballot.tracking_code(signed)
+    ballot.verify_ballot(signed, fingerprint=fingerprint, joint_key=k, items=_shapes(items))
+    return {"name": name, "origin": ORIGIN, "code": code, "voter_key": key.verify_key.encode().hex(),
+            "trustee_secrets": [group.scalar_to_hex(s) for s in secrets], "joint_key": k.hex(),
+            "fingerprint": fingerprint.hex(), "items": items, "choices": choices, "drbg_seed": seed.hex(),
+            "signed": signed, "tracking": {"full": full, "short": short}, "reveal": reveal.to_json()}
+
+
+def _open_case() -> dict:
+    items = [MOTION, ELECTION]
+    choices = {"item-1": [0, 1, 0], "选举-3": [1, 1, 0, 0]}
+    code = _code("voter/open")
+    key = credential.signing_key(code, ORIGIN)
+    fingerprint = _h("round/open")
+    signed = ballot.make_open_ballot(fingerprint=fingerprint, items=_shapes(items), choices=choices, signing_key=key)
+    full, short = ballot.tracking_code(signed)
+    return {"name": "open-named-vote", "origin": ORIGIN, "code": code, "voter_key": key.verify_key.encode().hex(),
+            "fingerprint": fingerprint.hex(), "items": items, "choices": choices, "signed": signed,
+            "tracking": {"full": full, "short": short}}
+
+
+def ballots_vectors() -> dict:
+    return {"description": "Secret ballots from fixed inputs and the test DRBG (SPEC §3.6, draw order §3.9): "
+                           "exact signed ballot, tracking code and reveal; and an open ballot.",
+            "secret": [_ballot_case(*b) for b in BALLOTS], "open": [_open_case()]}
+
+
+# --- invalid.json ----------------------------------------------------------------------------
+
+
+def _invalid_cases(base: dict, election: dict) -> list[dict]:
+    """Mutations of valid ballots; each is re-signed by the voter so that only the named check fails."""
+    key = credential.signing_key(base["code"], ORIGIN)
+    other = credential.signing_key(_code("voter/other"), ORIGIN)
+    cases = []
+
+    def add(name: str, reason: str, python_match: str, signed: dict, src: dict = base, **extra) -> None:
+        case = {"name": name, "reason": reason, "python_match": python_match, "fingerprint": src["fingerprint"],
+                "joint_key": src["joint_key"], "items": src["items"], "signed": signed}
+        case.update(extra)
+        cases.append(case)
+
+    def mutated(src: dict, change, signer=key) -> dict:
+        s = copy.deepcopy(src["signed"])
+        change(s["ballot"])
+        return _resign(s, signer)
+
+    def set_sel(field: str, value: str, i: int = 0):
+        return lambda b: b["items"][0]["selections"][i].__setitem__(field, value)
+
+    add("bad point encoding (not on the curve)", "point", "invalid ciphertext point",
+        mutated(base, set_sel("alpha", _not_on_curve())))
+    add("non-canonical point encoding (y = p + 1)", "point", "invalid ciphertext point",
+        mutated(base, set_sel("beta", NON_CANONICAL[1])))
+    add("small-order point", "point", "invalid ciphertext point", mutated(base, set_sel("beta", SMALL_ORDER[3])))
+    alpha0 = bytes.fromhex(base["signed"]["ballot"]["items"][0]["selections"][0]["alpha"])
+    add("mixed-order point (α + T8)", "point", "invalid ciphertext point",
+        mutated(base, set_sel("alpha", _mixed_order(alpha0))))
+    add("identity where not allowed", "identity", "invalid ciphertext point",
+        mutated(base, set_sel("alpha", group.IDENTITY.hex())))
+    add("wrong voter key (ballot of another credential)", "voter", "not the expected credential", base["signed"],
+        voter_key=other.verify_key.encode().hex())
+
+    def rekey(b: dict) -> None:
+        b["voter"] = other.verify_key.encode().hex()
+    add("proofs bound to another voter (re-signed by a different credential)", "proof", "does not verify",
+        mutated(base, rekey, signer=other))
+
+    def swap(b: dict) -> None:
+        sels = b["items"][0]["selections"]
+        sels[0]["proof"], sels[1]["proof"] = sels[1]["proof"], sels[0]["proof"]
+    add("proofs swapped between selections", "proof", "selection proof does not verify", mutated(base, swap))
+
+    def swap_cts(b: dict) -> None:
+        sels = b["items"][0]["selections"]
+        for f in ("alpha", "beta"):
+            sels[0][f], sels[1][f] = sels[1][f], sels[0][f]
+    add("ciphertexts swapped between selections", "proof", "selection proof does not verify",
+        mutated(base, swap_cts))
+    add("selection encrypting 2 (election, count in range)", "proof", "selection proof does not verify",
+        _forged_two(election), src=election)
+    add("count out of range (motion with 2 marks)", "proof", "count proof does not verify", _forged_count(base))
+    add("count proof over another range", "proof", "count proof range", _other_range(base))
+
+    def unreduced(b: dict) -> None:
+        proof = b["items"][0]["selections"][0]["proof"]
+        proof["z"][0] = (group.scalar_from_hex(proof["z"][0]) + group.L).to_bytes(32, "little").hex()
+    add("proof scalar not reduced modulo ℓ", "scalar", "not reduced", mutated(base, unreduced))
+    bad = copy.deepcopy(base["signed"])
+    sig = bytearray(bytes.fromhex(bad["sig"]))
+    sig[5] ^= 0x01
+    bad["sig"] = sig.hex()
+    add("bad signature (one bit flipped)", "signature", "signature does not verify", bad)
+    add("signature by another key", "signature", "signature does not verify",
+        {"ballot": copy.deepcopy(base["signed"]["ballot"]), "sig": _resign(base["signed"], other)["sig"]})
+    add("extra field in a selection", "structure", "expected exactly",
+        mutated(base, set_sel("note", "x")))
+    add("open ballot with two marks on a motion", "count", "allowed 1..1", _open_two_marks(base))
+    wrong_round = dict(base, fingerprint=_h("round/other").hex())
+    add("ballot for another round", "round", "another round", base["signed"], src=wrong_round)
+    return cases
+
+
+def _forged_two(src: dict) -> dict:
+    """An election ballot whose first selection encrypts 2; the count (2 ≤ seats) is proved honestly."""
+    key = credential.signing_key(src["code"], ORIGIN)
+    voter = key.verify_key.encode()
+    k = bytes.fromhex(src["joint_key"])
+    fp = bytes.fromhex(src["fingerprint"])
+    item = src["items"][0]
+    rand = TestDRBG(b"forge/two")
+    marks = [2] + [0] * (item["n"] - 1)
+    sels, rs = [], []
+    for index, m in enumerate(marks):
+        r = rand()
+        ct = elgamal.encrypt(m, r, k)
+        proof = prove_bit(min(m, 1), r, ct.alpha, ct.beta, k, fingerprint=fp, voter=voter, item_id=item["id"],
+                          index=index, rand=rand)
+        sels.append({"alpha": ct.alpha.hex(), "beta": ct.beta.hex(), "proof": proof.to_json()})
+        rs.append(r)
+    big_r = sum(rs) % group.L
+    total = elgamal.encrypt(sum(marks), big_r, k)
+    count = prove_count(sum(marks), big_r, total.alpha, total.beta, k, lo=item["lo"], hi=item["hi"], fingerprint=fp,
+                        voter=voter, item_id=item["id"], rand=rand)
+    body = {"v": 1, "kind": "secret", "round": fp.hex(), "voter": voter.hex(),
+            "items": [{"id": item["id"], "selections": sels, "count_proof": count.to_json()}]}
+    return _resign({"ballot": body}, key)
+
+
+def _forged_count(src: dict) -> dict:
+    """A motion ballot with two marks: valid 0/1 proofs, a count proof claiming 1 with the real nonce sum."""
+    key = credential.signing_key(src["code"], ORIGIN)
+    voter = key.verify_key.encode()
+    k = bytes.fromhex(src["joint_key"])
+    fp = bytes.fromhex(src["fingerprint"])
+    item = src["items"][0]
+    rand = TestDRBG(b"forge/count")
+    marks = [1, 1, 0]
+    sels, rs, cts = [], [], []
+    for index, m in enumerate(marks):
+        r = rand()
+        ct = elgamal.encrypt(m, r, k)
+        proof = prove_bit(m, r, ct.alpha, ct.beta, k, fingerprint=fp, voter=voter, item_id=item["id"], index=index,
+                          rand=rand)
+        sels.append({"alpha": ct.alpha.hex(), "beta": ct.beta.hex(), "proof": proof.to_json()})
+        rs.append(r)
+        cts.append(ct)
+    total = elgamal.add_all(cts)
+    count = prove_count(1, sum(rs) % group.L, total.alpha, total.beta, k, lo=1, hi=1, fingerprint=fp, voter=voter,
+                        item_id=item["id"], rand=rand)
+    body = {"v": 1, "kind": "secret", "round": fp.hex(), "voter": voter.hex(),
+            "items": [{"id": item["id"], "selections": sels, "count_proof": count.to_json()}]}
+    return _resign({"ballot": body}, key)
+
+
+def _other_range(src: dict) -> dict:
+    """A motion ballot with two marks proved honestly in [1, 2] while the item allows [1, 1]."""
+    key = credential.signing_key(src["code"], ORIGIN)
+    item = src["items"][0]
+    wide = ItemShape(item["id"], item["n"], item["lo"], 2)
+    signed, _ = ballot.encrypt_ballot(fingerprint=bytes.fromhex(src["fingerprint"]),
+                                      joint_key=bytes.fromhex(src["joint_key"]), items=[wide],
+                                      choices={item["id"]: [1, 1, 0]}, signing_key=key, rand=TestDRBG(b"forge/range"))
+    return signed
+
+
+def _open_two_marks(src: dict) -> dict:
+    """An open (named) ballot marking both agree and oppose on a motion, properly signed."""
+    key = credential.signing_key(src["code"], ORIGIN)
+    item = src["items"][0]
+    body = {"v": 1, "kind": "open", "round": src["fingerprint"], "voter": key.verify_key.encode().hex(),
+            "items": [{"id": item["id"], "selections": [1, 1, 0]}]}
+    return _resign({"ballot": body}, key)
+
+
+def verify_any(case: dict):
+    """Verify a vector's signed ballot with the verifier for its kind (secret or open)."""
+    common = {"fingerprint": bytes.fromhex(case["fingerprint"]), "items": _shapes(case["items"]),
+              "voter_key": bytes.fromhex(case["voter_key"]) if "voter_key" in case else None}
+    if case["signed"]["ballot"]["kind"] == "open":
+        return ballot.verify_open_ballot(case["signed"], **common)
+    return ballot.verify_ballot(case["signed"], joint_key=bytes.fromhex(case["joint_key"]), **common)
+
+
+def _bad_reveals(src: dict) -> list[dict]:
+    reveals = []
+    good = src["reveal"]
+
+    def add(name: str, python_match: str, change) -> None:
+        r = copy.deepcopy(good)
+        change(r)
+        reveals.append({"name": name, "python_match": python_match, "joint_key": src["joint_key"],
+                        "items": src["items"], "signed": src["signed"], "reveal": r})
+
+    def flip(r: dict) -> None:
+        r["items"][0]["selections"] = [1 - m for m in r["items"][0]["selections"]]
+    add("marks changed", "re-encryption does not match", flip)
+
+    def nonce(r: dict) -> None:
+        r["items"][0]["nonces"][0] = group.scalar_to_hex(group.scalar_from_hex(r["items"][0]["nonces"][0]) + 1)
+    add("wrong nonce", "re-encryption does not match", nonce)
+    add("reveal of another ballot", "tracking code", lambda r: r.__setitem__("tracking", "00" * 32))
+    return reveals
+
+
+def invalid_vectors(secret: list[dict]) -> dict:
+    by_name = {c["name"]: c for c in secret}
+    cases = _invalid_cases(by_name["motion"], by_name["election-seats-2"])
+    for case in cases:  # generation-time check: Python refuses each for the intended reason
+        try:
+            verify_any(case)
+        except BallotError as e:
+            assert case["python_match"] in str(e), (case["name"], str(e))
+        else:
+            raise AssertionError(f"Python accepted invalid case {case['name']!r}")
+    reveals = _bad_reveals(by_name["compound"])
+    return {"description": "Ballots and reveals every implementation must refuse. `reason` is the check that "
+                           "fails (the JS CryptoError kind); `python_match` is a substring of the Python error.",
+            "ballots": cases, "reveals": reveals}
+
+
+# --- output ----------------------------------------------------------------------------------
+
+
+def build() -> dict[str, dict]:
+    """Every vector file's content, by file name."""
+    ballots = ballots_vectors()
+    return {"credentials.json": credentials_vectors(), "group.json": group_vectors(), "ballots.json": ballots,
+            "invalid.json": invalid_vectors(ballots["secret"])}
+
+
+def render(doc: dict) -> str:
+    """A vector file's exact text (UTF-8, sorted keys, 1-space indent, trailing newline)."""
+    return json.dumps(doc, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+
+
+def main() -> int:
+    OUT.mkdir(parents=True, exist_ok=True)
+    for name, doc in build().items():
+        (OUT / name).write_text(render(doc), encoding="utf-8")
+        print(f"wrote {OUT / name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,249 @@
+"""Print-ready credential letters and the public-key file (SPEC §4.4).
+
+The credential step runs outside the server (``gongjue credentials generate``).  For every
+voter of an estate's roll it draws a fresh code (``voting.crypto.credential``), derives the
+Ed25519 public key, and writes two files into an output directory:
+
+- ``letters.html``: one A4 page per voter (CSS ``@page { size: A4 }``, a page break after each),
+  in Chinese with short English lines: the estate, the voter's parts (building/unit/room), the
+  code as large grouped text and as a QR code of the booth URL ``<base_url>/vote#c=<CODE>``
+  (a URL fragment never reaches the server), how to vote step by step, and a warning to keep
+  the code secret.  Mode 0600: it holds every voter's secret.
+- ``public_keys.json``: ``{"estate": origin, "credentials": [{"voter": id, "public_key": hex}]}``
+  for upload; the server stores only these public keys.
+
+Existing files are never overwritten (a second run would orphan letters already printed), and
+both files appear together or not at all.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import secrets
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import segno
+
+from voting.crypto.credential import format_code, generate_code, public_key_hex
+
+LETTERS_FILE = "letters.html"
+KEYS_FILE = "public_keys.json"
+MAX_PARTS_SHOWN = 12
+"""A letter lists at most this many parts, then says how many more there are."""
+
+
+class PartLike(Protocol):
+    building: str
+    unit: str
+    room: str
+
+
+class VoterLike(Protocol):
+    voter_id: str
+    parts: Sequence[PartLike]
+
+
+class LetterError(ValueError):
+    """The letters cannot be written (files exist, no voters, duplicate voter ids)."""
+
+
+@dataclass(frozen=True)
+class Credential:
+    """One voter's freshly issued credential: the secret code and its public key."""
+
+    voter_id: str
+    code: str  # the 24 symbols, no separators
+    public_key: str  # Ed25519, 64 lowercase hex
+
+
+@dataclass(frozen=True)
+class CredentialFiles:
+    """What ``write_credentials`` produced."""
+
+    letters: Path
+    public_keys: Path
+    count: int
+
+
+def issue_credentials(voters: Sequence[VoterLike], origin: str,
+                      random_bytes: Callable[[int], bytes] = secrets.token_bytes) -> list[Credential]:
+    """A fresh code and its public key for every voter, in roll order."""
+    seen: set[str] = set()
+    issued = []
+    for voter in voters:
+        if voter.voter_id in seen:
+            raise LetterError(f"表决权人编号重复 / duplicate voter id {voter.voter_id!r}")
+        seen.add(voter.voter_id)
+        code = generate_code(random_bytes)
+        issued.append(Credential(voter.voter_id, code, public_key_hex(code, origin)))
+    return issued
+
+
+def booth_url(base_url: str, code: str) -> str:
+    """The URL the letter's QR code encodes: ``<base_url>/vote#c=<CODE>``."""
+    return f"{base_url.rstrip('/')}/vote#c={code}"
+
+
+def default_base_url(origin: str) -> str:
+    """The booth base URL when none is given: ``https://<site>/estates/<slug>`` for origin ``<site>/<slug>``."""
+    site, _, slug = origin.rpartition("/")
+    return f"https://{site}/estates/{slug}"
+
+
+def part_label(part: PartLike) -> str:
+    """A part in Chinese: "3栋 2单元 1201室" (the unit omitted when empty)."""
+    pieces = [f"{part.building}栋"]
+    if part.unit:
+        pieces.append(f"{part.unit}单元")
+    pieces.append(f"{part.room}室")
+    return " ".join(pieces)
+
+
+def public_keys_document(origin: str, credentials: Sequence[Credential]) -> dict:
+    """The upload file's content: the estate origin and every voter's public key, roll order."""
+    return {"estate": origin,
+            "credentials": [{"voter": c.voter_id, "public_key": c.public_key} for c in credentials]}
+
+
+def render_letters(estate_name: str, origin: str, base_url: str, voters: Sequence[VoterLike],
+                   credentials: Sequence[Credential]) -> str:
+    """The whole ``letters.html``: one A4 page per voter, in the order given."""
+    if len(voters) != len(credentials):
+        raise LetterError("voters and credentials differ in number")
+    pages = [_page(estate_name, origin, base_url, v, c) for v, c in zip(voters, credentials, strict=True)]
+    return _DOCUMENT.format(title=html.escape(f"{estate_name} 网上表决凭证"), pages="\n".join(pages))
+
+
+def _page(estate_name: str, origin: str, base_url: str, voter: VoterLike, cred: Credential) -> str:
+    if voter.voter_id != cred.voter_id:
+        raise LetterError(f"credential for {cred.voter_id!r} paired with voter {voter.voter_id!r}")
+    url = booth_url(base_url, cred.code)
+    qr = segno.make(url, error="m").svg_inline(scale=5, title="扫码投票 / scan to vote")
+    parts = list(voter.parts)
+    items = "".join(f"<li>{html.escape(part_label(p))}</li>" for p in parts[:MAX_PARTS_SHOWN])
+    if len(parts) > MAX_PARTS_SHOWN:
+        more = len(parts) - MAX_PARTS_SHOWN
+        items += f"<li>……另有 {more} 套 / and {more} more</li>"
+    esc = html.escape
+    return _PAGE.format(
+        estate=esc(estate_name), origin=esc(origin), voter=esc(voter.voter_id), parts=items,
+        count=len(parts), code=esc(format_code(cred.code)), qr=qr, booth=esc(f"{base_url.rstrip('/')}/vote"),
+        key=esc(cred.public_key[:16]))
+
+
+def write_credentials(out_dir: Path, estate_name: str, origin: str, voters: Sequence[VoterLike],
+                      base_url: str | None = None,
+                      random_bytes: Callable[[int], bytes] = secrets.token_bytes) -> CredentialFiles:
+    """Issue credentials for ``voters`` and write ``letters.html`` (0600) and ``public_keys.json``.
+
+    Refuses (``LetterError``) when there are no voters or when either file already exists;
+    writes both through temporary files so that a failure leaves neither behind.
+    """
+    if not voters:
+        raise LetterError("名册中没有表决权人 / the roll has no voters")
+    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    letters, keys = out_dir / LETTERS_FILE, out_dir / KEYS_FILE
+    for path in (letters, keys):
+        if path.exists():
+            raise LetterError(f"文件已存在，不会覆盖（已打印的信会失效）/ {path} already exists; "
+                              f"refusing to overwrite letters that may have been printed")
+    credentials = issue_credentials(voters, origin, random_bytes)
+    page = render_letters(estate_name, origin, base_url or default_base_url(origin), voters, credentials)
+    document = json.dumps(public_keys_document(origin, credentials), ensure_ascii=False, indent=2) + "\n"
+    written: list[Path] = []
+    try:
+        for path, text, mode in ((letters, page, 0o600), (keys, document, 0o644)):
+            _write_new(path, text.encode("utf-8"), mode)
+            written.append(path)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    return CredentialFiles(letters, keys, len(credentials))
+
+
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    """Write ``data`` to a new file at ``path`` with ``mode``; never replaces an existing file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.link(tmp, path)  # fails if path exists
+    finally:
+        os.unlink(tmp)
+
+
+_DOCUMENT = """<!DOCTYPE html>
+<html lang="zh-CN">
+<head>
+<meta charset="utf-8">
+<title>{title}</title>
+<style>
+@page {{ size: A4; margin: 14mm 16mm; }}
+* {{ box-sizing: border-box; }}
+body {{ margin: 0; font-family: "Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", sans-serif;
+       font-size: 12pt; line-height: 1.45; color: #000; }}
+.letter {{ page-break-after: always; break-after: page; }}
+.letter:last-child {{ page-break-after: auto; break-after: auto; }}
+h1 {{ font-size: 19pt; margin: 0 0 1mm; }}
+h2 {{ font-size: 14pt; margin: 3mm 0 1mm; }}
+.en {{ font-size: 9pt; color: #444; }}
+.who {{ border: 1px solid #000; padding: 2mm 4mm; margin: 3mm 0; }}
+.who ul {{ margin: 1mm 0 0; padding-left: 6mm; columns: 3; }}
+.code-block {{ display: flex; align-items: center; gap: 8mm; margin: 3mm 0; }}
+.code {{ font-family: "DejaVu Sans Mono", "Consolas", monospace; font-size: 22pt; font-weight: bold;
+        letter-spacing: 1pt; word-spacing: 4pt; }}
+.qr svg {{ width: 42mm; height: 42mm; }}
+ol.steps {{ padding-left: 7mm; margin: 2mm 0; }}
+ol.steps li {{ margin-bottom: 1mm; }}
+.warn {{ border: 2px solid #000; padding: 2mm 4mm; margin-top: 4mm; font-weight: bold; }}
+.small {{ font-size: 9pt; color: #444; }}
+</style>
+</head>
+<body>
+{pages}
+</body>
+</html>
+"""
+
+_PAGE = """<section class="letter" data-voter="{voter}">
+<h1>{estate} 业主大会网上表决凭证</h1>
+<div class="en">Owners' assembly online voting credential — {origin}</div>
+<div class="who">
+<div>表决权人编号 / Voter: <strong>{voter}</strong></div>
+<div>您的房屋（共 {count} 套）/ Your parts:</div>
+<ul>{parts}</ul>
+</div>
+<div class="code-block">
+<div class="qr">{qr}</div>
+<div>
+<div>您的凭证码 / Your credential code:</div>
+<div class="code">{code}</div>
+<div class="small">码中没有 0、O、1、I、L，不会混淆 / no 0, O, 1, I or L</div>
+</div>
+</div>
+<h2>怎样投票 / How to vote</h2>
+<ol class="steps">
+<li>用手机微信“扫一扫”或相机扫描上面的二维码，会打开投票页面（凭证码已自动填好）。</li>
+<li>如果不方便扫码：在手机浏览器打开 <strong>{booth}</strong>，照上面的凭证码输入（大小写、横线都可以不输）。</li>
+<li>核对页面上的小区名称是 <strong>{estate}</strong>，然后逐项选择“同意”“反对”或“弃权”（选举项按提示勾选候选人）。</li>
+<li>检查无误后点“提交”。页面会显示一个“回执码”，请抄下来或截图，之后可以用它核对您的票已被计入。</li>
+<li>在投票截止前都可以投；同一份凭证只计一票。有疑问请联系业主委员会或筹备组，家人可以帮您操作，但请您自己做决定。</li>
+</ol>
+<div class="en">Scan the QR code (or open {booth} and type the code), check the estate name, mark each item, submit, and keep the receipt code shown.</div>
+<div class="warn">
+请妥善保管本信：凭证码就是您的电子签名，任何人拿到它都能以您的名义投票。不要告诉别人，不要拍照发给别人；
+工作人员、物业和业委会都不会向您索要凭证码。如果遗失或怀疑被别人看到，请立即联系业主委员会或筹备组作废并补发。
+<div class="en">Keep this letter safe: the code is your signature. Never share it; nobody will ever ask you for it. If it is lost or seen by others, ask for a new one at once.</div>
+</div>
+<div class="small">公钥指纹 / key fingerprint: {key}</div>
+</section>"""

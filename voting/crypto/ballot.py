@@ -1,0 +1,451 @@
+"""Secret and open ballots: encryption, signing, verification, tracking code, reveal (docs/SPEC.md §3.6).
+
+A secret ballot holds, for one voter and one round, every agenda item's selections as
+exponential ElGamal ciphertexts with a 0/1 proof each (§3.4) and one count proof per item
+(§3.5).  An open ballot holds the plaintext 0/1 selections.  Either body is signed with the
+voter's Ed25519 credential key (RFC 8032) over ``b"gongjue/v1/ballot\\x00" ‖ JCS(body)``
+(RFC 8785); the signed ballot is ``{"ballot": body, "sig": hex}`` and its tracking code is
+SHA-256(JCS(signed ballot)).
+
+API (what the rounds code and the test-vector generator call):
+
+- ``ItemShape(id, n, lo, hi)``: an agenda item as the crypto sees it (n selections, between lo
+  and hi of them set).  Motion: n = 3, lo = hi = 1.  Choice: n = options, lo = hi = 1.
+  Election: n = candidates, lo = 0, hi = seats.
+- ``encrypt_ballot(*, fingerprint, joint_key, items, choices, signing_key, rand=None)
+  -> (signed, Reveal)``; ``rand`` is a scalar source (``drbg.TestDRBG``) for test vectors.
+- ``verify_ballot(signed, *, fingerprint, joint_key, items, voter_key=None) -> VerifiedBallot``;
+  raises ``BallotError`` naming the item and selection and the reason.
+- ``make_open_ballot`` / ``verify_open_ballot`` -> ``VerifiedOpenBallot``.
+- ``tracking_code(signed) -> (full, short)``; ``check_reveal(signed, reveal, *, joint_key, items)``.
+- ``round_fingerprint(*, agenda, rules, roll, joint_key) -> bytes`` (SPEC §3.6).
+- ``verify_ballots(signed_list, *, fingerprint, joint_key, items, workers=None)``: audit, every core.
+
+``VerifiedBallot`` and ``VerifiedOpenBallot`` are only built by the verify functions here
+(constructing one elsewhere raises), and the tally only accepts them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Callable
+
+import nacl.exceptions
+import nacl.signing
+import rfc8785
+
+from voting.crypto import group
+from voting.crypto.chaum_pedersen import (
+    BitProof, CountProof, ProofError, prove_bit, prove_count, verify_bit, verify_count,
+)
+from voting.crypto.elgamal import Ciphertext
+from voting.crypto.group import G, GroupError, L, Point
+
+SIGNING_PREFIX = b"gongjue/v1/ballot\x00"
+_TOKEN = object()
+
+
+class BallotError(ValueError):
+    """A ballot that is malformed, wrongly signed, or whose proofs do not verify."""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemShape:
+    """An agenda item as the ballot crypto sees it: id, n selections, lo ≤ Σ selections ≤ hi."""
+
+    id: str
+    n: int
+    lo: int
+    hi: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not self.id:
+            raise ValueError("item id must be a non-empty string")
+        if not 1 <= self.n or not 0 <= self.lo <= self.hi <= self.n:
+            raise ValueError(f"item {self.id!r}: need 0 ≤ lo ≤ hi ≤ n and n ≥ 1")
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedBallot:
+    """A secret ballot whose signature and every proof verified.  Built only by ``verify_ballot``."""
+
+    voter: bytes
+    fingerprint: bytes
+    item_ids: tuple[str, ...]
+    ciphertexts: tuple[tuple[Ciphertext, ...], ...]
+    tracking: str
+    _token: object = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self._token is not _TOKEN:
+            raise TypeError("VerifiedBallot is only built by ballot.verify_ballot")
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedOpenBallot:
+    """An open (named) ballot whose signature and counts verified.  Built only by ``verify_open_ballot``."""
+
+    voter: bytes
+    fingerprint: bytes
+    item_ids: tuple[str, ...]
+    selections: tuple[tuple[int, ...], ...]
+    tracking: str
+    _token: object = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self._token is not _TOKEN:
+            raise TypeError("VerifiedOpenBallot is only built by ballot.verify_open_ballot")
+
+
+@dataclass(frozen=True, slots=True)
+class Reveal:
+    """Cast-or-audit (Benaloh) reveal: the plaintexts and nonces of one ballot."""
+
+    tracking: str
+    items: tuple[tuple[str, tuple[int, ...], tuple[int, ...]], ...]  # (id, selections, nonces)
+
+    def to_json(self) -> dict:
+        """{"tracking", "items": [{"id", "selections", "nonces"}]}."""
+        return {"tracking": self.tracking,
+                "items": [{"id": i, "selections": list(m), "nonces": [group.scalar_to_hex(r) for r in rs]}
+                          for i, m, rs in self.items]}
+
+    @classmethod
+    def from_json(cls, obj: object) -> "Reveal":
+        if not isinstance(obj, dict) or set(obj) != {"tracking", "items"} or not isinstance(obj["items"], list):
+            raise BallotError("reveal: expected an object with exactly tracking and items")
+        items = []
+        for it in obj["items"]:
+            if not isinstance(it, dict) or set(it) != {"id", "selections", "nonces"}:
+                raise BallotError("reveal: each item needs exactly id, selections and nonces")
+            if not isinstance(it["selections"], list) or not isinstance(it["nonces"], list):
+                raise BallotError(f"reveal item {it['id']!r}: selections and nonces must be lists")
+            try:
+                nonces = tuple(group.scalar_from_hex(r, what="nonce") for r in it["nonces"])
+            except GroupError as e:
+                raise BallotError(f"reveal item {it['id']!r}: {e}") from None
+            items.append((it["id"], tuple(it["selections"]), nonces))
+        return cls(str(obj["tracking"]), tuple(items))
+
+
+# --- canonical bytes, signature, tracking code ---------------------------------------------
+
+
+def _jcs_ballot(obj: object) -> bytes:
+    """RFC 8785 bytes of a ballot-shaped object, fast path.
+
+    For objects whose keys are ASCII and whose numbers are small integers, RFC 8785 output
+    equals ``json.dumps`` with sorted keys, no separators' whitespace and UTF-8 output (same
+    string escapes: \\b \\f \\n \\r \\t, other controls as \\u00xx).  Every ballot that passes
+    verification is of that kind (its structure is checked key by key, its numbers are typed
+    ints < 2^16), so for an accepted ballot these are exactly the JCS bytes; a ballot outside
+    that shape is refused whatever bytes were hashed.
+    """
+    try:
+        out = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                         allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError, UnicodeEncodeError):
+        return rfc8785.dumps(obj)
+    return out
+
+
+def signing_bytes(body: dict) -> bytes:
+    """b"gongjue/v1/ballot\\x00" ‖ JCS(body): the bytes the credential key signs."""
+    return SIGNING_PREFIX + rfc8785.dumps(body)
+
+
+def _signed_jcs(body_jcs: bytes, sig_hex: str) -> bytes:
+    # JCS of {"ballot": body, "sig": sig}: keys sort as "ballot" < "sig".
+    return b'{"ballot":' + body_jcs + b',"sig":"' + sig_hex.encode() + b'"}'
+
+
+def _short(full: str) -> str:
+    s = full[:12].upper()
+    return f"{s[0:4]}-{s[4:8]}-{s[8:12]}"
+
+
+def tracking_code(signed: dict) -> tuple[str, str]:
+    """(full, short): full = SHA-256(JCS(signed ballot)) hex; short = first 12 hex upper-cased, "XXXX-XXXX-XXXX"."""
+    full = hashlib.sha256(rfc8785.dumps(signed)).hexdigest()
+    return full, _short(full)
+
+
+def _sign(body: dict, signing_key: nacl.signing.SigningKey) -> tuple[dict, str]:
+    body_jcs = _jcs_ballot(body)
+    sig = signing_key.sign(SIGNING_PREFIX + body_jcs).signature.hex()
+    return {"ballot": body, "sig": sig}, hashlib.sha256(_signed_jcs(body_jcs, sig)).hexdigest()
+
+
+_valid_keys: set[bytes] = set()
+
+
+def _check_joint_key(joint_key: Point) -> None:
+    """K must be a valid non-identity point (checked once per process per key)."""
+    if joint_key not in _valid_keys:
+        try:
+            group.check_point(joint_key, what="joint key")
+        except GroupError as e:
+            raise BallotError(str(e)) from None
+        _valid_keys.add(bytes(joint_key))
+
+
+def round_fingerprint(*, agenda: dict, rules: str, roll: str, joint_key: Point) -> bytes:
+    """SHA-256(JCS({"agenda", "rules", "roll", "joint_key"})): the 32 bytes every proof is bound to (SPEC §3.6)."""
+    return hashlib.sha256(rfc8785.dumps({"agenda": agenda, "rules": rules, "roll": roll,
+                                         "joint_key": joint_key.hex()})).digest()
+
+
+def _check_choices(items: list[ItemShape], choices: dict[str, list[int]]) -> None:
+    if set(choices) != {it.id for it in items}:
+        raise ValueError("choices must name every agenda item exactly once")
+    for it in items:
+        ms = choices[it.id]
+        if len(ms) != it.n or any(m not in (0, 1) or type(m) is not int for m in ms):
+            raise ValueError(f"item {it.id!r}: expected {it.n} selections, each 0 or 1")
+        if not it.lo <= sum(ms) <= it.hi:
+            raise ValueError(f"item {it.id!r}: {sum(ms)} selections, allowed {it.lo}..{it.hi}")
+
+
+# --- secret ballots ------------------------------------------------------------------------
+
+
+def encrypt_ballot(*, fingerprint: bytes, joint_key: Point, items: list[ItemShape],
+                   choices: dict[str, list[int]], signing_key: nacl.signing.SigningKey,
+                   rand: Callable[[], int] | None = None) -> tuple[dict, Reveal]:
+    """Encrypt, prove and sign one voter's choices (SPEC §3.6; draw order §3.9).
+
+    Per item, per selection: r, then the bit proof's w, c_sim, z_sim; then the count proof's w
+    and (c_v, z_v) for each simulated branch in increasing v.
+    """
+    rand = rand or group.random_scalar
+    _check_joint_key(joint_key)
+    _check_choices(items, choices)
+    voter = bytes(signing_key.verify_key)
+    body_items = []
+    reveal_items = []
+    for it in items:
+        selections = []
+        nonces = []
+        beta_sum = group.IDENTITY
+        for index, m in enumerate(choices[it.id]):
+            r = rand()
+            alpha = group.base_mul(r)
+            rk = group.mul(r, joint_key)
+            beta = group.add(rk, G) if m else rk
+            proof = prove_bit(m, r, alpha, beta, joint_key, fingerprint=fingerprint, voter=voter,
+                              item_id=it.id, index=index, rand=rand)
+            selections.append({"alpha": alpha.hex(), "beta": beta.hex(), "proof": proof.to_json()})
+            nonces.append(r)
+            beta_sum = beta if index == 0 else group.add(beta_sum, beta)
+        big_r = sum(nonces) % L
+        count = prove_count(sum(choices[it.id]), big_r, group.base_mul(big_r), beta_sum, joint_key,
+                            lo=it.lo, hi=it.hi, fingerprint=fingerprint, voter=voter, item_id=it.id, rand=rand)
+        body_items.append({"id": it.id, "selections": selections, "count_proof": count.to_json()})
+        reveal_items.append((it.id, tuple(choices[it.id]), tuple(nonces)))
+    body = {"v": 1, "kind": "secret", "round": fingerprint.hex(), "voter": voter.hex(), "items": body_items}
+    signed, full = _sign(body, signing_key)
+    return signed, Reveal(full, tuple(reveal_items))
+
+
+def _hex_bytes(s: object, n: int, what: str) -> bytes:
+    if not isinstance(s, str) or len(s) != 2 * n or s != s.lower():
+        raise BallotError(f"{what}: expected {2 * n} lowercase hex characters")
+    try:
+        raw = bytes.fromhex(s)
+    except ValueError:
+        raise BallotError(f"{what}: expected {2 * n} lowercase hex characters") from None
+    if len(raw) != n:
+        raise BallotError(f"{what}: expected {2 * n} lowercase hex characters")
+    return raw
+
+
+def _check_envelope(signed: object, kind: str, fingerprint: bytes, items: list[ItemShape],
+                    voter_key: bytes | None) -> tuple[dict, bytes, bytes]:
+    """Structure, round, voter and signature checks shared by secret and open ballots."""
+    if not isinstance(signed, dict) or set(signed) != {"ballot", "sig"}:
+        raise BallotError("signed ballot: expected an object with exactly ballot and sig")
+    body = signed["ballot"]
+    if not isinstance(body, dict) or set(body) != {"v", "kind", "round", "voter", "items"}:
+        raise BallotError("ballot: expected exactly v, kind, round, voter and items")
+    if body["v"] != 1 or type(body["v"]) is not int:
+        raise BallotError("ballot: unsupported version (expected v = 1)")
+    if body["kind"] != kind:
+        raise BallotError(f"ballot: kind must be {kind!r}")
+    if _hex_bytes(body["round"], 32, "ballot.round") != fingerprint:
+        raise BallotError("ballot: cast for another round (fingerprint differs)")
+    voter = _hex_bytes(body["voter"], 32, "ballot.voter")
+    if voter_key is not None and voter != bytes(voter_key):
+        raise BallotError("ballot: voter key is not the expected credential")
+    if not isinstance(body["items"], list) or [i.get("id") if isinstance(i, dict) else None
+                                               for i in body["items"]] != [it.id for it in items]:
+        raise BallotError("ballot: items do not match the round's agenda (ids, order)")
+    sig = _hex_bytes(signed["sig"], 64, "signature")
+    try:
+        body_jcs = _jcs_ballot(body)
+    except Exception as e:  # non-canonicalisable content (floats, huge ints…)
+        raise BallotError(f"ballot: not canonical JSON ({e})") from None
+    try:
+        nacl.signing.VerifyKey(voter).verify(SIGNING_PREFIX + body_jcs, sig)
+    except (nacl.exceptions.BadSignatureError, nacl.exceptions.CryptoError, ValueError):
+        raise BallotError("ballot: signature does not verify with the voter's credential key") from None
+    return body, voter, hashlib.sha256(_signed_jcs(body_jcs, signed["sig"])).digest()
+
+
+def verify_ballot(signed: dict, *, fingerprint: bytes, joint_key: Point, items: list[ItemShape],
+                  voter_key: bytes | None = None) -> VerifiedBallot:
+    """Check a signed secret ballot completely (SPEC §3.6) and return it as a VerifiedBallot.
+
+    Checks: exact structure; v = 1, kind "secret"; round = fingerprint; voter = voter_key if
+    given; items = the agenda in order; Ed25519 signature; per selection the point encodings
+    (valid, non-identity, prime-order) and the 0/1 proof; per item the count proof over the sum.
+    """
+    _check_joint_key(joint_key)
+    body, voter, tracking = _check_envelope(signed, "secret", fingerprint, items, voter_key)
+    all_cts = []
+    for it, obj in zip(items, body["items"]):
+        where = f"item {it.id!r}"
+        if set(obj) != {"id", "selections", "count_proof"} or not isinstance(obj["selections"], list):
+            raise BallotError(f"{where}: expected exactly id, selections and count_proof")
+        if len(obj["selections"]) != it.n:
+            raise BallotError(f"{where}: expected {it.n} selections, got {len(obj['selections'])}")
+        cts = []
+        alpha_sum = beta_sum = group.IDENTITY
+        for index, sel in enumerate(obj["selections"]):
+            here = f"{where} selection {index}"
+            if not isinstance(sel, dict) or set(sel) != {"alpha", "beta", "proof"}:
+                raise BallotError(f"{here}: expected exactly alpha, beta and proof")
+            alpha = _hex_bytes(sel["alpha"], 32, f"{here} alpha")
+            beta = _hex_bytes(sel["beta"], 32, f"{here} beta")
+            try:
+                proof = BitProof.from_json(sel["proof"])
+                verify_bit(proof, alpha, beta, joint_key, fingerprint=fingerprint, voter=voter,
+                           item_id=it.id, index=index)
+            except GroupError as e:
+                raise BallotError(f"{here}: invalid ciphertext point ({e})") from None
+            except ProofError as e:
+                raise BallotError(f"{here}: {e}") from None
+            cts.append(Ciphertext(alpha, beta))
+            alpha_sum = alpha if index == 0 else group.add(alpha_sum, alpha)
+            beta_sum = beta if index == 0 else group.add(beta_sum, beta)
+        try:
+            count = CountProof.from_json(obj["count_proof"])
+            if (count.lo, count.hi) != (it.lo, it.hi):
+                raise ProofError(f"count proof range [{count.lo}, {count.hi}] is not the item's [{it.lo}, {it.hi}]")
+            verify_count(count, alpha_sum, beta_sum, joint_key, fingerprint=fingerprint, voter=voter, item_id=it.id)
+        except ProofError as e:
+            raise BallotError(f"{where}: {e}") from None
+        all_cts.append(tuple(cts))
+    return VerifiedBallot(voter, bytes(fingerprint), tuple(it.id for it in items), tuple(all_cts),
+                          tracking.hex(), _TOKEN)
+
+
+def check_reveal(signed: dict, reveal: Reveal, *, joint_key: Point, items: list[ItemShape]) -> dict[str, list[int]]:
+    """Benaloh audit: re-encrypt every selection with the revealed nonce and compare α, β.
+
+    Returns the revealed choices {item id: [m…]}; raises BallotError on any mismatch.
+    """
+    _check_joint_key(joint_key)
+    try:
+        full, _ = tracking_code(signed)
+        body_items = signed["ballot"]["items"]
+        selections = [obj["selections"] for obj in body_items]
+        if any(len(sels) != it.n or not all(isinstance(x, dict) for x in sels) for sels, it in zip(selections, items)):
+            raise TypeError
+    except (KeyError, TypeError, ValueError):
+        raise BallotError("reveal: the ballot is malformed") from None
+    if reveal.tracking != full:
+        raise BallotError("reveal: tracking code does not match the ballot")
+    if [i for i, _, _ in reveal.items] != [it.id for it in items] or len(body_items) != len(items):
+        raise BallotError("reveal: items do not match the agenda")
+    out: dict[str, list[int]] = {}
+    for it, sels, (item_id, ms, rs) in zip(items, selections, reveal.items):
+        if len(ms) != it.n or len(rs) != it.n:
+            raise BallotError(f"reveal item {item_id!r}: expected {it.n} selections and nonces")
+        for index, (sel, m, r) in enumerate(zip(sels, ms, rs)):
+            if m not in (0, 1) or type(m) is not int:
+                raise BallotError(f"reveal item {item_id!r} selection {index}: plaintext must be 0 or 1")
+            alpha = group.base_mul(r)
+            beta = group.add(group.mul(r, joint_key), group.base_mul(m))
+            if alpha.hex() != sel["alpha"] or beta.hex() != sel["beta"]:
+                raise BallotError(f"reveal item {item_id!r} selection {index}: re-encryption does not match")
+        out[item_id] = list(ms)
+    return out
+
+
+# --- open ballots --------------------------------------------------------------------------
+
+
+def make_open_ballot(*, fingerprint: bytes, items: list[ItemShape], choices: dict[str, list[int]],
+                     signing_key: nacl.signing.SigningKey) -> dict:
+    """Sign plaintext choices for a named-vote round (SPEC §3.6)."""
+    _check_choices(items, choices)
+    body = {"v": 1, "kind": "open", "round": fingerprint.hex(), "voter": bytes(signing_key.verify_key).hex(),
+            "items": [{"id": it.id, "selections": list(choices[it.id])} for it in items]}
+    return _sign(body, signing_key)[0]
+
+
+def verify_open_ballot(signed: dict, *, fingerprint: bytes, items: list[ItemShape],
+                       voter_key: bytes | None = None) -> VerifiedOpenBallot:
+    """Check an open ballot's structure, signature and counts (lo ≤ Σ ≤ hi in the clear)."""
+    body, voter, tracking = _check_envelope(signed, "open", fingerprint, items, voter_key)
+    sels = []
+    for it, obj in zip(items, body["items"]):
+        where = f"item {it.id!r}"
+        if set(obj) != {"id", "selections"} or not isinstance(obj["selections"], list):
+            raise BallotError(f"{where}: expected exactly id and selections")
+        ms = obj["selections"]
+        if len(ms) != it.n:
+            raise BallotError(f"{where}: expected {it.n} selections, got {len(ms)}")
+        for index, m in enumerate(ms):
+            if type(m) is not int or m not in (0, 1):
+                raise BallotError(f"{where} selection {index}: must be 0 or 1")
+        if not it.lo <= sum(ms) <= it.hi:
+            raise BallotError(f"{where}: {sum(ms)} selections, allowed {it.lo}..{it.hi}")
+        sels.append(tuple(ms))
+    return VerifiedOpenBallot(voter, bytes(fingerprint), tuple(it.id for it in items), tuple(sels),
+                              tracking.hex(), _TOKEN)
+
+
+# --- many ballots (audit) ------------------------------------------------------------------
+
+
+def _verify_chunk(args: tuple) -> list:
+    signed_list, fingerprint, joint_key, items = args
+    out = []
+    for signed in signed_list:
+        try:
+            v = verify_ballot(signed, fingerprint=fingerprint, joint_key=joint_key, items=items)
+            out.append((v.voter, v.ciphertexts, v.tracking))
+        except BallotError as e:
+            out.append(str(e))
+    return out
+
+
+def verify_ballots(signed_list: list[dict], *, fingerprint: bytes, joint_key: Point, items: list[ItemShape],
+                   workers: int | None = None) -> list[VerifiedBallot | BallotError]:
+    """Verify many ballots, in parallel over ``workers`` processes (default: every core).
+
+    Returns, in order, a VerifiedBallot or the BallotError of each ballot.
+    """
+    import multiprocessing
+    import os
+
+    workers = workers or os.cpu_count() or 1
+    if workers == 1 or len(signed_list) < 64:
+        chunks = [_verify_chunk((signed_list, fingerprint, joint_key, items))]
+    else:
+        size = max(16, len(signed_list) // (workers * 8))
+        jobs = [(signed_list[i:i + size], fingerprint, joint_key, items) for i in range(0, len(signed_list), size)]
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            chunks = pool.map(_verify_chunk, jobs, chunksize=1)
+    ids = tuple(it.id for it in items)
+    out: list[VerifiedBallot | BallotError] = []
+    for chunk in chunks:
+        for r in chunk:
+            if isinstance(r, str):
+                out.append(BallotError(r))
+            else:
+                out.append(VerifiedBallot(r[0], bytes(fingerprint), ids, r[1], r[2], _TOKEN))
+    return out

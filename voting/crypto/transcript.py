@@ -1,0 +1,54 @@
+"""Fiat–Shamir challenges (docs/SPEC.md §3.2).
+
+``challenge(tag, f1, f2, …)`` = int_le(SHA-512(enc(tag) ‖ enc(f1) ‖ …)) mod ℓ with
+enc(b) = 4-byte big-endian length ‖ b.  Field types map to bytes as the spec says:
+
+- ``str``: UTF-8 text (tags, item ids, ceremony contexts);
+- ``bytes``: raw bytes as given (32-byte points, the fingerprint, the voter key);
+- ``int``: a 4-byte big-endian unsigned integer (indices, lo, hi, trustee numbers).
+
+Scalars are passed as their 32 bytes (``group.scalar_to_bytes``), never as ``int``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from voting.crypto.group import L
+
+BIT_TAG = "gongjue/v1/bit"
+COUNT_TAG = "gongjue/v1/count"
+SHARE_TAG = "gongjue/v1/share"
+KEY_TAG = "gongjue/v1/key"
+
+
+def encode_field(f: bytes | str | int) -> bytes:
+    """enc(f): the length-prefixed canonical encoding of one transcript field."""
+    if isinstance(f, bool):
+        raise TypeError("booleans are not transcript fields")
+    if isinstance(f, int):
+        if not 0 <= f < 2**32:
+            raise ValueError("integer transcript field out of range [0, 2^32)")
+        b = f.to_bytes(4, "big")
+    elif isinstance(f, str):
+        b = f.encode("utf-8")
+    elif isinstance(f, (bytes, bytearray)):
+        b = bytes(f)
+    else:
+        raise TypeError(f"unsupported transcript field {type(f).__name__}")
+    return len(b).to_bytes(4, "big") + b
+
+
+_LEN32 = (32).to_bytes(4, "big")
+
+
+def challenge(tag: str, *fields: bytes | str | int) -> int:
+    """c = int_le(SHA-512(enc(tag) ‖ enc(f1) ‖ …)) mod ℓ."""
+    parts = [encode_field(tag)]
+    for f in fields:
+        if type(f) is bytes and len(f) == 32:  # points, fingerprints, keys: the hot path
+            parts.append(_LEN32)
+            parts.append(f)
+        else:
+            parts.append(encode_field(f))
+    return int.from_bytes(hashlib.sha512(b"".join(parts)).digest(), "little") % L

@@ -1,0 +1,676 @@
+// gongjue-crypto.js — the voting booth's cryptography (docs/SPEC.md §3 and §4).
+//
+// One ES module, no build step.  It derives the voter's credential key from the printed code
+// (§4), encrypts a ballot with exponential ElGamal over the prime-order subgroup of Ed25519,
+// proves every selection is 0 or 1 and every item's selection count is in range (compact
+// disjunctive Chaum–Pedersen proofs, §3), signs the ballot with Ed25519 (RFC 8032), computes
+// its tracking code, and reveals a ballot's nonces for a cast-or-audit (Benaloh) check.
+// It must agree byte for byte with the Python implementation in voting/crypto/; the shared
+// vectors in tests/vectors/crypto/ are checked against both (tests/js/check_vectors.mjs).
+//
+// API (pure functions; points, scalars and byte strings cross it as lowercase hex, except the
+// credential seed, a Uint8Array that never leaves the page):
+//   normaliseCode(text) → 24 symbols, or throws CodeError {kind: character|length|check}
+//   formatCode(text) → "XXXX-XXXX-XXXX-XXXX-XXXX-XXXX"
+//   deriveCredential(code, origin) → {code, seed, publicKey}
+//   encryptBallot({fingerprint, jointKey, items, choices, signingKey, rand?})
+//     → {signed, tracking: {full, short}, secrets}      items: [{id, n, lo, hi}] (or see itemShape)
+//   signOpenBallot({fingerprint, items, choices, signingKey}) → signed open ballot
+//   trackingCode(signed) → {full, short}
+//   revealBallot({signed, secrets}) → reveal;  checkReveal({signed, reveal, jointKey}) → true
+//   verifyBallot({signed, fingerprint, jointKey, items, voterKey?}) → true
+//   canonicalJson(value) → RFC 8785 text
+// Every refusal of received data throws CryptoError with a `kind` naming the failed check.
+//
+// Dependencies: the vendored, pinned @noble/curves and @noble/hashes under ../vendor/
+// (see ../vendor/noble-curves/VERSIONS.txt), imported by relative URL so that the same file
+// loads in a browser and in node.
+
+import { ed25519 } from '../vendor/noble-curves/ed25519.js';
+import { sha256, sha512 } from '../vendor/noble-hashes/sha2.js';
+import { hkdf } from '../vendor/noble-hashes/hkdf.js';
+
+const Point = ed25519.Point;
+const G = Point.BASE;
+const O = Point.ZERO;
+
+/** ℓ, the order of the prime-order subgroup (SPEC §3.1). */
+export const L = Point.Fn.ORDER;
+
+const utf8 = new TextEncoder();
+const HEX64 = /^[0-9a-f]{64}$/;
+const HEX128 = /^[0-9a-f]{128}$/;
+const BALLOT_PREFIX = utf8.encode('gongjue/v1/ballot\x00');
+const TEST_DRBG_TAG = utf8.encode('gongjue/v1/test-drbg');
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/** A received value that fails a check; `kind` names the check, the message says what failed. */
+export class CryptoError extends Error {
+  constructor(kind, message) {
+    super(message);
+    this.name = 'CryptoError';
+    this.kind = kind;
+  }
+}
+
+/** Typed input that is not a credential code; kind ∈ {"character", "length", "check"}. */
+export class CodeError extends Error {
+  constructor(kind, message) {
+    super(message);
+    this.name = 'CodeError';
+    this.kind = kind;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bytes, hex and integers
+
+function concat(...parts) {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.length; }
+  return out;
+}
+
+/** Lowercase hex of bytes. */
+export function toHex(bytes) {
+  let s = '';
+  for (const b of bytes) s += b.toString(16).padStart(2, '0');
+  return s;
+}
+
+/** Bytes of lowercase hex; throws CryptoError on anything else. */
+export function fromHex(hex) {
+  if (typeof hex !== 'string' || hex.length % 2 !== 0 || !/^[0-9a-f]*$/.test(hex)) {
+    throw new CryptoError('encoding', `not lowercase hex: ${String(hex).slice(0, 80)}`);
+  }
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+function intLE(bytes) {
+  let n = 0n;
+  for (let i = bytes.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(bytes[i]);
+  return n;
+}
+
+function be32(n) {
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new CryptoError('encoding', `not a 32-bit unsigned integer: ${n}`);
+  return new Uint8Array([(n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]);
+}
+
+const mod = (a) => ((a % L) + L) % L;
+
+// ---------------------------------------------------------------------------------------------
+// Group encodings (SPEC §3.1)
+
+/** A scalar's 32-byte little-endian encoding. */
+export function scalarBytes(k) {
+  const out = new Uint8Array(32);
+  let n = k;
+  for (let i = 0; i < 32; i++) { out[i] = Number(n & 255n); n >>= 8n; }
+  return out;
+}
+
+/** A scalar as 64 lowercase hex characters. */
+export const scalarHex = (k) => toHex(scalarBytes(k));
+
+/** Decode a received scalar: 64 lowercase hex, value < ℓ. */
+export function decodeScalar(hex) {
+  if (typeof hex !== 'string' || !HEX64.test(hex)) throw new CryptoError('scalar', 'scalar is not 64 lowercase hex characters');
+  const k = intLE(fromHex(hex));
+  if (k >= L) throw new CryptoError('scalar', 'scalar is not reduced modulo ℓ');
+  return k;
+}
+
+/** A point as 64 lowercase hex characters (RFC 8032 compressed encoding). */
+export const pointHex = (P) => toHex(P.toBytes());
+
+/**
+ * Decode a received point and check it is valid (SPEC §3.1): canonical encoding, on the curve,
+ * in the prime-order subgroup, not of small order; the identity only if `allowIdentity`.
+ */
+export function decodePoint(hex, { allowIdentity = false } = {}) {
+  if (typeof hex !== 'string' || !HEX64.test(hex)) throw new CryptoError('point', 'point is not 64 lowercase hex characters');
+  let P;
+  try {
+    P = Point.fromHex(hex, false); // strict RFC 8032: y < p, no x = 0 with the sign bit set
+  } catch (e) {
+    throw new CryptoError('point', `point encoding is not a canonical curve point (${e.message})`);
+  }
+  if (P.is0()) {
+    if (allowIdentity) return P;
+    throw new CryptoError('identity', 'point is the identity where the identity is not allowed');
+  }
+  if (P.isSmallOrder()) throw new CryptoError('point', 'point is of small order');
+  if (!P.isTorsionFree()) throw new CryptoError('point', 'point is not in the prime-order subgroup');
+  return P;
+}
+
+/** k·P for a public scalar 0 ≤ k < ℓ (variable time; k = 0 gives the identity). */
+function mulPublic(P, k) {
+  return P.multiplyUnsafe(mod(k));
+}
+
+/** k·P for a secret scalar (constant time; k = 0 gives the identity). */
+function mulSecret(P, k) {
+  const r = mod(k);
+  return r === 0n ? O : P.multiply(r);
+}
+
+/** k·G for a scalar 0 ≤ k < ℓ (0·G = O), as a point. */
+export function baseMul(k) {
+  return mulSecret(G, k);
+}
+
+/** m·G for a small non-negative integer m (a plaintext). */
+function small(m) {
+  return mulPublic(G, BigInt(m));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fiat–Shamir challenges (SPEC §3.2)
+
+/** Field encoders for `challenge`. */
+const F = {
+  text: (s) => utf8.encode(s),
+  int: (n) => be32(n),
+  point: (P) => P.toBytes(),
+  bytes: (b) => b,
+};
+
+/** challenge(tag, fields…) = int_le(SHA-512(enc(tag) ‖ enc(f1) ‖ …)) mod ℓ; fields are bytes. */
+export function challenge(tag, ...fields) {
+  const parts = [];
+  for (const f of [utf8.encode(tag), ...fields]) parts.push(be32(f.length), f);
+  return mod(intLE(sha512(concat(...parts))));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Randomness
+
+/** A production scalar: 64 bytes from the platform CSPRNG reduced mod ℓ, never 0. */
+export function randomScalar() {
+  for (;;) {
+    const b = new Uint8Array(64);
+    globalThis.crypto.getRandomValues(b);
+    const k = mod(intLE(b));
+    if (k !== 0n) return k;
+  }
+}
+
+/**
+ * The test DRBG: scalar_i = int_le(SHA-512("gongjue/v1/test-drbg" ‖ seed ‖ be32(i))) mod ℓ.
+ * `seed` is bytes or lowercase hex.  For test vectors only; never in the booth.
+ */
+export function testDrbg(seed) {
+  const seedBytes = typeof seed === 'string' ? fromHex(seed) : seed;
+  let i = 0;
+  return () => mod(intLE(sha512(concat(TEST_DRBG_TAG, seedBytes, be32(i++)))));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Canonical JSON (RFC 8785, for strings, integers, booleans, null, arrays and objects)
+
+function jcsString(s) {
+  return JSON.stringify(s); // JCS §3.2.2.2 serialises strings exactly as ECMAScript does
+}
+
+/** RFC 8785 canonical JSON text of `value`; floats and unsafe integers are refused. */
+export function canonicalJson(value) {
+  if (value === null || value === true || value === false) return JSON.stringify(value);
+  if (typeof value === 'string') return jcsString(value);
+  if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value)) throw new CryptoError('json', `not an integer below 2^53: ${value}`);
+    return String(value);
+  }
+  if (Array.isArray(value)) return '[' + value.map(canonicalJson).join(',') + ']';
+  if (typeof value === 'object') {
+    const keys = Object.keys(value).filter((k) => value[k] !== undefined).sort(); // UTF-16 code unit order
+    return '{' + keys.map((k) => jcsString(k) + ':' + canonicalJson(value[k])).join(',') + '}';
+  }
+  throw new CryptoError('json', `value of type ${typeof value} has no canonical JSON form`);
+}
+
+const canonicalBytes = (value) => utf8.encode(canonicalJson(value));
+
+// ---------------------------------------------------------------------------------------------
+// Credentials (SPEC §4)
+
+/** The 31 code symbols (no 0, O, 1, I, L); a symbol's value is its index. */
+export const ALPHABET = '23456789ABCDEFGHJKMNPQRSTUVWXYZ';
+const RANDOM_SYMBOLS = 23;
+const CODE_LENGTH = 24;
+const SEPARATORS = new Set([' ', '\t', '\r', '\n', '\u3000', '-']);
+const CONFUSABLE = new Set(['0', 'O', '1', 'I', 'L']);
+const HKDF_INFO = utf8.encode('gongjue/v1/credential');
+
+/** The check symbol of 23 random symbols: ALPHABET[(Σ (i+1)·v_i) mod 31]. */
+export function checkSymbol(symbols) {
+  let total = 0;
+  for (let i = 0; i < RANDOM_SYMBOLS; i++) total += (i + 1) * ALPHABET.indexOf(symbols[i]);
+  return ALPHABET[total % ALPHABET.length];
+}
+
+function characterMessage(ch) {
+  const cp = ch.codePointAt(0);
+  const printable = !/[\p{C}\p{Z}]/u.test(ch) || ch === ' ';
+  const shown = printable ? ch : `U+${cp.toString(16).toUpperCase().padStart(4, '0')}`;
+  if (CONFUSABLE.has(ch.toUpperCase())) {
+    return `凭证码中没有字符 “${shown}”（码中不使用 0、O、1、I、L），请核对信上的号码 / ` +
+      `credential codes never contain '${shown}' (no 0, O, 1, I or L are used)`;
+  }
+  return `凭证码中不能有字符 “${shown}”，只用数字 2–9 和大写字母 / ` +
+    `character '${shown}' is not allowed: codes use only digits 2-9 and letters`;
+}
+
+/**
+ * The 24 symbols of typed input, or CodeError: ASCII letters are upper-cased, separators
+ * (space, tab, CR, LF, U+3000, "-") dropped, any other character outside the alphabet refused
+ * by name, then the length and the check symbol are checked.
+ */
+export function normaliseCode(text) {
+  const symbols = [];
+  for (const ch of String(text)) {
+    if (SEPARATORS.has(ch)) continue;
+    const upper = ch >= 'a' && ch <= 'z' ? ch.toUpperCase() : ch;
+    if (upper.length !== 1 || !ALPHABET.includes(upper)) throw new CodeError('character', characterMessage(ch));
+    symbols.push(upper);
+  }
+  if (symbols.length !== CODE_LENGTH) {
+    throw new CodeError('length', `凭证码应为 24 个字符，您输入了 ${symbols.length} 个，请核对信上的号码 / ` +
+      `a credential code has 24 characters, you entered ${symbols.length}`);
+  }
+  const code = symbols.join('');
+  if (checkSymbol(code.slice(0, RANDOM_SYMBOLS)) !== code[RANDOM_SYMBOLS]) {
+    throw new CodeError('check', '凭证码有误（可能抄错了一个字符），请逐字核对 / ' +
+      'code mistyped: a character is wrong, please check it against the letter');
+  }
+  return code;
+}
+
+/** The printed form of a code: six groups of four joined by "-". */
+export function formatCode(text) {
+  const code = normaliseCode(text);
+  return code.match(/.{4}/g).join('-');
+}
+
+/**
+ * Derive the credential key: seed = HKDF-SHA256(ikm = the 24 symbols, salt = origin,
+ * info = "gongjue/v1/credential", 32 bytes); public key = RFC 8032 public key of the seed.
+ * Returns {code, seed (Uint8Array), publicKey (hex)}.
+ */
+export function deriveCredential(code, origin) {
+  const normal = normaliseCode(code);
+  const seed = hkdf(sha256, utf8.encode(normal), utf8.encode(origin), HKDF_INFO, 32);
+  return { code: normal, seed, publicKey: toHex(ed25519.getPublicKey(seed)) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exponential ElGamal (SPEC §3)
+
+/** Encrypt m with nonce r under K: (α, β) = (r·G, m·G + r·K). */
+export function encrypt(m, r, K) {
+  const rK = mulSecret(K, r);
+  // For a vote mark (0 or 1) both candidates are computed, so the work does not depend on m.
+  const beta = m === 0 || m === 1 ? [rK, rK.add(G)][m] : small(m).add(rK);
+  return { alpha: mulSecret(G, r), beta };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 0/1 selection proof (compact disjunctive Chaum–Pedersen)
+
+function bitCommitments(K, alpha, beta, c, z) {
+  // A_v = z_v·G − c_v·α,  B_v = z_v·K − c_v·(β − v·G)
+  const out = [];
+  for (let v = 0; v < 2; v++) {
+    out.push(mulPublic(G, z[v]).subtract(mulPublic(alpha, c[v])),
+      mulPublic(K, z[v]).subtract(mulPublic(beta.subtract(small(v)), c[v])));
+  }
+  return out;
+}
+
+function bitChallenge(ctx, index, alpha, beta, commitments) {
+  return challenge('gongjue/v1/bit', ctx.fingerprint, ctx.voter, F.text(ctx.itemId), F.int(index),
+    F.point(ctx.K), F.point(alpha), F.point(beta), ...commitments.map(F.point));
+}
+
+/** Prove (α, β) encrypts m ∈ {0,1} with nonce r; draws w, c_sim, z_sim from `rand` in that order. */
+function proveBit(ctx, index, m, r, alpha, beta, rand) {
+  const w = rand();
+  const s = 1 - m;
+  const cs = rand();
+  const zs = rand();
+  const A = [], B = [];
+  A[m] = mulSecret(G, w);
+  B[m] = mulSecret(ctx.K, w);
+  A[s] = mulPublic(G, zs).subtract(mulPublic(alpha, cs));
+  B[s] = mulPublic(ctx.K, zs).subtract(mulPublic(beta.subtract(small(s)), cs));
+  const c = bitChallenge(ctx, index, alpha, beta, [A[0], B[0], A[1], B[1]]);
+  const cm = mod(c - cs);
+  const zm = mod(w + cm * r);
+  const cc = [], zz = [];
+  cc[m] = cm; zz[m] = zm; cc[s] = cs; zz[s] = zs;
+  return { c: cc.map(scalarHex), z: zz.map(scalarHex) };
+}
+
+function verifyBit(ctx, index, alpha, beta, proof) {
+  const { c, z } = readProof(proof, 2, `selection ${index}`);
+  const commitments = bitCommitments(ctx.K, alpha, beta, c, z);
+  if (mod(c[0] + c[1]) !== bitChallenge(ctx, index, alpha, beta, commitments)) {
+    throw new CryptoError('proof', `item ${ctx.itemId} selection ${index}: 0/1 proof does not verify`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Selection-count proof: Σ selections ∈ [lo, hi]
+
+function countChallenge(ctx, lo, hi, A, B, commitments) {
+  return challenge('gongjue/v1/count', ctx.fingerprint, ctx.voter, F.text(ctx.itemId), F.int(lo), F.int(hi),
+    F.point(ctx.K), F.point(A), F.point(B), ...commitments.map(F.point));
+}
+
+/** Prove (A, B) encrypts k ∈ [lo, hi] with nonce R; draws w, then (c_v, z_v) per simulated v. */
+function proveCount(ctx, lo, hi, k, R, A, B, rand) {
+  const w = rand();
+  const c = new Map(), z = new Map();
+  const commitments = [];
+  for (let v = lo; v <= hi; v++) {
+    if (v === k) {
+      commitments.push(mulSecret(G, w), mulSecret(ctx.K, w));
+      continue;
+    }
+    const cv = rand();
+    const zv = rand();
+    c.set(v, cv); z.set(v, zv);
+    commitments.push(mulPublic(G, zv).subtract(mulPublic(A, cv)),
+      mulPublic(ctx.K, zv).subtract(mulPublic(B.subtract(small(v)), cv)));
+  }
+  const total = countChallenge(ctx, lo, hi, A, B, commitments);
+  let ck = total;
+  for (const cv of c.values()) ck = mod(ck - cv);
+  c.set(k, ck);
+  z.set(k, mod(w + ck * R));
+  const cs = [], zs = [];
+  for (let v = lo; v <= hi; v++) { cs.push(scalarHex(c.get(v))); zs.push(scalarHex(z.get(v))); }
+  return { lo, hi, c: cs, z: zs };
+}
+
+function verifyCount(ctx, lo, hi, A, B, proof) {
+  if (proof === null || typeof proof !== 'object' || proof.lo !== lo || proof.hi !== hi) {
+    throw new CryptoError('proof', `item ${ctx.itemId}: count proof range is not [${lo}, ${hi}]`);
+  }
+  const { c, z } = readProof(proof, hi - lo + 1, 'count proof', ['lo', 'hi', 'c', 'z']);
+  const commitments = [];
+  let sum = 0n;
+  for (let v = lo; v <= hi; v++) {
+    const cv = c[v - lo], zv = z[v - lo];
+    sum += cv;
+    commitments.push(mulPublic(G, zv).subtract(mulPublic(A, cv)),
+      mulPublic(ctx.K, zv).subtract(mulPublic(B.subtract(small(v)), cv)));
+  }
+  if (mod(sum) !== countChallenge(ctx, lo, hi, A, B, commitments)) {
+    throw new CryptoError('proof', `item ${ctx.itemId}: selection-count proof does not verify`);
+  }
+}
+
+function exactKeys(obj, keys, what) {
+  const ok = obj !== null && typeof obj === 'object' && !Array.isArray(obj) &&
+    Object.keys(obj).length === keys.length && keys.every((k) => Object.hasOwn(obj, k));
+  if (!ok) throw new CryptoError('structure', `${what}: expected exactly ${keys.join(', ')}`);
+}
+
+function readProof(proof, n, what, keys = ['c', 'z']) {
+  try {
+    exactKeys(proof, keys, what);
+  } catch (e) {
+    throw new CryptoError('proof', e.message);
+  }
+  if (!Array.isArray(proof.c) || !Array.isArray(proof.z) || proof.c.length !== n || proof.z.length !== n) {
+    throw new CryptoError('proof', `${what}: proof must carry ${n} challenges and ${n} responses`);
+  }
+  return { c: proof.c.map(decodeScalar), z: proof.z.map(decodeScalar) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ballot items
+
+/**
+ * The shape of an agenda item as the ballot crypto sees it: {id, n, lo, hi} — n selections,
+ * between lo and hi of them set (Python: voting.crypto.ballot.ItemShape).  Also accepts
+ * {id, kind, …}: motion → n = 3 (agree, oppose, abstain), lo = hi = 1; choice → n = options,
+ * lo = hi = 1; election → n = candidates, lo = 0, hi = seats.
+ */
+export function itemShape(item) {
+  let shape;
+  if (item.kind === 'motion') shape = { id: item.id, n: 3, lo: 1, hi: 1 };
+  else if (item.kind === 'choice') shape = { id: item.id, n: item.options, lo: 1, hi: 1 };
+  else if (item.kind === 'election') shape = { id: item.id, n: item.candidates, lo: 0, hi: item.seats };
+  else shape = { id: item.id, n: item.n, lo: item.lo, hi: item.hi };
+  const { id, n, lo, hi } = shape;
+  if (typeof id !== 'string' || id === '' || !Number.isInteger(n) || !Number.isInteger(lo) || !Number.isInteger(hi) ||
+      n < 1 || lo < 0 || lo > hi || hi > n) {
+    throw new CryptoError('agenda', `item ${id}: need a non-empty id, n ≥ 1 and 0 ≤ lo ≤ hi ≤ n`);
+  }
+  return shape;
+}
+
+/** The marks for item `shape` (number n) from `choices`: an array by position or an object by id. */
+function marksFor(choices, shape, n) {
+  return Array.isArray(choices) ? choices[n] : choices[shape.id];
+}
+
+function checkChoiceKeys(items, choices) {
+  const ok = Array.isArray(items) && choices !== null && typeof choices === 'object' && (Array.isArray(choices)
+    ? choices.length === items.length
+    : Object.keys(choices).length === items.length && items.every((it) => Object.hasOwn(choices, it.id)));
+  if (!ok) throw new CryptoError('choice', 'choices must give the marks of every agenda item exactly once');
+}
+
+function checkChoices(shape, marks) {
+  if (!Array.isArray(marks) || marks.length !== shape.n || marks.some((m) => m !== 0 && m !== 1)) {
+    throw new CryptoError('choice', `item ${shape.id}: expected ${shape.n} marks of 0 or 1`);
+  }
+  const k = marks.reduce((a, b) => a + b, 0);
+  if (k < shape.lo || k > shape.hi) {
+    throw new CryptoError('count', `item ${shape.id}: ${k} marks, allowed ${shape.lo}–${shape.hi}`);
+  }
+  return k;
+}
+
+function asBytes(x, what) {
+  const b = typeof x === 'string' ? fromHex(x) : x;
+  if (!(b instanceof Uint8Array) || b.length !== 32) throw new CryptoError('encoding', `${what} must be 32 bytes`);
+  return b;
+}
+
+function jointKeyPoint(jointKey) {
+  return typeof jointKey === 'string' ? decodePoint(jointKey) : jointKey;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ballots: encrypt, sign, track
+
+/**
+ * Encrypt, prove and sign a secret ballot.
+ *   fingerprint: round fingerprint (hex or 32 bytes); jointKey: K (hex, checked valid);
+ *   items: agenda items (see itemShape); choices: per item, an array of 0/1 per selection;
+ *   signingKey: the credential seed (32 bytes) or the object deriveCredential returns;
+ *   rand: scalar source (default randomScalar; testDrbg(seed) for vectors).
+ * Returns {signed, tracking: {full, short}, secrets: {items: [{id, selections, nonces}]}}.
+ */
+export function encryptBallot({ fingerprint, jointKey, items, choices, signingKey, rand = randomScalar }) {
+  const fp = asBytes(fingerprint, 'round fingerprint');
+  const K = jointKeyPoint(jointKey);
+  const seed = signingKey && signingKey.seed ? signingKey.seed : signingKey;
+  const voter = ed25519.getPublicKey(seed);
+  checkChoiceKeys(items, choices);
+  const bodyItems = [];
+  const secretItems = [];
+  items.forEach((item, n) => {
+    const shape = itemShape(item);
+    const marks = marksFor(choices, shape, n);
+    const k = checkChoices(shape, marks);
+    const ctx = { fingerprint: fp, voter, itemId: shape.id, K };
+    const selections = [];
+    const nonces = [];
+    let A = O, B = O, R = 0n;
+    marks.forEach((m, index) => {
+      const r = rand();
+      const { alpha, beta } = encrypt(m, r, K);
+      const proof = proveBit(ctx, index, m, r, alpha, beta, rand);
+      selections.push({ alpha: pointHex(alpha), beta: pointHex(beta), proof });
+      nonces.push(r);
+      A = A.add(alpha); B = B.add(beta); R = mod(R + r);
+    });
+    const countProof = proveCount(ctx, shape.lo, shape.hi, k, R, A, B, rand);
+    bodyItems.push({ id: shape.id, selections, count_proof: countProof });
+    secretItems.push({ id: shape.id, selections: marks.slice(), nonces: nonces.map(scalarHex) });
+  });
+  const body = { v: 1, kind: 'secret', round: toHex(fp), voter: toHex(voter), items: bodyItems };
+  const signed = signBody(body, seed);
+  return { signed, tracking: trackingCode(signed), secrets: { items: secretItems } };
+}
+
+/** Sign an open (named-vote) ballot: selections are plaintext 0/1 per item. */
+export function signOpenBallot({ fingerprint, items, choices, signingKey }) {
+  const fp = asBytes(fingerprint, 'round fingerprint');
+  const seed = signingKey && signingKey.seed ? signingKey.seed : signingKey;
+  checkChoiceKeys(items, choices);
+  const bodyItems = items.map((item, n) => {
+    const shape = itemShape(item);
+    const marks = marksFor(choices, shape, n);
+    checkChoices(shape, marks);
+    return { id: shape.id, selections: marks.slice() };
+  });
+  const body = { v: 1, kind: 'open', round: toHex(fp), voter: toHex(ed25519.getPublicKey(seed)), items: bodyItems };
+  return signBody(body, seed);
+}
+
+/** The bytes a ballot signature covers: "gongjue/v1/ballot\0" ‖ JCS(body). */
+export function ballotMessage(body) {
+  return concat(BALLOT_PREFIX, canonicalBytes(body));
+}
+
+function signBody(body, seed) {
+  return { ballot: body, sig: toHex(ed25519.sign(ballotMessage(body), seed)) };
+}
+
+/** Tracking code of a signed ballot: full = SHA-256(JCS(signed)) hex; short = "XXXX-XXXX-XXXX". */
+export function trackingCode(signed) {
+  const full = toHex(sha256(canonicalBytes(signed)));
+  const s = full.slice(0, 12).toUpperCase();
+  return { full, short: `${s.slice(0, 4)}-${s.slice(4, 8)}-${s.slice(8, 12)}` };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cast-or-audit (Benaloh challenge)
+
+/** The reveal of an audited ballot: {tracking, items: [{id, selections, nonces}]}. Never cast it. */
+export function revealBallot({ signed, secrets }) {
+  return {
+    tracking: trackingCode(signed).full,
+    items: secrets.items.map((it) => ({ id: it.id, selections: it.selections.slice(), nonces: it.nonces.slice() })),
+  };
+}
+
+/**
+ * Check a reveal against the signed ballot: the tracking code matches, and re-encrypting every
+ * revealed mark with its nonce under K gives the ballot's (α, β).  Returns true or throws
+ * CryptoError naming the first mismatch.
+ */
+export function checkReveal({ signed, reveal, jointKey }) {
+  const K = jointKeyPoint(jointKey);
+  if (!reveal || reveal.tracking !== trackingCode(signed).full) {
+    throw new CryptoError('reveal', 'reveal is for another ballot (tracking code differs)');
+  }
+  const items = signed.ballot.items;
+  if (!Array.isArray(reveal.items) || reveal.items.length !== items.length) {
+    throw new CryptoError('reveal', 'reveal does not cover every item of the ballot');
+  }
+  items.forEach((item, n) => {
+    const rv = reveal.items[n];
+    if (rv.id !== item.id || !Array.isArray(rv.selections) || !Array.isArray(rv.nonces) ||
+        rv.selections.length !== item.selections.length || rv.nonces.length !== item.selections.length) {
+      throw new CryptoError('reveal', `reveal of item ${item.id} does not match the ballot`);
+    }
+    item.selections.forEach((sel, i) => {
+      const m = rv.selections[i];
+      if (m !== 0 && m !== 1) throw new CryptoError('reveal', `item ${item.id} selection ${i}: mark is not 0 or 1`);
+      const { alpha, beta } = encrypt(m, decodeScalar(rv.nonces[i]), K);
+      if (pointHex(alpha) !== sel.alpha || pointHex(beta) !== sel.beta) {
+        throw new CryptoError('reveal', `item ${item.id} selection ${i}: re-encryption differs from the ballot`);
+      }
+    });
+  });
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Verification (what the server and auditors also do)
+
+/**
+ * Verify a signed ballot for a round: structure, Ed25519 signature by body.voter, every point
+ * valid and not the identity, every 0/1 proof and count proof.  `voterKey` (hex), if given,
+ * must equal body.voter.  Returns true or throws CryptoError.
+ */
+export function verifyBallot({ signed, fingerprint, jointKey, items, voterKey }) {
+  const fp = asBytes(fingerprint, 'round fingerprint');
+  exactKeys(signed, ['ballot', 'sig'], 'signed ballot');
+  if (typeof signed.sig !== 'string' || !HEX128.test(signed.sig)) {
+    throw new CryptoError('signature', 'signature must be 128 lowercase hex characters');
+  }
+  const body = signed.ballot;
+  exactKeys(body, ['v', 'kind', 'round', 'voter', 'items'], 'ballot');
+  if (body.v !== 1 || (body.kind !== 'secret' && body.kind !== 'open')) {
+    throw new CryptoError('structure', 'not a version-1 secret or open ballot');
+  }
+  const K = body.kind === 'secret' ? jointKeyPoint(jointKey) : undefined;
+  if (body.round !== toHex(fp)) throw new CryptoError('round', 'ballot is for another round');
+  if (typeof body.voter !== 'string' || !HEX64.test(body.voter)) throw new CryptoError('voter', 'voter key is not 64 hex');
+  if (voterKey !== undefined && body.voter !== voterKey) throw new CryptoError('voter', 'ballot is not from this voter');
+  try {
+    decodePoint(body.voter);
+  } catch {
+    throw new CryptoError('voter', 'voter key is not a valid credential public key');
+  }
+  let sigOk = false;
+  try {
+    sigOk = ed25519.verify(fromHex(signed.sig), ballotMessage(body), fromHex(body.voter), { zip215: false });
+  } catch {
+    sigOk = false;
+  }
+  if (!sigOk) throw new CryptoError('signature', 'ballot signature does not verify');
+  if (!Array.isArray(body.items) || body.items.length !== items.length) {
+    throw new CryptoError('structure', 'ballot items do not match the agenda');
+  }
+  const voter = fromHex(body.voter);
+  items.forEach((item, n) => {
+    const shape = itemShape(item);
+    const got = body.items[n];
+    exactKeys(got, body.kind === 'open' ? ['id', 'selections'] : ['id', 'selections', 'count_proof'], `item ${n}`);
+    if (got.id !== shape.id || !Array.isArray(got.selections) || got.selections.length !== shape.n) {
+      throw new CryptoError('structure', `ballot item ${n} does not match agenda item ${shape.id}`);
+    }
+    if (body.kind === 'open') {
+      checkChoices(shape, got.selections);
+      return;
+    }
+    const ctx = { fingerprint: fp, voter, itemId: shape.id, K };
+    let A = O, B = O;
+    got.selections.forEach((sel, index) => {
+      exactKeys(sel, ['alpha', 'beta', 'proof'], `item ${shape.id} selection ${index}`);
+      const alpha = decodePoint(sel.alpha);
+      const beta = decodePoint(sel.beta);
+      verifyBit(ctx, index, alpha, beta, sel.proof);
+      A = A.add(alpha); B = B.add(beta);
+    });
+    verifyCount(ctx, shape.lo, shape.hi, A, B, got.count_proof);
+  });
+  return true;
+}
