@@ -27,6 +27,20 @@ def estate_body(slug: str, name: str, origin: str, log_vkey: str) -> dict:
     return {"slug": slug, "name": name, "origin": origin, "log_key": log_vkey}
 
 
+def check_estate_body(body: dict, *, seq: int, origin: str, log_vkey: str) -> list[str]:
+    """Every way an ``estate`` entry disagrees with the bundle it is in (SPEC §6.1)."""
+    problems = []
+    if seq != 0:
+        problems.append("an estate entry must be entry 0")
+    if body.get("origin") != origin:
+        problems.append(f"origin {body.get('origin')!r} is not the checkpoint origin {origin!r}")
+    if body.get("log_key") != log_vkey:
+        problems.append("log_key is not the bundle's log.vkey")
+    if body.get("slug") is None or f"/{body.get('slug')}" != origin[origin.find("/"):]:
+        problems.append(f"slug {body.get('slug')!r} does not match the origin {origin!r}")
+    return problems
+
+
 def roll_body(version: int, roll: Roll) -> dict:
     """Body of a ``roll`` entry: the parts and the totals they make, per scope."""
     return {

@@ -8,7 +8,6 @@ the same ``Roll`` the CSV produced.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,9 +15,11 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from identity import record
 from identity.models import Estate, OwnerName, RollPart, RollVersion
 from identity.roll import Part, Roll, Voter
 from identity.scope import Totals, totals
+from ledger import checkpoint, keys, log
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 
@@ -27,14 +28,9 @@ class EstateError(ValueError):
     """A request about estates that cannot be carried out (bad slug, unknown estate)."""
 
 
-def site_name() -> str:
-    """This service's site name, the first half of every log origin (GONGJUE_SITE)."""
-    return os.environ.get("GONGJUE_SITE", "gongjue.local")
-
-
 def origin_for(slug: str) -> str:
     """Log origin of an estate: ``<site name>/<estate slug>`` (SPEC §2)."""
-    return f"{site_name()}/{slug}"
+    return f"{keys.site_name()}/{slug}"
 
 
 @dataclass(frozen=True)
@@ -75,18 +71,25 @@ def get_estate(session: Session, slug: str) -> Estate | None:
 
 
 def create_estate(session: Session, slug: str, name: str) -> Estate:
-    """Create an estate (caller's transaction)."""
+    """Create an estate and its ledger, whose entry 0 records it (caller's transaction; SPEC §6.1)."""
     check_slug(slug)
     name = name.strip() or slug
-    estate = Estate(slug=slug, name=name, origin=origin_for(slug), created_at=_now())
+    origin = origin_for(slug)
+    ledger_log = log.create_log(session, origin)
+    estate = Estate(slug=slug, name=name, origin=origin, log_id=ledger_log.id, created_at=_now())
     session.add(estate)
     session.flush()
+    log.append(session, ledger_log.id, record.ESTATE, record.estate_body(slug, name, origin, keys.log_key().vkey))
     return estate
 
 
 def import_roll(session: Session, slug: str, roll: Roll, *, filename: str, data: bytes,
                 name: str | None = None) -> RollVersion:
-    """Store ``roll`` as the estate's next roll version; create the estate if it is new."""
+    """Store ``roll`` as the estate's next roll version; create the estate if it is new.
+
+    The version is recorded in the estate's ledger (SPEC §6.2) and a checkpoint covering it is
+    signed, all in the caller's transaction: a failed import leaves neither rows nor entries.
+    """
     estate = get_estate(session, check_slug(slug)) or create_estate(session, slug, name or slug)
     latest = session.scalar(select(func.max(RollVersion.version)).where(RollVersion.estate_id == estate.id))
     whole = totals(roll)
@@ -99,7 +102,10 @@ def import_roll(session: Session, slug: str, roll: Roll, *, filename: str, data:
                              room=p.room, area=p.area, area_source=p.area_source, voter_id=p.owner,
                              developer_held=p.developer_held) for i, p in enumerate(roll.parts))
     session.add_all(OwnerName(roll_version_id=version.id, voter_id=v, name=n[:200]) for v, n in roll.names.items())
+    entry = log.append(session, estate.log_id, record.ROLL, record.roll_body(version.version, roll))
+    version.ledger_seq = entry.seq
     session.flush()
+    checkpoint.sign(session, estate.log_id, keys.log_key())
     return version
 
 

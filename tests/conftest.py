@@ -18,6 +18,22 @@ from ledger.db import make_engine, migrate
 PG_URL = os.environ.get("GONGJUE_TEST_POSTGRES_URL", "")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_environment(tmp_path_factory):
+    """Keep tests off the developer's ./var: a throwaway log key, site name and default database."""
+    base = tmp_path_factory.mktemp("gongjue-env")
+    saved = {k: os.environ.get(k) for k in ("GONGJUE_LOG_KEY_FILE", "GONGJUE_SITE", "GONGJUE_DATABASE_URL")}
+    os.environ["GONGJUE_LOG_KEY_FILE"] = str(base / "log.key")
+    os.environ["GONGJUE_SITE"] = "gongjue.local"
+    os.environ["GONGJUE_DATABASE_URL"] = f"sqlite:///{base / 'default.db'}"
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 def _postgres_engine():
     if not PG_URL:
         if os.environ.get("GONGJUE_REQUIRE_POSTGRES") == "1":

@@ -1,5 +1,332 @@
-"""Subcommands (placeholder until the capability lands)."""
+"""Ledger subcommands: ``export``, ``verify``, ``checkpoint``, ``proof`` and ``witness keygen|cosign``.
+
+``verify`` needs no database: it re-derives everything from a bundle (SPEC §2.8) and exits 0
+only if every check holds.  ``witness cosign`` is run by a scrutineer or auditor with their own
+key: it checks the log's latest checkpoint against the last one *this witness* cosigned (kept in
+its own state directory) with a consistency proof, and refuses to cosign a fork or a rollback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from ledger import bundle, checkpoint, keys, log as logs, receipt, verify
+from ledger.checkpoint import CheckpointError, open_checkpoint, parse_checkpoint
+from ledger.db import make_engine, migrate, transaction
+from ledger.note import COSIGNATURE_V1, NoteError, cosign, parse_skey, parse_vkey
+from ledger.proof import ProofError, verify_consistency
 
 
 def register(sub) -> None:  # noqa: ANN001
-    """Add this module's subcommands to the ``gongjue`` parser."""
+    p = sub.add_parser("export", help="导出账本审计包 / export an estate's ledger bundle",
+                       description="Sign a checkpoint for the current log, then write DIR/entries.jsonl, "
+                                   "DIR/checkpoint, DIR/log.vkey and DIR/checkpoints/.")
+    p.add_argument("--estate", required=True, metavar="SLUG")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR")
+    p.add_argument("--zip", action="store_true", help="write DIR as a .zip file instead of a directory")
+    p.set_defaults(handler=run_export)
+
+    p = sub.add_parser("verify", help="离线核验账本审计包 / verify a ledger bundle offline",
+                       description="Re-derive everything from the bundle alone; exit 0 only if all holds.")
+    p.add_argument("bundle", type=Path, metavar="DIR|ZIP")
+    p.add_argument("--checkpoint", action="append", default=[], type=Path, metavar="OLD_CHECKPOINT_FILE",
+                   help="an earlier checkpoint you kept (repeatable): the log must be consistent with it")
+    p.add_argument("--json", action="store_true", help="machine-readable report on stdout")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
+                   help="worker processes for large bundles (default: every core)")
+    p.set_defaults(handler=run_verify)
+
+    p = sub.add_parser("checkpoint", help="立即签署检查点 / sign a checkpoint now",
+                       description="Sign a checkpoint of the estate's log at its current size and print it.")
+    p.add_argument("--estate", required=True, metavar="SLUG")
+    p.set_defaults(handler=run_checkpoint)
+
+    p = sub.add_parser("proof", help="条目收据（包含证明） / inclusion receipt of one entry",
+                       description="Print the receipt (entry, inclusion proof, signed checkpoint) as JSON.")
+    p.add_argument("--estate", required=True, metavar="SLUG")
+    p.add_argument("--seq", required=True, type=int)
+    p.add_argument("--size", type=int, help="checkpoint size (default: the latest)")
+    p.set_defaults(handler=run_proof)
+
+    w = sub.add_parser("witness", help="见证人联署 / witness cosignatures").add_subparsers(
+        dest="witness_command", required=True, metavar="ACTION")
+    p = w.add_parser("keygen", help="生成见证人密钥 / create a witness key")
+    p.add_argument("--name", required=True, help="witness key name, e.g. auditor.example/zhang")
+    p.add_argument("--out", required=True, type=Path, metavar="KEYFILE")
+    p.set_defaults(handler=run_keygen)
+    p = w.add_parser("cosign", help="核对一致性后联署最新检查点 / cosign the latest checkpoint")
+    p.add_argument("--key", required=True, type=Path, metavar="KEYFILE")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--estate", metavar="SLUG", help="on the server: cosign the latest checkpoint and record it")
+    where.add_argument("--checkpoint", type=Path, metavar="FILE",
+                       help="offline: cosign this checkpoint (from the audit page) and print the cosigned note")
+    p.add_argument("--proof", type=Path, metavar="FILE",
+                   help="offline: consistency.json from the last checkpoint this witness cosigned to FILE")
+    p.add_argument("--state", type=Path, default=Path("var/witness"), metavar="DIR",
+                   help="this witness's own record of what it cosigned (default var/witness)")
+    p.add_argument("--log-vkey", type=Path, metavar="FILE", help="the log's verifier key (pinned on first use)")
+    p.set_defaults(handler=run_cosign)
+
+
+def _origin(slug: str) -> str:
+    return f"{keys.site_name()}/{slug}"
+
+
+def _engine():
+    engine = make_engine()
+    migrate(engine)
+    return engine
+
+
+def _log_id(session, slug: str) -> int | None:  # noqa: ANN001
+    found = logs.get_log(session, _origin(slug))
+    if found is None:
+        print(f"没有小区 {slug} 的账本 / no ledger for estate {slug} ({_origin(slug)})", file=sys.stderr)
+        return None
+    return found.id
+
+
+def run_export(args) -> int:  # noqa: ANN001
+    engine = _engine()
+    key = keys.log_key()
+    try:
+        with transaction(engine) as session:
+            log_id = _log_id(session, args.estate)
+            if log_id is None:
+                return 2
+            checkpoint.sign(session, log_id, key)
+        with transaction(engine) as session:
+            if args.zip:
+                bundle.write_zip(session, log_id, args.out)
+                count = checkpoint.latest(session, log_id).size
+            else:
+                count = bundle.write_dir(session, log_id, args.out)
+    except (CheckpointError, bundle.BundleError) as exc:
+        print(f"导出失败 / export refused: {exc}", file=sys.stderr)
+        return 1
+    print(f"已导出 {count} 条 / exported {count} entries to {args.out}")
+    return 0
+
+
+def run_verify(args) -> int:  # noqa: ANN001
+    olds = []
+    for path in args.checkpoint:
+        try:
+            olds.append((str(path), path.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"{path}: 无法读取 / cannot read: {exc}", file=sys.stderr)
+            return 2
+    _register_content_checks()
+    show = not args.no_progress and not args.json and sys.stderr.isatty()
+    report = verify.verify_bundle(args.bundle, olds, _progress_bar if show else None, max(1, args.jobs))
+    if show:
+        print(file=sys.stderr)
+    if args.json:
+        print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+    else:
+        _print_report(report)
+    return 0 if report.ok else 1
+
+
+def _progress_bar(done: int, total: int) -> None:
+    width = 30
+    frac = min(1.0, done / total) if total else 1.0
+    bar = "█" * int(frac * width) + "·" * (width - int(frac * width))
+    print(f"\r核验中 / verifying [{bar}] {done:,}/{total:,}", end="", file=sys.stderr, flush=True)
+
+
+def _print_report(report: verify.Report) -> None:
+    if report.ok:
+        print(f"核验通过 / OK: {report.origin} — {report.entries} 条 entries, 根 root {report.root}, "
+              f"与 {len(report.checkpoints)} 个较早检查点一致 / consistent with {len(report.checkpoints)} "
+              f"older checkpoint(s)")
+        return
+    first = report.first
+    where = f"第 {first.seq} 条 / entry {first.seq}" if first.seq is not None else "导出包 / bundle"
+    print(f"核验失败 / FAILED: {where}: [{verify.CHECK_NAMES.get(first.check, first.check)}] {first.message}")
+    for p in report.problems:
+        if p is not first:
+            print(f"  - [{verify.CHECK_NAMES.get(p.check, p.check)}] {p.message}")
+
+
+def _register_content_checks() -> None:
+    """Hook the election-content checks of the packages above the ledger into the verifier."""
+    from identity import record
+
+    verify.register_content_check(record.ROLL, _check_roll)
+    verify.register_content_check(record.ESTATE, _check_estate)
+
+
+def _check_roll(entry, ctx: verify.VerifyContext) -> list[str]:  # noqa: ANN001, ARG001
+    """SPEC §6.2: the roll's totals recomputed from its parts (identity.record)."""
+    from identity import record
+
+    return record.check_roll_body(entry.body)
+
+
+def _check_estate(entry, ctx: verify.VerifyContext) -> list[str]:  # noqa: ANN001
+    """SPEC §6.1: the estate entry is seq 0 and names the signed origin and the bundle's key."""
+    from identity import record
+
+    return record.check_estate_body(entry.body, seq=entry.seq, origin=ctx.origin, log_vkey=ctx.vkey)
+
+
+def run_checkpoint(args) -> int:  # noqa: ANN001
+    engine = _engine()
+    try:
+        with transaction(engine) as session:
+            log_id = _log_id(session, args.estate)
+            if log_id is None:
+                return 2
+            note = checkpoint.sign(session, log_id, keys.log_key())
+    except CheckpointError as exc:
+        print(f"拒绝签署 / refused: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(note)
+    return 0
+
+
+def run_proof(args) -> int:  # noqa: ANN001
+    engine = _engine()
+    with transaction(engine) as session:
+        log_id = _log_id(session, args.estate)
+        if log_id is None:
+            return 2
+        try:
+            found = receipt.build_receipt(session, log_id, args.seq, args.size)
+        except (receipt.ReceiptError, logs.LogError) as exc:
+            print(exc, file=sys.stderr)
+            return 2
+    print(json.dumps(found, ensure_ascii=False, indent=2))
+    return 0
+
+
+def run_keygen(args) -> int:  # noqa: ANN001
+    try:
+        key = keys.create_key_file(args.out, args.name, COSIGNATURE_V1)
+    except FileExistsError:
+        print(f"{args.out} 已存在，不覆盖 / already exists, not overwritten", file=sys.stderr)
+        return 2
+    except NoteError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(key.vkey)
+    return 0
+
+
+def run_cosign(args) -> int:  # noqa: ANN001
+    try:
+        signer = parse_skey(args.key.read_text(encoding="ascii"))
+    except (OSError, NoteError) as exc:
+        print(f"{args.key}: {exc}", file=sys.stderr)
+        return 2
+    if args.checkpoint is not None:
+        return _cosign_offline(args, signer)
+    origin = _origin(args.estate)
+    state = args.state / origin.replace("/", "__")
+    state.mkdir(parents=True, exist_ok=True)
+    engine = _engine()
+    try:
+        with transaction(engine) as session:
+            log_id = _log_id(session, args.estate)
+            if log_id is None:
+                return 2
+            row = checkpoint.latest(session, log_id)
+            if row is None:
+                print("还没有签名检查点 / no signed checkpoint yet", file=sys.stderr)
+                return 1
+            if checkpoint.cosigned(session, row, signer.verifier.vkey):
+                print(f"已联署过这个检查点 / already cosigned {origin} size {row.size}")
+                return 0
+            log_vkey = _pinned_log_vkey(state, args.log_vkey, row.vkey)
+            new = open_checkpoint(row.note, parse_vkey(log_vkey), origin)
+            old_file = state / "checkpoint"
+            if old_file.exists():
+                old = open_checkpoint(old_file.read_text(encoding="utf-8"), parse_vkey(log_vkey), origin)
+                _check_consistent(session, log_id, old, new)
+            sig = cosign(new.note.text, signer, int(time.time()))
+            checkpoint.add_cosignature(session, row, signer.verifier.vkey, sig.line)
+            old_file.write_text(row.note, encoding="utf-8")
+    except (CheckpointError, ProofError, NoteError, logs.LogError) as exc:
+        print(f"拒绝联署 / refused to cosign: {exc}", file=sys.stderr)
+        return 1
+    print(f"已联署 / cosigned {origin} size {new.size}")
+    return 0
+
+
+def _cosign_offline(args, signer) -> int:  # noqa: ANN001
+    """Cosign a checkpoint file, checking consistency with a proof file; print the cosigned note."""
+    try:
+        text = args.checkpoint.read_text(encoding="utf-8")
+        origin = parse_checkpoint(text).origin
+        state = args.state / origin.replace("/", "__")
+        state.mkdir(parents=True, exist_ok=True)
+        if args.log_vkey is None and not (state / "log.vkey").exists():
+            print("离线联署首次需要 --log-vkey / offline cosigning needs --log-vkey the first time", file=sys.stderr)
+            return 2
+        log_vkey = parse_vkey(_pinned_log_vkey(state, args.log_vkey, ""))
+        new = open_checkpoint(text, log_vkey, origin)
+        old_file = state / "checkpoint"
+        if old_file.exists():
+            old = open_checkpoint(old_file.read_text(encoding="utf-8"), log_vkey, origin)
+            proof = _read_proof(args.proof, origin, old.size, new.size) if 0 < old.size < new.size else []
+            _check_extends(old, new, proof)
+    except (OSError, ValueError) as exc:
+        print(f"拒绝联署 / refused to cosign: {exc}", file=sys.stderr)
+        return 1
+    sig = cosign(new.note.text, signer, int(time.time()))
+    old_file.write_text(text, encoding="utf-8")
+    sys.stdout.write(text + sig.line)
+    return 0
+
+
+def _read_proof(path: Path | None, origin: str, size1: int, size2: int) -> list[bytes]:
+    """The hashes of a consistency.json (SPEC §2.6) between exactly size1 and size2."""
+    if path is None:
+        raise ValueError(f"need --proof: consistency proof from size {size1} (cosigned before) to {size2}")
+    found = json.loads(path.read_text(encoding="utf-8"))
+    if (found.get("origin"), found.get("size1"), found.get("size2")) != (origin, size1, size2):
+        raise ValueError(f"{path} is not a consistency proof for {origin} from {size1} to {size2}")
+    return [bytes.fromhex(h) for h in found["proof"]]
+
+
+def _pinned_log_vkey(state: Path, given: Path | None, served: str) -> str:
+    """The log key this witness trusts: given, else pinned earlier, else pinned now (first use)."""
+    pin = state / "log.vkey"
+    if given is not None:
+        vkey = given.read_text(encoding="ascii").strip()
+    elif pin.exists():
+        vkey = pin.read_text(encoding="ascii").strip()
+    else:
+        vkey = served
+        print(f"首次使用，记下账本公钥 / pinning the log key on first use: {vkey}", file=sys.stderr)
+    if not pin.exists():
+        pin.write_text(vkey + "\n", encoding="ascii")
+    return vkey
+
+
+def _check_consistent(session, log_id: int, old, new) -> None:  # noqa: ANN001
+    """Refuse unless ``new`` extends ``old`` (the last checkpoint this witness cosigned)."""
+    if 0 < old.size < new.size:
+        proof = logs.consistency_proof(session, log_id, old.size, new.size)
+    else:
+        proof = []
+    _check_extends(old, new, proof)
+
+
+def _check_extends(old, new, proof: list[bytes]) -> None:  # noqa: ANN001
+    """Refuse a rollback or a fork: ``new`` must extend ``old`` by the consistency ``proof``."""
+    if new.size < old.size:
+        raise CheckpointError(f"rollback: log size {new.size} is smaller than {old.size} cosigned before")
+    if old.size == 0:
+        return
+    try:
+        verify_consistency(old.size, new.size, old.root, new.root, proof)
+    except ProofError as exc:
+        raise CheckpointError(f"fork: checkpoint {new.size} is not consistent with {old.size} "
+                              f"cosigned before ({exc})") from None

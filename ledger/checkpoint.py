@@ -1,0 +1,163 @@
+"""Signed checkpoints (c2sp.org/tlog-checkpoint) of a log, and witness cosignatures.
+
+A checkpoint's text is ``<origin>\\n<size>\\n<base64 root>\\n`` (no extension lines are written;
+any are refused when parsing); the server signs it as a signed note with its Ed25519 log key
+(ledger.note).  ``sign`` never signs a tree that is not consistent with the previous checkpoint
+it signed: it checks an RFC 9162 consistency proof from the stored hashes first, and it keeps every
+checkpoint it signed.  Witnesses add ``cosignature/v1`` lines (``add_cosignature``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger import log as logs
+from ledger.keys import LogKey
+from ledger.note import Note, NoteError, Verifier, parse_note, parse_vkey, sign_note, verify_cosignature, verify_note
+from ledger.proof import ProofError, verify_consistency
+from ledger.models import CheckpointRow, Cosignature
+from ledger.tree import HASH_SIZE
+
+
+class CheckpointError(ValueError):
+    """A malformed checkpoint, or one the server refuses to sign."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The three lines of a checkpoint body, and the note that carries them."""
+
+    origin: str
+    size: int
+    root: bytes
+    note: Note
+
+
+def checkpoint_text(origin: str, size: int, root: bytes) -> str:
+    """``<origin>\\n<size>\\n<base64 root>\\n``."""
+    return f"{origin}\n{size}\n{base64.b64encode(root).decode()}\n"
+
+
+def parse_checkpoint(note_text: str) -> Checkpoint:
+    """Parse a signed checkpoint note (signatures are not verified here)."""
+    try:
+        note = parse_note(note_text)
+    except NoteError as exc:
+        raise CheckpointError(f"not a signed note: {exc}") from None
+    lines = note.text.split("\n")[:-1]
+    if len(lines) != 3:
+        raise CheckpointError(f"checkpoint body must have 3 lines (origin, size, root), has {len(lines)}")
+    origin, size_text, root_text = lines
+    if not origin:
+        raise CheckpointError("empty origin line")
+    if not size_text.isascii() or not size_text.isdigit() or (size_text != "0" and size_text[0] == "0"):
+        raise CheckpointError(f"size {size_text!r} must be a decimal number without leading zeros")
+    try:
+        root = base64.b64decode(root_text, validate=True)
+    except (binascii.Error, ValueError):
+        raise CheckpointError("root is not valid base64") from None
+    if len(root) != HASH_SIZE or base64.b64encode(root).decode() != root_text:
+        raise CheckpointError("root must be the base64 of 32 bytes")
+    return Checkpoint(origin, int(size_text), root, note)
+
+
+def open_checkpoint(note_text: str, verifier: Verifier, origin: str | None = None) -> Checkpoint:
+    """Parse a checkpoint and verify the log's signature (and the origin, when given)."""
+    cp = parse_checkpoint(note_text)
+    try:
+        verify_note(cp.note, verifier)
+    except NoteError as exc:
+        raise CheckpointError(str(exc)) from None
+    if origin is not None and cp.origin != origin:
+        raise CheckpointError(f"checkpoint origin {cp.origin!r} is not {origin!r}")
+    return cp
+
+
+def sign(session: Session, log_id: int, key: LogKey) -> str:
+    """Sign a checkpoint for the log's current size, after checking consistency with the last one.
+
+    Idempotent: when the size has not changed since the last checkpoint, that checkpoint's note
+    is returned.  Raises CheckpointError if the stored tree does not extend the last signed one,
+    or if ``key`` is not the key that signed the log's earlier checkpoints.
+    """
+    log = logs.lock_log(session, log_id)
+    size = logs.size(session, log_id)
+    root = logs.root(session, log_id, size)
+    last = latest(session, log_id)
+    if last is not None:
+        if last.vkey != key.vkey:
+            raise CheckpointError(f"this log's checkpoints are signed by {last.vkey}, not {key.vkey}: "
+                                  "refusing to sign with another key (check GONGJUE_LOG_KEY_FILE)")
+        if last.size == size and last.root == root:
+            return last.note
+        _check_extends(session, log_id, last, size, root)
+    note = sign_note(checkpoint_text(log.origin, size, root), key.signer)
+    session.add(CheckpointRow(log_id=log_id, size=size, root=root, note=note, vkey=key.vkey,
+                              created_at=datetime.now(UTC)))
+    session.flush()
+    return note
+
+
+def _check_extends(session: Session, log_id: int, last: CheckpointRow, size: int, root: bytes) -> None:
+    """Refuse to sign unless the tree (size, root) is consistent with checkpoint ``last``."""
+    if size < last.size:
+        raise CheckpointError(f"log shrank from {last.size} to {size} entries: refusing to sign")
+    try:
+        if last.size == 0:
+            verify_consistency(0, 0, last.root, last.root, [])
+        else:
+            proof = logs.consistency_proof(session, log_id, last.size, size)
+            verify_consistency(last.size, size, last.root, root, proof)
+    except (ProofError, logs.LogError) as exc:
+        raise CheckpointError(f"stored log is not consistent with checkpoint {last.size}: {exc}; refusing to sign") from None
+
+
+def latest(session: Session, log_id: int) -> CheckpointRow | None:
+    """The last checkpoint signed for the log."""
+    return session.scalars(
+        select(CheckpointRow).where(CheckpointRow.log_id == log_id).order_by(CheckpointRow.size.desc()).limit(1)
+    ).one_or_none()
+
+
+def history(session: Session, log_id: int) -> list[CheckpointRow]:
+    """Every checkpoint signed for the log, smallest size first."""
+    return list(session.scalars(select(CheckpointRow).where(CheckpointRow.log_id == log_id)
+                                .order_by(CheckpointRow.size)))
+
+
+def at_size(session: Session, log_id: int, size: int) -> CheckpointRow | None:
+    return session.scalars(select(CheckpointRow).where(CheckpointRow.log_id == log_id,
+                                                       CheckpointRow.size == size)).one_or_none()
+
+
+def with_cosignatures(session: Session, row: CheckpointRow) -> str:
+    """The checkpoint note with every witness cosignature line appended."""
+    lines = session.scalars(select(Cosignature.line).where(Cosignature.checkpoint_id == row.id)
+                            .order_by(Cosignature.id)).all()
+    return row.note + "".join(lines)
+
+
+def cosignature_count(session: Session, row: CheckpointRow) -> int:
+    """How many witnesses cosigned ``row``."""
+    return len(session.scalars(select(Cosignature.id).where(Cosignature.checkpoint_id == row.id)).all())
+
+
+def cosigned(session: Session, row: CheckpointRow, witness_vkey: str) -> bool:
+    """Whether the witness with ``witness_vkey`` already cosigned ``row``."""
+    return session.scalar(select(Cosignature.id).where(Cosignature.checkpoint_id == row.id,
+                                                       Cosignature.witness == witness_vkey)) is not None
+
+
+def add_cosignature(session: Session, row: CheckpointRow, witness_vkey: str, line: str) -> None:
+    """Record a witness's cosignature line on ``row`` after verifying it."""
+    verifier = parse_vkey(witness_vkey)
+    note = parse_note(row.note + line)
+    verify_cosignature(note, verifier)
+    session.add(Cosignature(checkpoint_id=row.id, witness=witness_vkey, line=line, created_at=datetime.now(UTC)))
+    session.flush()

@@ -1,0 +1,156 @@
+"""Ledger entries: RFC 8785 canonical JSON objects chained by ``prev`` (SPEC §2.1).
+
+An entry is the JSON object ``{"body": {...}, "prev": <hex>, "seq": <int>, "time": <RFC 3339>,
+"type": <name>}`` encoded with the JSON Canonicalization Scheme (RFC 8785).  ``seq`` counts
+0, 1, 2, … without gaps; ``prev`` is the lowercase hex leaf hash (RFC 9162 §2.1.1) of entry
+``seq - 1``, or 64 zeros for seq 0.  Only strings, integers (|n| < 2^53), booleans, null, arrays
+and objects may appear; floating-point numbers are refused.
+
+``canonical`` uses the C JSON encoder when it provably gives the RFC 8785 bytes (no character
+outside the Basic Multilingual Plane, where UTF-16 and code-point key order could differ) and
+the ``rfc8785`` package otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import rfc8785
+
+ZERO_PREV = "0" * 64
+MAX_INT = 2**53 - 1
+FIELDS = ("body", "prev", "seq", "time", "type")
+TYPE_RE = re.compile(r"[a-z][a-z0-9_.-]{0,63}\Z")
+TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\Z")
+HEX64_RE = re.compile(r"[0-9a-f]{64}\Z")
+_FOUR_BYTE = re.compile(rb"[\xf0-\xf7]")
+
+_dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+                          allow_nan=False).encode
+
+
+class EntryError(ValueError):
+    """An entry (or a body) that breaks SPEC §2.1."""
+
+
+@dataclass(frozen=True)
+class ParsedEntry:
+    """The fields of one decoded entry."""
+
+    seq: int
+    prev: str
+    type: str
+    time: str
+    body: dict
+
+
+def canonical(value: object) -> bytes:
+    """RFC 8785 bytes of a JSON value made of dict/list/str/int/bool/None."""
+    data = _dumps(value).encode("utf-8")
+    if _has_4byte(data):
+        return rfc8785.dumps(value)
+    return data
+
+
+def _has_4byte(data: bytes) -> bool:
+    """True when the UTF-8 bytes hold a character outside the BMP (a 4-byte sequence)."""
+    return not data.isascii() and _FOUR_BYTE.search(data) is not None
+
+
+def check_value(value: object, path: str = "body") -> None:
+    """Refuse anything but strings, safe integers, booleans, null, lists and string-keyed dicts."""
+    if value is None or isinstance(value, (bool, str)):
+        return
+    if isinstance(value, int):
+        if abs(value) > MAX_INT:
+            raise EntryError(f"{path}: integer {value} is outside ±(2^53-1)")
+        return
+    if isinstance(value, float):
+        raise EntryError(f"{path}: floating-point numbers are not allowed ({value!r})")
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            check_value(v, f"{path}[{i}]")
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise EntryError(f"{path}: key {k!r} is not a string")
+            check_value(v, f"{path}.{k}")
+        return
+    raise EntryError(f"{path}: {type(value).__name__} is not a JSON value of the ledger")
+
+
+def format_time(moment: datetime) -> str:
+    """RFC 3339 UTC with whole seconds and a Z suffix; naive datetimes are refused."""
+    if moment.tzinfo is None:
+        raise EntryError("entry time must carry a time zone")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def encode_entry(seq: int, prev: str, type_: str, time: str, body: dict) -> bytes:
+    """The canonical bytes of an entry (after checking every field)."""
+    if not isinstance(body, dict):
+        raise EntryError("entry body must be a JSON object")
+    if not TYPE_RE.match(type_):
+        raise EntryError(f"entry type {type_!r} must match [a-z][a-z0-9_.-]{{0,63}}")
+    check_value(body)
+    return canonical({"body": body, "prev": prev, "seq": seq, "time": time, "type": type_})
+
+
+def _no_float(text: str) -> object:
+    raise EntryError(f"floating-point number {text} is not allowed")
+
+
+def _int(text: str) -> int:
+    value = int(text)
+    if abs(value) > MAX_INT:
+        raise EntryError(f"integer {text} is outside ±(2^53-1)")
+    return value
+
+
+_decoder = json.JSONDecoder(parse_float=_no_float, parse_constant=_no_float)
+_checked_decoder = json.JSONDecoder(parse_float=_no_float, parse_int=_int, parse_constant=_no_float)
+_LONG_NUMBER = re.compile(rb"[:,\[]-?\d{16}")  # only then can an integer exceed 2^53 - 1
+
+
+def parse_entry(data: bytes) -> ParsedEntry:
+    """Decode entry bytes and check they are canonical and well-formed (not the chain)."""
+    try:
+        decoder = _checked_decoder if _LONG_NUMBER.search(data) else _decoder
+        obj = decoder.decode(data.decode("utf-8"))
+    except EntryError:
+        raise
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise EntryError(f"not valid UTF-8 JSON: {exc}") from None
+    if not isinstance(obj, dict) or sorted(obj) != list(FIELDS):
+        keys = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
+        raise EntryError(f"entry must be an object with exactly the fields {', '.join(FIELDS)} (got {keys})")
+    try:
+        again = canonical(obj)
+    except (UnicodeEncodeError, ValueError) as exc:
+        raise EntryError(f"cannot be encoded canonically: {exc}") from None
+    if again != data:
+        raise EntryError("bytes are not the RFC 8785 canonical form of the entry")
+    seq, prev, type_, time, body = obj["seq"], obj["prev"], obj["type"], obj["time"], obj["body"]
+    if type(seq) is not int or seq < 0:
+        raise EntryError(f"seq must be a non-negative integer (got {seq!r})")
+    if not isinstance(prev, str) or not HEX64_RE.match(prev):
+        raise EntryError("prev must be 64 lowercase hex digits")
+    if not isinstance(type_, str) or not TYPE_RE.match(type_):
+        raise EntryError(f"type {type_!r} must match [a-z][a-z0-9_.-]{{0,63}}")
+    if not isinstance(time, str) or not TIME_RE.match(time) or not _valid_time(time):
+        raise EntryError(f"time {time!r} is not RFC 3339 UTC with whole seconds (YYYY-MM-DDTHH:MM:SSZ)")
+    if not isinstance(body, dict):
+        raise EntryError("body must be a JSON object")
+    return ParsedEntry(seq, prev, type_, time, body)
+
+
+def _valid_time(time: str) -> bool:
+    try:
+        datetime.fromisoformat(time[:-1])
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,69 @@
+"""The server's log key: an Ed25519 signed-note key kept in a 0600 file.
+
+``log_key()`` reads ``GONGJUE_LOG_KEY_FILE`` (default ``var/log.key``); when the file is missing
+it creates one (mode 0600, exclusive create) named after ``GONGJUE_SITE`` (default
+``gongjue.local``).  The file holds one line, the private key in the form of Go's
+golang.org/x/mod/sumdb/note: ``PRIVATE+KEY+<name>+<8 hex id>+<base64(0x01 ‖ seed)>``.
+Its public half, the verifier key ``<name>+<8 hex id>+<base64(0x01 ‖ public key)>``, is what
+auditors pin (SPEC §2.4).  The private key is never printed or logged.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ledger.note import ED25519, Signer, generate_signer, parse_skey
+
+DEFAULT_KEY_FILE = "var/log.key"
+DEFAULT_SITE = "gongjue.local"
+
+
+@dataclass(frozen=True)
+class LogKey:
+    """The log's signer (private) and its public verifier key text."""
+
+    signer: Signer
+
+    @property
+    def name(self) -> str:
+        return self.signer.name
+
+    @property
+    def vkey(self) -> str:
+        return self.signer.verifier.vkey
+
+
+def site_name() -> str:
+    """The site name (GONGJUE_SITE): the log key's name and the first part of every origin."""
+    return os.environ.get("GONGJUE_SITE", DEFAULT_SITE)
+
+
+def key_file() -> Path:
+    return Path(os.environ.get("GONGJUE_LOG_KEY_FILE", DEFAULT_KEY_FILE))
+
+
+def log_key(path: Path | None = None) -> LogKey:
+    """The server's log key, created (0600) on first use."""
+    path = path or key_file()
+    if not path.exists():
+        return create_key_file(path, site_name())
+    return load_key_file(path)
+
+
+def load_key_file(path: Path) -> LogKey:
+    signer = parse_skey(path.read_text(encoding="ascii"))
+    if signer.alg != ED25519:
+        raise ValueError(f"{path}: not an Ed25519 note key")
+    return LogKey(signer)
+
+
+def create_key_file(path: Path, name: str, alg: int = ED25519) -> LogKey:
+    """Write a new random key to ``path`` (refusing to overwrite), mode 0600."""
+    signer = generate_signer(name, alg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(signer.skey + "\n")
+    return LogKey(signer)

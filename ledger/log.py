@@ -1,0 +1,158 @@
+"""Append-only logs: creation, serialized appends, reads and Merkle proofs from stored hashes.
+
+``append`` runs inside the caller's transaction.  It first locks the log's head row
+(``SELECT … FOR UPDATE`` on PostgreSQL; on SQLite every transaction already holds the write lock,
+``BEGIN IMMEDIATE``, see ledger.db), so concurrent writers queue and the log never gets a gap
+or a fork.  Each append stores the entry's exact bytes and the stored hashes it completes
+(ledger.tree), so roots and proofs for any size cost O(log n) reads.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy.orm import Session
+
+from ledger import tree
+from ledger.entry import ZERO_PREV, encode_entry, format_time
+from ledger.models import Entry, Log, StoredHash
+
+ORIGIN_RE = re.compile(r"[^\s/+]+/[a-z0-9][a-z0-9-]{0,62}\Z")
+
+
+class LogError(ValueError):
+    """A refused ledger operation (unknown log, duplicate origin, bad origin, bad size)."""
+
+
+def create_log(session: Session, origin: str) -> Log:
+    """A new, empty log for ``origin`` (``<site>/<estate slug>``); refuses an existing origin."""
+    if not ORIGIN_RE.match(origin):
+        raise LogError(f"origin {origin!r} must be <site>/<slug> (slug: a-z, 0-9, '-')")
+    if get_log(session, origin) is not None:
+        raise LogError(f"a log for {origin} already exists")
+    log = Log(origin=origin, created_at=datetime.now(UTC))
+    session.add(log)
+    session.flush()
+    return log
+
+
+def get_log(session: Session, origin: str) -> Log | None:
+    """The log of ``origin``, or None."""
+    return session.scalars(select(Log).where(Log.origin == origin)).one_or_none()
+
+
+def lock_log(session: Session, log_id: int) -> Log:
+    """Lock the log's head row for the rest of the transaction (serializes appends and signing)."""
+    log = session.scalars(select(Log).where(Log.id == log_id).with_for_update()).one_or_none()
+    if log is None:
+        raise LogError(f"no log with id {log_id}")
+    return log
+
+
+_LOCK = select(Log.id).where(Log.id == bindparam("log_id")).with_for_update()
+_LAST = (select(Entry.seq, Entry.leaf_hash).where(Entry.log_id == bindparam("log_id"))
+         .order_by(Entry.seq.desc()).limit(1))
+
+
+def append(session: Session, log_id: int, type: str, body: dict, time: datetime | None = None) -> Entry:  # noqa: A002
+    """Append one entry of ``type`` with ``body`` to the log; returns it (.seq, .leaf_hash, .data).
+
+    ``body`` may hold strings, integers, booleans, null, lists and objects only (floats are
+    refused with ledger.entry.EntryError).  ``time`` defaults to now; it is stored in whole
+    seconds, UTC.  Runs on the session's connection in its transaction (Core statements: the
+    returned Entry is not added to the session).
+    """
+    conn = session.connection()
+    if conn.execute(_LOCK, {"log_id": log_id}).first() is None:
+        raise LogError(f"no log with id {log_id}")
+    last = conn.execute(_LAST, {"log_id": log_id}).first()
+    seq = 0 if last is None else last.seq + 1
+    prev = ZERO_PREV if last is None else last.leaf_hash.hex()
+    stamp = format_time(time or datetime.now(UTC))
+    data = encode_entry(seq, prev, type, stamp, body)
+    leaf = tree.leaf_hash(data)
+    new = tree.stored_hashes_for_leaf(seq, leaf, hash_reader(session, log_id))
+    start = tree.stored_hash_index(0, seq)
+    conn.execute(insert(StoredHash), [{"log_id": log_id, "idx": start + i, "hash": h} for i, h in enumerate(new)])
+    row = {"log_id": log_id, "seq": seq, "type": type, "time": stamp, "data": data, "leaf_hash": leaf}
+    conn.execute(insert(Entry), row)
+    return Entry(**row)
+
+
+def size(session: Session, log_id: int) -> int:
+    """Number of entries in the log now (not a signed size: use a checkpoint for that)."""
+    top = session.scalar(select(func.max(Entry.seq)).where(Entry.log_id == log_id))
+    return 0 if top is None else top + 1
+
+
+def hash_reader(session: Session, log_id: int) -> tree.HashReader:
+    """A ledger.tree.HashReader over the log's stored hashes (one query per call)."""
+
+    def read(indexes: Sequence[int]) -> list[bytes]:
+        rows = session.connection().execute(
+            select(StoredHash.idx, StoredHash.hash).where(StoredHash.log_id == log_id, StoredHash.idx.in_(set(indexes)))
+        ).all()
+        found = {r.idx: r.hash for r in rows}
+        missing = [i for i in indexes if i not in found]
+        if missing:
+            raise LogError(f"log {log_id}: stored hashes {missing[:5]} are missing")
+        return [found[i] for i in indexes]
+
+    return read
+
+
+def root(session: Session, log_id: int, tree_size: int) -> bytes:
+    """MTH of the first ``tree_size`` entries, from stored hashes."""
+    _check_size(session, log_id, tree_size)
+    return tree.tree_hash(tree_size, hash_reader(session, log_id))
+
+
+def inclusion_proof(session: Session, log_id: int, seq: int, tree_size: int) -> list[bytes]:
+    """Audit path of entry ``seq`` in the tree of the first ``tree_size`` entries."""
+    _check_size(session, log_id, tree_size)
+    if not 0 <= seq < tree_size:
+        raise LogError(f"entry {seq} is not in a tree of size {tree_size}")
+    return tree.inclusion_proof(tree_size, seq, hash_reader(session, log_id))
+
+
+def consistency_proof(session: Session, log_id: int, size1: int, size2: int) -> list[bytes]:
+    """Consistency proof from the tree of ``size1`` entries to that of ``size2`` (RFC 9162 §2.1.4.1)."""
+    _check_size(session, log_id, size2)
+    if not 0 < size1 <= size2:
+        raise LogError(f"no consistency proof from size {size1} to size {size2}")
+    return tree.consistency_proof(size2, size1, hash_reader(session, log_id))
+
+
+def get_entry(session: Session, log_id: int, seq: int) -> Entry | None:
+    return session.get(Entry, (log_id, seq))
+
+
+def entries(session: Session, log_id: int, start: int = 0, stop: int | None = None) -> list[Entry]:
+    """Entries with start <= seq < stop, in order."""
+    q = select(Entry).where(Entry.log_id == log_id, Entry.seq >= start)
+    if stop is not None:
+        q = q.where(Entry.seq < stop)
+    return list(session.scalars(q.order_by(Entry.seq)))
+
+
+def iter_data(session: Session, log_id: int, stop: int, batch: int = 5000):
+    """Yield the stored bytes of entries 0 … stop-1 in order, in batches."""
+    seq = 0
+    while seq < stop:
+        rows = session.execute(
+            select(Entry.seq, Entry.data).where(Entry.log_id == log_id, Entry.seq >= seq,
+                                                Entry.seq < min(stop, seq + batch)).order_by(Entry.seq)
+        ).all()
+        if not rows:
+            return
+        for r in rows:
+            yield r.seq, r.data
+        seq = rows[-1].seq + 1
+
+
+def _check_size(session: Session, log_id: int, tree_size: int) -> None:
+    if tree_size < 0 or tree_size > size(session, log_id):
+        raise LogError(f"log {log_id} has no tree of size {tree_size}")

@@ -1,0 +1,74 @@
+"""Receipts: an entry with its inclusion proof against a signed checkpoint (SPEC §2.6).
+
+A receipt is a JSON object::
+
+    {"origin": <origin>, "seq": <n>, "entry": <the entry's exact bytes as a UTF-8 string>,
+     "leaf_hash": <hex>, "tree_size": <size>, "proof": [<hex>, …], "checkpoint": <signed note>}
+
+``proof`` is the RFC 9162 §2.1.3.1 audit path of leaf ``seq`` in the tree of ``tree_size``
+entries, and ``checkpoint`` a note the log signed for exactly that size.  Anyone holding the
+log's verifier key checks it with ``verify_receipt`` (RFC 9162 §2.1.3.2).  A consistency proof
+is ``{"origin", "size1", "size2", "proof": [<hex>, …]}`` (RFC 9162 §2.1.4).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from ledger import checkpoint, log as logs
+from ledger.checkpoint import CheckpointError, open_checkpoint
+from ledger.entry import EntryError, ParsedEntry, parse_entry
+from ledger.models import Log
+from ledger.note import parse_vkey
+from ledger.proof import ProofError, verify_inclusion
+from ledger.tree import leaf_hash
+
+
+class ReceiptError(ValueError):
+    """A receipt that cannot be built or does not verify."""
+
+
+def build_receipt(session: Session, log_id: int, seq: int, tree_size: int | None = None) -> dict:
+    """Receipt for entry ``seq`` against the signed checkpoint of ``tree_size`` (default: the latest)."""
+    row = (checkpoint.latest(session, log_id) if tree_size is None
+           else checkpoint.at_size(session, log_id, tree_size))
+    if row is None:
+        raise ReceiptError("没有这个大小的签名检查点 / no signed checkpoint of that size")
+    if not 0 <= seq < row.size:
+        raise ReceiptError(f"第 {seq} 条不在检查点（{row.size} 条）内 / entry {seq} is not covered by "
+                           f"the checkpoint of size {row.size}")
+    entry = logs.get_entry(session, log_id, seq)
+    proof = logs.inclusion_proof(session, log_id, seq, row.size)
+    return {"origin": _origin(session, log_id), "seq": seq, "entry": entry.data.decode("utf-8"),
+            "leaf_hash": entry.leaf_hash.hex(), "tree_size": row.size, "proof": [p.hex() for p in proof],
+            "checkpoint": checkpoint.with_cosignatures(session, row)}
+
+
+def consistency(session: Session, log_id: int, size1: int, size2: int) -> dict:
+    """Consistency proof between two sizes of the log."""
+    proof = logs.consistency_proof(session, log_id, size1, size2)
+    return {"origin": _origin(session, log_id), "size1": size1, "size2": size2, "proof": [p.hex() for p in proof]}
+
+
+def _origin(session: Session, log_id: int) -> str:
+    return session.get(Log, log_id).origin
+
+
+def verify_receipt(receipt: dict, vkey: str) -> ParsedEntry:
+    """Check a receipt against the log's verifier key; return the entry it proves."""
+    try:
+        cp = open_checkpoint(receipt["checkpoint"], parse_vkey(vkey), receipt["origin"])
+        if cp.size != receipt["tree_size"]:
+            raise ReceiptError(f"checkpoint size {cp.size} is not tree_size {receipt['tree_size']}")
+        data = receipt["entry"].encode("utf-8")
+        entry = parse_entry(data)
+        leaf = leaf_hash(data)
+        if leaf.hex() != receipt["leaf_hash"] or entry.seq != receipt["seq"]:
+            raise ReceiptError("entry does not match the receipt's leaf hash or seq")
+        verify_inclusion(receipt["seq"], cp.size, leaf, [bytes.fromhex(p) for p in receipt["proof"]], cp.root)
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, ReceiptError):
+            raise
+        kind = type(exc).__name__ if not isinstance(exc, (CheckpointError, EntryError, ProofError)) else ""
+        raise ReceiptError(f"receipt does not verify: {kind} {exc}".replace("  ", " ")) from None
+    return entry

@@ -1,0 +1,377 @@
+"""The bundle verifier (SPEC §2.8): re-derive everything from an export bundle alone.
+
+Checks, in order: the verifier key; the checkpoint's signature (tree size and root are taken only
+from it); every entry's canonical RFC 8785 bytes, its fields, ``seq`` = line number and ``prev``
+= leaf hash of the line before; the Merkle root of the entries against the checkpoint; every
+older checkpoint (the bundle's ``checkpoints/`` and those the auditor supplies) for signature,
+origin and consistency — the prefix of the bundle of that size must have that checkpoint's root;
+and the election content, through checks registered per entry type by the packages above
+(``register_content_check``).  Every problem names the first entry it concerns when one can be
+named.  A log rewritten and re-signed with the same key is caught by older checkpoints: the
+verifier narrows the rewrite to the entries between the largest checkpoint that still holds and
+the smallest that does not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import zipfile
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ledger.bundle import CHECKPOINT, ENTRIES, HISTORY, VKEY
+from ledger.checkpoint import Checkpoint, CheckpointError, open_checkpoint
+from ledger.entry import ZERO_PREV, EntryError, ParsedEntry, parse_entry
+from ledger.note import NoteError, Verifier, parse_vkey
+from ledger.tree import RootBuilder
+
+MAX_PROBLEMS = 100
+CHUNK = 8192
+
+CHECK_NAMES = {
+    "bundle": "导出包 / bundle", "key": "公钥 / key", "signature": "签名 / signature",
+    "entry": "条目编码 / entry encoding", "seq": "序号 / seq", "prev": "哈希链 / prev chain",
+    "count": "条目数 / entry count", "root": "默克尔根 / Merkle root",
+    "consistency": "一致性 / consistency", "content": "选举内容 / election content",
+}
+
+
+@dataclass(frozen=True)
+class VerifyContext:
+    """What content checks may compare against: the signed origin and the log's verifier key."""
+
+    origin: str
+    vkey: str
+
+
+ContentCheck = Callable[[ParsedEntry, VerifyContext], list[str]]
+_CONTENT_CHECKS: dict[str, list[ContentCheck]] = {}
+
+
+def register_content_check(entry_type: str, check: ContentCheck) -> None:
+    """Run ``check`` on every entry of ``entry_type``; it returns problems (empty when it holds)."""
+    _CONTENT_CHECKS.setdefault(entry_type, [])
+    if check not in _CONTENT_CHECKS[entry_type]:
+        _CONTENT_CHECKS[entry_type].append(check)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One failed check; ``seq`` is the first entry concerned (None for bundle-level problems)."""
+
+    check: str
+    message: str
+    seq: int | None = None
+    last: int | None = None  # set when the problem lies somewhere in seq … last
+
+    def to_json(self) -> dict:
+        return {"check": self.check, "seq": self.seq, "message": self.message}
+
+
+@dataclass
+class Report:
+    """The verifier's findings. ``ok`` only when no problem at all was found."""
+
+    origin: str | None = None
+    size: int | None = None
+    root: str | None = None
+    entries: int = 0
+    checkpoints: list[int] = field(default_factory=list)
+    types: dict[str, int] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first(self) -> Problem | None:
+        """The problem naming the smallest entry; else the first problem found.
+
+        A problem known only to lie in a range of entries comes first only when the whole range
+        precedes every exactly named entry.
+        """
+        exact = [p for p in self.problems if p.seq is not None and p.last is None]
+        ranges = [p for p in self.problems if p.seq is not None and p.last is not None]
+        bound = min((p.seq for p in exact), default=None)
+        early = [p for p in ranges if bound is None or p.last < bound]
+        if early:
+            return min(early, key=lambda p: (p.last - p.seq, p.seq))
+        if exact:
+            return min(exact, key=lambda p: p.seq)
+        return self.problems[0] if self.problems else None
+
+    def add(self, check: str, message: str, seq: int | None = None, last: int | None = None) -> None:
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(Problem(check, message, seq, None if last == seq else last))
+
+    def to_json(self) -> dict:
+        first = self.first
+        return {"ok": self.ok, "origin": self.origin, "size": self.size, "root": self.root,
+                "entries": self.entries, "checkpoints": self.checkpoints, "types": self.types,
+                "first": first.to_json() if first else None,
+                "problems": [p.to_json() for p in self.problems]}
+
+
+class BundleSource:
+    """Read access to a bundle directory or zip file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._zip = zipfile.ZipFile(path) if path.is_file() else None
+        self._prefix = ""
+        if self._zip is not None:
+            names = self._zip.namelist()
+            if ENTRIES not in names:
+                tops = [n[: -len(ENTRIES)] for n in names if n.endswith("/" + ENTRIES)]
+                if len(tops) == 1:
+                    self._prefix = tops[0]
+
+    def names(self) -> list[str]:
+        if self._zip is not None:
+            return [n[len(self._prefix):] for n in self._zip.namelist() if n.startswith(self._prefix)]
+        return [str(p.relative_to(self.path)) for p in self.path.rglob("*") if p.is_file()]
+
+    def exists(self, name: str) -> bool:
+        return name in self.names() if self._zip is not None else (self.path / name).is_file()
+
+    def read_text(self, name: str) -> str:
+        if self._zip is not None:
+            return self._zip.read(self._prefix + name).decode("utf-8")
+        return (self.path / name).read_text(encoding="utf-8")
+
+    def lines(self, name: str) -> Iterator[bytes]:
+        """Raw lines with their line endings (binary)."""
+        if self._zip is not None:
+            with self._zip.open(self._prefix + name) as fh:
+                yield from fh
+        else:
+            with open(self.path / name, "rb") as fh:
+                yield from fh
+
+    def close(self) -> None:
+        if self._zip is not None:
+            self._zip.close()
+
+
+def verify_bundle(path: Path, old_checkpoints: list[tuple[str, str]] | None = None,
+                  progress: Callable[[int, int], None] | None = None, jobs: int = 1) -> Report:
+    """Verify the bundle at ``path`` (directory or .zip).
+
+    ``old_checkpoints``: (label, note text) of checkpoints the auditor kept; each must be signed
+    by the bundle's key, have its origin, and be consistent with the bundle's entries.
+    ``progress(done, total)`` is called after each chunk of CHUNK entries.  ``jobs`` > 1 checks
+    entries in that many worker processes (content checks registered before the call are
+    inherited by the workers).
+    """
+    report = Report()
+    try:
+        source = BundleSource(path)
+    except (OSError, zipfile.BadZipFile) as exc:
+        report.add("bundle", f"cannot open bundle {path}: {exc}")
+        return report
+    try:
+        _verify(source, old_checkpoints or [], progress, report, jobs)
+    finally:
+        source.close()
+    return report
+
+
+def _verify(source: BundleSource, given: list[tuple[str, str]], progress, report: Report, jobs: int) -> None:
+    for name in (ENTRIES, CHECKPOINT, VKEY):
+        if not source.exists(name):
+            report.add("bundle", f"bundle has no {name}")
+    if not report.ok:
+        return
+    try:
+        verifier = parse_vkey(source.read_text(VKEY))
+    except (NoteError, UnicodeDecodeError) as exc:
+        report.add("key", f"{VKEY}: {exc}")
+        return
+    try:
+        cp = open_checkpoint(source.read_text(CHECKPOINT), verifier)
+    except (CheckpointError, UnicodeDecodeError) as exc:
+        report.add("signature", f"{CHECKPOINT}: {exc}")
+        return
+    report.origin, report.size, report.root = cp.origin, cp.size, cp.root.hex()
+    olds = _old_checkpoints(source, given, verifier, cp.origin, report)
+    sizes = {cp.size} | {old.size for _, old, _ in olds}
+    jobs = jobs if cp.size >= 4 * CHUNK else 1  # worker start-up is not worth it for small logs
+    roots = _check_entries(source, cp, verifier, sizes, progress, report, jobs)
+    _check_roots(cp, olds, roots, report)
+
+
+def _old_checkpoints(source: BundleSource, given: list[tuple[str, str]], verifier: Verifier, origin: str,
+                     report: Report) -> list[tuple[str, Checkpoint, str]]:
+    """(label, checkpoint, group) of every older checkpoint: group "bundle" or "given"."""
+    names = [name for name in sorted(source.names()) if name.startswith(HISTORY + "/")]
+    olds = []
+    for label, group in [(n, "bundle") for n in names] + [(label, "given") for label, _ in given]:
+        try:
+            text = source.read_text(label) if group == "bundle" else dict(given)[label]
+            olds.append((label, open_checkpoint(text, verifier, origin), group))
+        except (CheckpointError, UnicodeDecodeError) as exc:
+            report.add("signature", f"checkpoint {label}: {exc}")
+    report.checkpoints = sorted({old.size for _, old, _ in olds})
+    return olds
+
+
+def _check_entries(source: BundleSource, cp: Checkpoint, verifier: Verifier, sizes: set[int], progress,
+                   report: Report, jobs: int) -> dict[int, bytes]:
+    """Walk entries.jsonl once: encoding, seq, prev chain, content; Merkle roots at ``sizes``.
+
+    Lines are checked in chunks, by ``jobs`` worker processes when jobs > 1 (the per-entry JSON
+    work is what costs); the Merkle root is built here, in order, from the chunks' leaf hashes.
+    """
+    ctx = VerifyContext(cp.origin, verifier.vkey)
+    builder = RootBuilder()
+    roots: dict[int, bytes] = {0: builder.root()} if 0 in sizes else {}
+
+    def take(result: _ChunkResult) -> None:
+        for leaf in result.leaves:
+            builder.add(leaf)
+            if builder.size in sizes:
+                roots[builder.size] = builder.root()
+        for p in result.problems:
+            report.add(p.check, p.message, p.seq, p.last)
+        for t, n in result.types.items():
+            report.types[t] = report.types.get(t, 0) + n
+        if progress:
+            progress(builder.size, cp.size)
+
+    chunks = _chunks(source.lines(ENTRIES))
+    if jobs <= 1:
+        for start, raws, prev in chunks:
+            take(_check_chunk(start, raws, prev, ctx))
+    else:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+            pending: deque = deque()
+            for start, raws, prev in chunks:
+                pending.append(pool.submit(_check_chunk, start, raws, prev, ctx))
+                if len(pending) > 2 * jobs:
+                    take(pending.popleft().result())
+            while pending:
+                take(pending.popleft().result())
+    count = builder.size
+    report.entries = count
+    if count < cp.size:
+        report.add("count", f"entry {count} is missing: the signed checkpoint covers {cp.size} entries, "
+                            f"the bundle holds {count}", count)
+    elif count > cp.size:
+        report.add("count", f"entry {cp.size} and later are not covered by the signed checkpoint "
+                            f"(size {cp.size}, bundle holds {count})", cp.size)
+    return roots
+
+
+@dataclass
+class _ChunkResult:
+    leaves: list[bytes]
+    problems: list[Problem]
+    types: dict[str, int]
+
+
+def _chunks(lines: Iterator[bytes]) -> Iterator[tuple[int, list[bytes], bytes | None]]:
+    """(first seq, raw lines, leaf hash of the line before) for consecutive runs of CHUNK lines."""
+    start, prev, raws = 0, None, []
+    for raw in lines:
+        raws.append(raw)
+        if len(raws) == CHUNK:
+            yield start, raws, prev
+            last = raws[-1]
+            prev = hashlib.sha256(b"\x00" + (last[:-1] if last.endswith(b"\n") else last)).digest()
+            start, raws = start + CHUNK, []
+    if raws:
+        yield start, raws, prev
+
+
+def _check_chunk(start: int, raws: list[bytes], prev_hash: bytes | None, ctx: VerifyContext) -> _ChunkResult:
+    """Check lines start … start+len-1 given the leaf hash of the line before; return their leaves."""
+    local = Report()
+    leaves = []
+    sha256 = hashlib.sha256
+    for offset, raw in enumerate(raws):
+        seq = start + offset
+        if raw.endswith(b"\n"):
+            data = raw[:-1]
+        else:
+            data = raw
+            local.add("bundle", f"{ENTRIES}: line {seq + 1} does not end with a newline", seq)
+        leaf = sha256(b"\x00" + data).digest()
+        _check_entry(seq, data, prev_hash, ctx, local.types, local)
+        leaves.append(leaf)
+        prev_hash = leaf
+    return _ChunkResult(leaves, local.problems, local.types)
+
+
+def _check_entry(seq: int, data: bytes, prev_hash: bytes | None, ctx: VerifyContext, types: dict[str, int],
+                 report: Report) -> None:
+    try:
+        entry = parse_entry(data)
+    except EntryError as exc:
+        report.add("entry", f"entry {seq}: {exc}", seq)
+        return
+    types[entry.type] = types.get(entry.type, 0) + 1
+    if entry.seq != seq:
+        report.add("seq", f"entry {seq}: line {seq + 1} holds seq {entry.seq}, expected {seq} "
+                          "(entries missing, duplicated or out of order)", seq)
+        return
+    want = ZERO_PREV if prev_hash is None else prev_hash.hex()
+    if entry.prev != want:
+        if seq == 0:
+            report.add("prev", "entry 0: prev must be 64 zeros", 0)
+        else:
+            report.add("prev", f"entry {seq - 1}: its leaf hash {want[:16]}… is not the prev "
+                               f"{entry.prev[:16]}… that entry {seq} committed to "
+                               f"(entry {seq - 1} was altered, or entry {seq})", seq - 1)
+    for check in _CONTENT_CHECKS.get(entry.type, ()):
+        for problem in check(entry, ctx):
+            report.add("content", f"entry {seq} ({entry.type}): {problem}", seq)
+
+
+def _check_roots(cp: Checkpoint, olds: list[tuple[str, Checkpoint, str]], roots: dict[int, bytes],
+                 report: Report) -> None:
+    """Compare the bundle's prefix roots with the signed checkpoint and every older one.
+
+    A checkpoint that disagrees with the bundle is localised with the checkpoints *of the same
+    group* that agree (the bundle's own, or the ones the auditor supplied; a supplied checkpoint
+    identical to one of the bundle's counts as the bundle's): the altered entry lies between the
+    largest agreeing size below it and its own size.
+    """
+    signed = [("checkpoint", cp, "bundle")] + olds
+    _check_forks(signed, report)
+    held = {g: sorted({c.size for _, c, grp in signed if grp == g and roots.get(c.size) == c.root})
+            for g in ("bundle", "given")}
+    unique: dict[tuple[int, bytes], tuple[str, Checkpoint, str]] = {}
+    for item in signed:  # a supplied checkpoint equal to one of the bundle's is that one
+        unique.setdefault((item[1].size, item[1].root), item)
+    signed = list(unique.values())
+    for label, c, group in sorted(signed, key=lambda x: x[1].size):
+        if c.size not in roots:
+            if c.size > report.entries:
+                report.add("consistency", f"checkpoint {label} (size {c.size}) covers entries the bundle lacks: "
+                                          f"entry {report.entries} and later are missing (log truncated)",
+                           report.entries)
+            continue
+        if roots[c.size] == c.root:
+            continue
+        lo = max((s for s in held[group] if s < c.size), default=0)
+        check = "root" if label == "checkpoint" else "consistency"
+        where = (f"entry {lo} differs from the entry it signed" if c.size - lo == 1 else
+                 f"an entry in seq {lo}…{c.size - 1} differs from the entries it signed")
+        report.add(check, f"checkpoint {label} (size {c.size}): the bundle's first {c.size} entries have root "
+                          f"{roots[c.size].hex()[:16]}…, not the signed {c.root.hex()[:16]}… — {where}",
+                   lo, c.size - 1)
+
+
+def _check_forks(signed: list[tuple[str, Checkpoint, str]], report: Report) -> None:
+    """Two checkpoints of one size with different roots, both signed by the log key: a fork."""
+    by_size: dict[int, tuple[str, Checkpoint]] = {}
+    for label, c, _ in signed:
+        seen = by_size.setdefault(c.size, (label, c))
+        if seen[1].root != c.root:
+            report.add("consistency", f"fork: the log key signed two different trees of size {c.size} "
+                                      f"({seen[0]} and {label})")

@@ -1,0 +1,162 @@
+"""Public audit pages of an estate's ledger (SPEC §2): checkpoint, entries, receipts, bundle.
+
+Anyone may read them — the ledger holds no names or phone numbers.  Routes, all under
+``/estates/{slug}/audit``:
+
+- ``""``: the latest signed checkpoint, the log size, entries (50 a page) with type and time;
+- ``/checkpoint``, ``/checkpoints/{size}``, ``/log.vkey``: signed notes and the verifier key (text);
+- ``/entries/{seq}``: the entry's exact stored bytes; ``/entries/{seq}/receipt.json``: its
+  inclusion proof against the latest (or ``?size=``) signed checkpoint;
+- ``/consistency.json?size1=&size2=``: a consistency proof between two sizes;
+- ``/bundle.zip``: the export bundle (SPEC §2.7), the same files as ``gongjue export``.
+
+The log is found by its origin ``<site>/<slug>`` in the ledger's own table.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from collections.abc import Iterator
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import PlainTextResponse, Response, StreamingResponse
+
+from ledger import bundle, checkpoint, keys, log as logs, receipt
+from ledger.checkpoint import parse_checkpoint
+from ledger.db import transaction
+from web.templating import templates
+
+router = APIRouter(include_in_schema=False)
+
+PAGE = 50
+SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}\Z")
+NOT_SIGNED = "这个小区的账本还没有签名检查点 / this estate's ledger has no signed checkpoint yet"
+
+
+def _log_id(session, slug: str) -> int:  # noqa: ANN001
+    found = logs.get_log(session, f"{keys.site_name()}/{slug}") if SLUG_RE.match(slug) else None
+    if found is None:
+        raise HTTPException(404, f"没有这个小区的账本 / no ledger for estate '{slug}'")
+    return found.id
+
+
+def _latest(session, log_id: int):  # noqa: ANN001, ANN202
+    row = checkpoint.latest(session, log_id)
+    if row is None:
+        raise HTTPException(404, NOT_SIGNED)
+    return row
+
+
+@router.get("/estates/{slug}/audit")
+def audit_page(request: Request, slug: str, start: int | None = None) -> Response:
+    """Overview: the latest checkpoint and a page of entries (newest first unless ``start``)."""
+    with transaction(request.app.state.engine) as session:
+        log_id = _log_id(session, slug)
+        row = checkpoint.latest(session, log_id)
+        current = logs.size(session, log_id)
+        signed = row.size if row else 0
+        if start is None or not 0 <= start < max(current, 1):
+            start = max(0, current - PAGE)
+        page = logs.entries(session, log_id, start, start + PAGE)
+        context = {
+            "slug": slug, "origin": f"{keys.site_name()}/{slug}",
+            "note": _breakable(checkpoint.with_cosignatures(session, row)) if row else None,
+            "signed": signed, "current": current, "root": parse_checkpoint(row.note).root.hex() if row else None,
+            "checkpoints": len(checkpoint.history(session, log_id)), "cosigners": checkpoint.cosignature_count(session, row) if row else 0,
+            "entries": [{"seq": e.seq, "type": e.type, "time": e.time, "signed": e.seq < signed}
+                        for e in reversed(page)],
+            "start": start, "older": max(0, start - PAGE) if start > 0 else None,
+            "newer": start + PAGE if start + PAGE < current else None,
+        }
+    return templates.TemplateResponse(request, "audit/index.html", context)
+
+
+def _breakable(note: str) -> list[list[str]]:
+    """The note's lines cut in 16-character pieces, so a phone can wrap them (``<wbr>``)."""
+    return [[line[i:i + 16] for i in range(0, len(line), 16)] or [""] for line in note.split("\n")[:-1]]
+
+
+@router.get("/estates/{slug}/audit/checkpoint")
+def latest_checkpoint(request: Request, slug: str) -> Response:
+    with transaction(request.app.state.engine) as session:
+        row = _latest(session, _log_id(session, slug))
+        return PlainTextResponse(checkpoint.with_cosignatures(session, row))
+
+
+@router.get("/estates/{slug}/audit/checkpoints/{size}")
+def checkpoint_at(request: Request, slug: str, size: int) -> Response:
+    with transaction(request.app.state.engine) as session:
+        row = checkpoint.at_size(session, _log_id(session, slug), size)
+        if row is None:
+            raise HTTPException(404, f"没有大小为 {size} 的检查点 / no checkpoint of size {size}")
+        return PlainTextResponse(checkpoint.with_cosignatures(session, row))
+
+
+@router.get("/estates/{slug}/audit/log.vkey")
+def verifier_key(request: Request, slug: str) -> Response:
+    with transaction(request.app.state.engine) as session:
+        return PlainTextResponse(_latest(session, _log_id(session, slug)).vkey + "\n")
+
+
+@router.get("/estates/{slug}/audit/entries/{seq}")
+def entry_bytes(request: Request, slug: str, seq: int) -> Response:
+    """The exact stored bytes of entry ``seq``."""
+    with transaction(request.app.state.engine) as session:
+        found = logs.get_entry(session, _log_id(session, slug), seq)
+        if found is None:
+            raise HTTPException(404, f"没有第 {seq} 条 / no entry {seq}")
+        return Response(found.data, media_type="application/json")
+
+
+@router.get("/estates/{slug}/audit/entries/{seq}/receipt.json")
+def entry_receipt(request: Request, slug: str, seq: int, size: int | None = None) -> Response:
+    """Inclusion proof of entry ``seq`` against a signed checkpoint (SPEC §2.6), as a download."""
+    with transaction(request.app.state.engine) as session:
+        try:
+            found = receipt.build_receipt(session, _log_id(session, slug), seq, size)
+        except receipt.ReceiptError as exc:
+            raise HTTPException(404, str(exc)) from None
+    body = json.dumps(found, ensure_ascii=False, indent=2).encode("utf-8")
+    return Response(body, media_type="application/json",
+                    headers={"Content-Disposition": f'attachment; filename="{slug}-entry-{seq}-receipt.json"'})
+
+
+@router.get("/estates/{slug}/audit/consistency.json")
+def consistency(request: Request, slug: str, size1: int, size2: int) -> Response:
+    """Consistency proof between two sizes; both must be sizes the server signed."""
+    with transaction(request.app.state.engine) as session:
+        log_id = _log_id(session, slug)
+        for s in (size1, size2):
+            if checkpoint.at_size(session, log_id, s) is None:
+                raise HTTPException(404, f"没有大小为 {s} 的签名检查点 / no signed checkpoint of size {s}")
+        try:
+            found = receipt.consistency(session, log_id, size1, size2)
+        except logs.LogError as exc:
+            raise HTTPException(400, str(exc)) from None
+    return Response(json.dumps(found, indent=2), media_type="application/json")
+
+
+@router.get("/estates/{slug}/audit/bundle.zip")
+def bundle_zip(request: Request, slug: str) -> Response:
+    """The export bundle as a zip, built in a spooled temporary file and streamed."""
+    spool = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
+    with transaction(request.app.state.engine) as session:
+        log_id = _log_id(session, slug)
+        try:
+            bundle.write_zip(session, log_id, spool)
+        except bundle.BundleError as exc:
+            spool.close()
+            raise HTTPException(404, str(exc)) from None
+    spool.seek(0)
+    return StreamingResponse(_chunks(spool), media_type="application/zip",
+                             headers={"Content-Disposition": f'attachment; filename="{slug}-ledger.zip"'})
+
+
+def _chunks(spool) -> Iterator[bytes]:  # noqa: ANN001
+    try:
+        while chunk := spool.read(1 << 16):
+            yield chunk
+    finally:
+        spool.close()
