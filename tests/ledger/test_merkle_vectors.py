@@ -10,7 +10,8 @@ import pytest
 
 from ledger.proof import ProofError, verify_consistency, verify_inclusion
 
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "merkle" / "testdata"
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "merkle" / "testdata"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "merkle" / "testdata"
 
 
 def _files(kind: str) -> list[Path]:
@@ -23,6 +24,15 @@ def _b(s: str | None) -> bytes:
 
 def _proof(v) -> list[bytes]:
     return [_b(p) for p in (v or [])]
+
+
+def test_copy_equals_the_shared_vectors():
+    if not SHARED.is_dir():
+        pytest.skip("../shared/vectors/merkle is not beside this clone")
+    for kind in ("inclusion", "consistency"):
+        ours = {p.relative_to(VECTORS): p.read_bytes() for p in _files(kind)}
+        theirs = {p.relative_to(SHARED): p.read_bytes() for p in sorted((SHARED / kind).rglob("*.json"))}
+        assert ours == theirs
 
 
 def test_vector_counts():
