@@ -134,6 +134,10 @@ def create_staff(session: Session, username: str, password: str, role: str = "su
     return staff
 
 
+def find_staff(session: Session, username: str) -> Staff | None:
+    return session.scalar(select(Staff).where(Staff.username == normalize_username(username)))
+
+
 def verify_password(session: Session, username: str, password: str) -> Staff | None:
     """The account if ``password`` is right, else None; the same argon2 work either way."""
     name = normalize_username(username)
@@ -246,7 +250,7 @@ def staff_count(session: Session) -> int:
 
 __all__ = [
     "ROLES", "ROLE_NAMES", "Staff", "StaffSession", "SignInFailure", "SignedIn", "StaffError",
-    "create_staff", "verify_password", "open_session", "session_for", "close_session", "csrf_token",
+    "create_staff", "find_staff", "verify_password", "open_session", "session_for", "close_session", "csrf_token",
     "csrf_ok", "set_flash", "pop_flash", "signin_limited", "record_failure", "clear_failures",
     "check_username", "check_password", "staff_count",
 ]

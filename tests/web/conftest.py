@@ -1,0 +1,58 @@
+"""Fixtures for the web tests: the app over a real database, staff accounts, signed-in clients."""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import pytest
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # Starlette: "install httpx2"
+    from fastapi.testclient import TestClient
+
+from identity import staff as staff_store
+from ledger.db import transaction
+from web.app import create_app
+
+PASSWORD = "correct horse battery staple"
+CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token in a rendered form."""
+    match = CSRF.search(html)
+    assert match, "no CSRF field in the page"
+    return match.group(1)
+
+
+def add_staff(engine, username: str = "alice", role: str = "supervisor", password: str = PASSWORD) -> None:
+    with transaction(engine) as session:
+        staff_store.create_staff(session, username, password, role)
+
+
+def sign_in(client: TestClient, username: str = "alice", password: str = PASSWORD):
+    """Sign in through the form; returns the POST response (303 on success)."""
+    token = csrf_of(client.get("/signin").text)
+    return client.post("/signin", data={"csrf": token, "username": username, "password": password},
+                       follow_redirects=False)
+
+
+@pytest.fixture
+def app(engine):
+    return create_app(engine)
+
+
+@pytest.fixture
+def client(app):
+    with TestClient(app, follow_redirects=False) as c:
+        yield c
+
+
+@pytest.fixture
+def supervisor(engine, app):
+    """A client signed in as the supervisor 'alice'."""
+    add_staff(engine)
+    with TestClient(app, follow_redirects=False) as c:
+        assert sign_in(c).status_code == 303
+        yield c

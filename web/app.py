@@ -1,0 +1,89 @@
+"""The Gongjue web application: pages, JSON API (/api/v1), static assets, security layers.
+
+``create_app`` wires the parts; it does not migrate the database (``gongjue serve`` does that
+first).  Routers are listed in ``_include_routers`` only.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp
+
+from ledger.db import make_engine
+from web import api, audit, pages
+from web.security import BodyLimit, SecurityHeaders
+from web.templating import templates
+
+STATIC = Path(__file__).resolve().parent / "static"
+TITLES = {400: "请求无效", 401: "请先登录", 403: "不允许", 404: "找不到页面", 405: "不支持的操作",
+          409: "冲突", 413: "内容太大", 422: "请求无效", 429: "请稍后再试"}
+
+
+class GongjueApp(FastAPI):
+    """FastAPI with SecurityHeaders outside everything, so even unhandled-error 500s carry them."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack())
+
+
+def create_app(engine: Engine | None = None) -> FastAPI:
+    """The ASGI application over ``engine`` (default: ledger.db.make_engine())."""
+    app = GongjueApp(title="共决 Gongjue", version="1", openapi_url="/api/v1/openapi.json",
+                     docs_url=None, redoc_url=None)  # no Swagger UI: it needs scripts the CSP refuses
+    app.state.engine = engine if engine is not None else make_engine()
+    app.state.templates = templates
+    app.add_middleware(BodyLimit)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _include_routers(app)
+    return app
+
+
+def _include_routers(app: FastAPI) -> None:
+    """Every router of the application, in one place."""
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.include_router(audit.router)
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    """JSON for the API, a readable page for people."""
+    headers = getattr(exc, "headers", None)
+    if _wants_json(request):
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+    return _error_page(request, exc.status_code, str(exc.detail), headers)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+    if _wants_json(request):
+        return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+    return _error_page(request, 422, "请求无效 / invalid request")
+
+
+def _error_page(request: Request, status: int, message: str, headers: dict | None = None) -> Response:
+    title = TITLES.get(status, "出错了")
+    if message == _phrase(status):  # Starlette's default detail, e.g. "Not Found"
+        message = f"{title} / {message}"
+    return templates.TemplateResponse(request, "error.html", {"status": status, "title": title, "message": message},
+                                      status_code=status, headers=headers)
+
+
+def _phrase(status: int) -> str | None:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return None

@@ -1,0 +1,190 @@
+"""HTTP security for every page and API response: headers, body limits, sessions, CSRF.
+
+- Headers (OWASP Secure Headers): a strict Content-Security-Policy (CSP Level 3; no inline
+  script or style anywhere, so 'unsafe-inline' is never needed), X-Content-Type-Options,
+  Referrer-Policy, no framing, HSTS over https, and ``Cache-Control: no-store`` outside
+  /static (pages carry CSRF tokens and signed-in state).
+- Request bodies are limited (``MAX_BODY``); a larger one gets 413 before it is read whole.
+- Staff sessions: the browser holds a random token in an HttpOnly, SameSite=Lax cookie (Secure
+  over https); the database holds only its hash (identity.staff).
+- CSRF: every state-changing form posts the synchronizer token of its session
+  (identity.staff.csrf_token); a POST without it, or with another session's, is refused 403
+  before anything is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import HTTPException, Request, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from identity import staff as staff_store
+from ledger.db import transaction
+
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; font-src 'self'; form-action 'self'; base-uri 'none'; "
+       "frame-ancestors 'none'")
+SECURITY_HEADERS = (
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+)
+MAX_UPLOAD = 5 * 1024 * 1024  # a roll CSV: 5 MiB
+MAX_BODY = MAX_UPLOAD + 64 * 1024  # the upload plus the multipart envelope and form fields
+SESSION_COOKIE = "gongjue_session"
+TOO_LARGE = "上传内容太大（上限 5 MB）/ request body too large (limit 5 MB)"
+
+
+class SecurityHeaders:
+    """ASGI middleware: add SECURITY_HEADERS to every HTTP response, whatever produced it."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        extra = list(SECURITY_HEADERS)
+        if scope.get("scheme") == "https":
+            extra.append((b"strict-transport-security", b"max-age=31536000"))
+        cacheable = scope.get("path", "").startswith("/static/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {name for name, _ in extra}
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+                if not cacheable and not any(k.lower() == b"cache-control" for k, _ in headers):
+                    headers.append((b"cache-control", b"no-store"))  # pages carry CSRF tokens
+                message = {**message, "headers": headers + extra}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """ASGI middleware: refuse request bodies over ``limit`` bytes with 413.
+
+    A declared Content-Length over the limit is refused before reading; a chunked body is
+    counted as it arrives and refused as soon as it passes the limit (nothing is written:
+    handlers write only after reading the whole body).
+    """
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await _send_413(send)
+            return
+        seen = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await _send_413(send)
+
+
+async def _send_413(send: Send) -> None:
+    body = TOO_LARGE.encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """Who is asking: the session token from the cookie (if live) and its holder."""
+
+    token: str | None
+    signed_in: staff_store.SignedIn | None
+
+    @property
+    def staff(self) -> staff_store.SignedIn | None:
+        return self.signed_in if self.signed_in and self.signed_in.is_staff else None
+
+    @property
+    def csrf(self) -> str:
+        return staff_store.csrf_token(self.token) if self.token and self.signed_in else ""
+
+
+def visitor(request: Request) -> Visitor:
+    """The request's visitor, looked up once per request from the session cookie."""
+    cached = getattr(request.state, "visitor", None)
+    if cached is not None:
+        return cached
+    token = request.cookies.get(SESSION_COOKIE) or None
+    signed_in = None
+    if token:
+        with transaction(request.app.state.engine) as session:
+            signed_in = staff_store.session_for(session, token)
+    found = Visitor(token if signed_in else None, signed_in)
+    request.state.visitor = found
+    return found
+
+
+def remember(request: Request, found: Visitor) -> None:
+    """Replace the request's cached visitor (after sign-in or sign-out)."""
+    request.state.visitor = found
+
+
+def set_session_cookie(request: Request, response: Response, token: str, max_age: int) -> None:
+    response.set_cookie(SESSION_COOKIE, token, max_age=max_age, path="/", httponly=True,
+                        samesite="lax", secure=request.url.scheme == "https")
+
+
+def clear_session_cookie(request: Request, response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax",
+                           secure=request.url.scheme == "https")
+
+
+def check_csrf(request: Request, submitted: object) -> Visitor:
+    """Refuse (403) a state-changing request whose form lacks its session's CSRF token."""
+    found = visitor(request)
+    if not found.token or not isinstance(submitted, str) or not staff_store.csrf_ok(found.token, submitted):
+        raise HTTPException(403, "表单已过期或来源不明，请返回刷新页面后重试 / "
+                                 "missing or wrong CSRF token; reload the page and try again")
+    return found
+
+
+def require_role(found: Visitor, roles: tuple[str, ...] = staff_store.ROLES) -> staff_store.SignedIn:
+    """The signed-in staff member if their role is in ``roles``; else 401 or 403."""
+    if found.staff is None:
+        raise HTTPException(401, "请先以工作人员身份登录 / sign in as staff first")
+    if found.staff.role not in roles:
+        raise HTTPException(403, "没有权限 / your role may not do this")
+    return found.staff
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
