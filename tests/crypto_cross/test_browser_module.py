@@ -9,37 +9,18 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from tests.chromium import launch, require_chromium
+
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "web" / "static"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-
-
-def _require_chromium() -> None:
-    missing = None
-    if not os.path.exists(CHROMIUM):
-        missing = f"{CHROMIUM} not found"
-    else:
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError:
-            missing = "the playwright package is not installed"
-    if missing:
-        if os.environ.get("GONGJUE_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"GONGJUE_REQUIRE_BROWSER=1 but {missing}")
-        pytest.skip(missing)
-
-
 class _Quiet(SimpleHTTPRequestHandler):
     extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".js": "text/javascript"}
 
@@ -49,7 +30,7 @@ class _Quiet(SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def page():
-    _require_chromium()
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(STATIC)))
@@ -58,7 +39,7 @@ def page():
     problems: list[str] = []
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            browser = launch(p)
             pg = browser.new_page()
             pg.on("pageerror", lambda e: problems.append(str(e)))
             pg.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.crypto_cross.test_browser_module import ARGS, CHROMIUM, _require_chromium
+from tests.chromium import launch, require_chromium
 from voting import credential_letters as cl
 
 pytestmark = pytest.mark.browser
@@ -27,7 +27,7 @@ class V:
 
 
 def test_one_printed_a4_page_per_voter(tmp_path):
-    _require_chromium()
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     voters = [
@@ -37,7 +37,7 @@ def test_one_printed_a4_page_per_voter(tmp_path):
     ]
     files = cl.write_credentials(tmp_path, "枫林苑花园小区（一期、二期）业主大会", "gongjue.local/maple-court", voters)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = launch(p)
         page = browser.new_page()
         page.goto(files.letters.as_uri())
         pdf = page.pdf(prefer_css_page_size=True)

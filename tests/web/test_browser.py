@@ -19,30 +19,13 @@ from pathlib import Path
 import pytest
 
 from ledger.db import make_engine, migrate
+from tests.chromium import launch, require_chromium
 from web.app import create_app
 from web.demo import DEMO_NAME, DEMO_SLUG, create_demo
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 PHONE = {"width": 360, "height": 740}
-
-
-def _require_chromium() -> None:
-    missing = None
-    if not os.path.exists(CHROMIUM):
-        missing = f"{CHROMIUM} not found"
-    else:
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError:
-            missing = "the playwright package is not installed"
-    if missing:
-        if os.environ.get("GONGJUE_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"GONGJUE_REQUIRE_BROWSER=1 but {missing}")
-        pytest.skip(missing)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +33,7 @@ def server(tmp_path_factory):
     """A live server over a SQLite file with the demo estate: (base URL, demo password)."""
     import uvicorn
 
-    _require_chromium()
+    require_chromium()
     engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('browser') / 'gongjue.db'}")
     migrate(engine)
     demo = create_demo(engine)
@@ -77,7 +60,7 @@ def chromium(server):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch(p)
         yield browser
         browser.close()
 
@@ -222,7 +205,6 @@ def test_console_watch_does_catch_a_csp_violation(chromium, server):
 
 @pytest.mark.parametrize(("required", "outcome"), [("1", pytest.fail.Exception), ("", pytest.skip.Exception)])
 def test_missing_chromium_skips_unless_required(monkeypatch, required, outcome):
-    monkeypatch.setitem(globals(), "CHROMIUM", "/nonexistent/chromium")
     monkeypatch.setenv("GONGJUE_REQUIRE_BROWSER", required)
     with pytest.raises(outcome, match="/nonexistent/chromium not found"):
-        _require_chromium()
+        require_chromium("/nonexistent/chromium")
