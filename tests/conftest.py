@@ -11,11 +11,18 @@ import os
 import uuid
 
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy import create_engine, text
 
 from ledger.db import make_engine, migrate
 
 PG_URL = os.environ.get("GONGJUE_TEST_POSTGRES_URL", "")
+
+# Property tests judge correctness, never speed: a busy 2-core CI machine must not fail them on a
+# per-example deadline (speed lives in benchmarks/).
+settings.register_profile("gongjue", deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("gongjue")
 
 
 @pytest.fixture(autouse=True, scope="session")
