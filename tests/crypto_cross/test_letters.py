@@ -3,30 +3,17 @@
 import json
 import re
 import stat
-from dataclasses import dataclass
 
 import pytest
 import segno
 
+from tests.crypto_cross.voters import P, V
 from voting import credential_letters as cl
 from voting.crypto import credential as cr
 
 ORIGIN = "gongjue.local/maple-court"
 BASE = "https://vote.example.cn/maple-court"
 CODE_TEXT = re.compile(r'<div class="code">([2-9A-Z-]+)</div>')
-
-
-@dataclass(frozen=True)
-class P:
-    building: str
-    unit: str
-    room: str
-
-
-@dataclass(frozen=True)
-class V:
-    voter_id: str
-    parts: tuple
 
 
 VOTERS = [

@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import pytest
 
 from tests.chromium import launch, require_chromium
+from tests.crypto_cross.voters import P, V
 from voting import credential_letters as cl
 
 pytestmark = pytest.mark.browser
-
-
-@dataclass(frozen=True)
-class P:
-    building: str
-    unit: str
-    room: str
-
-
-@dataclass(frozen=True)
-class V:
-    voter_id: str
-    parts: tuple
 
 
 def test_one_printed_a4_page_per_voter(tmp_path):
