@@ -10,6 +10,7 @@ from identity.area import format_area_grouped
 from identity.csvfile import CsvError
 from identity.roll import read_roll
 from identity.scope import totals
+from ledger.checkpoint import CheckpointError
 from ledger.db import make_engine, migrate, transaction
 
 
@@ -43,10 +44,14 @@ def run(args) -> int:  # noqa: ANN001
         return 2
     engine = make_engine()
     migrate(engine)
-    with transaction(engine) as session:
-        version = store.import_roll(session, args.estate, roll, filename=args.roll.name, data=data,
-                                    name=args.name)
-        number = version.version
+    try:
+        with transaction(engine) as session:
+            version = store.import_roll(session, args.estate, roll, filename=args.roll.name, data=data,
+                                        name=args.name)
+            number = version.version
+    except CheckpointError as exc:  # e.g. GONGJUE_LOG_KEY_FILE names another key than the log's
+        print(f"名册未导入，账本拒绝签署 / roll not imported, the ledger refused to sign: {exc}", file=sys.stderr)
+        return 1
     whole = totals(roll)
     print(f"已导入 {args.estate} 第 {number} 版名册 / imported roll version {number} of {args.estate}: "
           f"{len(roll.parts)} 套房屋 parts, {whole.heads} 表决权人 voters, "

@@ -53,3 +53,16 @@ def test_missing_file_and_bad_slug(tmp_path):
     f.write_text("building,room,area,owner\n1,101,50,A\n")
     done = gongjue(tmp_path, "import-roll", "--estate", "Bad Slug", str(f))
     assert done.returncode == 2 and "estate slug" in done.stderr
+
+
+def test_another_log_key_is_refused_cleanly_and_nothing_written(tmp_path):
+    f = tmp_path / "r.csv"
+    f.write_text("building,room,area,owner\n1,101,50,A\n")
+    assert gongjue(tmp_path, "import-roll", "--estate", "maple-court", str(f)).returncode == 0
+    (tmp_path / "log.key").rename(tmp_path / "old.key")  # a new key would be made on next use
+    done = gongjue(tmp_path, "import-roll", "--estate", "maple-court", str(f))
+    assert done.returncode == 1
+    assert "refusing to sign with another key" in done.stderr and "Traceback" not in done.stderr
+    engine = make_engine(f"sqlite:///{tmp_path / 'g.db'}")
+    with transaction(engine) as s:
+        assert s.scalar(select(func.count()).select_from(RollVersion)) == 1
