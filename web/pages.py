@@ -20,7 +20,9 @@ from identity import staff as staff_store
 from identity import store
 from identity.csvfile import CsvError
 from identity.roll import read_roll
+from ledger.checkpoint import CheckpointError
 from ledger.db import transaction
+from ledger.log import LogError
 from web import security
 from web.security import Visitor, visitor
 from web.templating import templates
@@ -225,9 +227,12 @@ def _accept_roll(request: Request, form: FormData, file: tuple[str, bytes] | Non
             version = store.import_roll(session, page.slug, roll, filename=filename, data=data,
                                         name=page.name).version
             staff_store.set_flash(session, found.token, f"已导入第 {version} 版名册 / roll version {version} imported")
-    except IntegrityError:
+    except (IntegrityError, LogError):  # another upload created the estate meanwhile
         page.error = f"小区代号 '{page.slug}' 已被使用 / estate slug already taken"
         return _upload_page(request, page, 409)
+    except CheckpointError as exc:  # the server's log key is not the one that signed this log
+        page.error = f"账本拒绝签署，名册未导入 / the ledger refused to sign, roll not imported: {exc}"
+        return _upload_page(request, page, 500)
     return RedirectResponse(f"/estates/{page.slug}", status_code=303)
 
 

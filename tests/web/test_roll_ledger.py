@@ -50,3 +50,13 @@ def test_refused_upload_adds_nothing_to_the_ledger(engine, supervisor, client):
     assert "roll.csv:2: 面积 &#39;88.505&#39; 超过两位小数" in refused.text
     assert client.get("/estates/maple-court/audit/checkpoint").text == before
     assert client.get("/estates/maple-court/audit/entries/2").status_code == 404
+
+
+def test_upload_refused_when_the_server_key_is_not_the_logs(engine, supervisor, client, tmp_path, monkeypatch):
+    assert _upload(supervisor, "/roll/new", ROLL, slug="maple-court", name="枫林苑").status_code == 303
+    monkeypatch.setenv("GONGJUE_LOG_KEY_FILE", str(tmp_path / "another.key"))
+    refused = _upload(supervisor, "/estates/maple-court/roll", ROLL)
+    assert refused.status_code == 500
+    assert "账本拒绝签署，名册未导入" in refused.text and "refusing to sign with another key" in refused.text
+    assert client.get("/estates/maple-court/audit/entries/2").status_code == 404
+    assert "业主名册第 1 版" in client.get("/estates/maple-court").text
