@@ -48,6 +48,14 @@ def make_engine(url: str | None = None) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def migrated_engine(url: str | None = None) -> Engine:
+    """An engine for ``url`` (default: the configured database), brought to every head first:
+    what each ``gongjue`` command that touches the database starts with."""
+    engine = make_engine(url)
+    migrate(engine)
+    return engine
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):  # noqa: ANN001

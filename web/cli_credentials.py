@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from identity.store import current_roll
-from ledger.db import make_engine, migrate, transaction
+from ledger.db import migrated_engine, transaction
 from voting.credential_letters import LetterError, write_credentials
 
 
@@ -31,9 +31,8 @@ def register(sub) -> None:  # noqa: ANN001
 
 def generate(args: argparse.Namespace) -> int:
     """Handler of ``credentials generate``: 0 written, 2 refused."""
-    engine = make_engine()
+    engine = migrated_engine()
     try:
-        migrate(engine)
         with transaction(engine) as session:
             view = current_roll(session, args.estate)
     finally:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ledger import bundle, checkpoint, keys, log as logs, receipt, verify
 from ledger.checkpoint import CheckpointError, open_checkpoint, parse_checkpoint
-from ledger.db import make_engine, migrate, transaction
+from ledger.db import migrated_engine, transaction
 from ledger.note import COSIGNATURE_V1, NoteError, cosign, parse_skey, parse_vkey
 from ledger.proof import ProofError, verify_consistency
 
@@ -77,12 +77,6 @@ def _origin(slug: str) -> str:
     return f"{keys.site_name()}/{slug}"
 
 
-def _engine():
-    engine = make_engine()
-    migrate(engine)
-    return engine
-
-
 def _log_id(session, slug: str) -> int | None:  # noqa: ANN001
     found = logs.get_log(session, _origin(slug))
     if found is None:
@@ -92,7 +86,7 @@ def _log_id(session, slug: str) -> int | None:  # noqa: ANN001
 
 
 def run_export(args) -> int:  # noqa: ANN001
-    engine = _engine()
+    engine = migrated_engine()
     key = keys.log_key()
     try:
         with transaction(engine) as session:
@@ -177,7 +171,7 @@ def _check_estate(entry, ctx: verify.VerifyContext) -> list[str]:  # noqa: ANN00
 
 
 def run_checkpoint(args) -> int:  # noqa: ANN001
-    engine = _engine()
+    engine = migrated_engine()
     try:
         with transaction(engine) as session:
             log_id = _log_id(session, args.estate)
@@ -192,7 +186,7 @@ def run_checkpoint(args) -> int:  # noqa: ANN001
 
 
 def run_proof(args) -> int:  # noqa: ANN001
-    engine = _engine()
+    engine = migrated_engine()
     with transaction(engine) as session:
         log_id = _log_id(session, args.estate)
         if log_id is None:
@@ -230,7 +224,7 @@ def run_cosign(args) -> int:  # noqa: ANN001
     origin = _origin(args.estate)
     state = args.state / origin.replace("/", "__")
     state.mkdir(parents=True, exist_ok=True)
-    engine = _engine()
+    engine = migrated_engine()
     try:
         with transaction(engine) as session:
             log_id = _log_id(session, args.estate)

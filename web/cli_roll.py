@@ -11,7 +11,7 @@ from identity.csvfile import CsvError
 from identity.roll import read_roll
 from identity.scope import totals
 from ledger.checkpoint import CheckpointError
-from ledger.db import make_engine, migrate, transaction
+from ledger.db import migrated_engine, transaction
 
 
 def register(sub) -> None:  # noqa: ANN001
@@ -42,8 +42,7 @@ def run(args) -> int:  # noqa: ANN001
     except store.EstateError as exc:
         print(exc, file=sys.stderr)
         return 2
-    engine = make_engine()
-    migrate(engine)
+    engine = migrated_engine()
     try:
         with transaction(engine) as session:
             version = store.import_roll(session, args.estate, roll, filename=args.roll.name, data=data,

@@ -14,7 +14,7 @@ import sys
 
 from identity import staff as staff_store
 from identity import store
-from ledger.db import make_engine, migrate, transaction
+from ledger.db import migrated_engine, transaction
 
 PASSWORD_ENV = "GONGJUE_STAFF_PASSWORD"
 
@@ -43,7 +43,7 @@ def register(sub) -> None:  # noqa: ANN001
 
 
 def run_migrate(args) -> int:  # noqa: ANN001, ARG001
-    migrate(make_engine())
+    migrated_engine()
     print("数据库已是最新 / database is up to date")
     return 0
 
@@ -56,8 +56,7 @@ def run_staff_add(args) -> int:  # noqa: ANN001
     except staff_store.StaffError as exc:
         print(exc, file=sys.stderr)
         return 2
-    engine = make_engine()
-    migrate(engine)
+    engine = migrated_engine()
     try:
         with transaction(engine) as session:
             staff_store.create_staff(session, username, password, args.role)
@@ -86,8 +85,7 @@ def run_serve(args) -> int:  # noqa: ANN001
 
     from web.app import create_app
 
-    engine = make_engine()
-    migrate(engine)
+    engine = migrated_engine()
     if args.demo:
         _ensure_demo(engine)
     print(f"共决 Gongjue: http://{args.host}:{args.port}/", flush=True)
