@@ -139,7 +139,7 @@ def test_serve_demo_migrates_creates_the_demo_once_and_serves(tmp_path):
     assert session_token not in output and "POST /signin" in output  # the access log has no secrets
     assert "".join(lines).count(password) == 1
     # a second start finds the estate and creates nothing
-    second = subprocess.run([sys.executable, "-c", "import sys; from web.cli_serve import _ensure_demo; "
+    second = subprocess.run([sys.executable, "-c", "import sys; from web.cli.serve import _ensure_demo; "
                              "from ledger.db import make_engine; _ensure_demo(make_engine())"],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert "数据库中已有小区，未创建演示数据" in second.stdout and "password" not in second.stdout

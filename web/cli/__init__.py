@@ -1,8 +1,8 @@
 """The ``gongjue`` console command.
 
-Each capability registers its own subcommands from a small module beside this one
-(``cli_roll``, ``cli_tally``, ``cli_ledger``, ``cli_trustee``, ``cli_credentials``,
-``cli_serve``); this file only assembles them.  A subcommand's handler returns the process exit
+Each capability registers its own subcommands from a small module of this package (``serve``,
+``roll``, ``tally``, ``ledger``, ``credentials``, ``trustee`` with its k-of-n ceremony in
+``dkg``); this file only assembles them.  A subcommand's handler returns the process exit
 status: 0 success, 2 refused input (with ``file:line: message`` lines on stderr), 1 failure.
 """
 
@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from web import cli_credentials, cli_ledger, cli_roll, cli_serve, cli_tally, cli_trustee
+from web.cli import credentials, dkg, ledger, roll, serve, tally, trustee
 
-MODULES = (cli_serve, cli_roll, cli_tally, cli_ledger, cli_credentials, cli_trustee)
+MODULES = (serve, roll, tally, ledger, credentials)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in MODULES:
         module.register(sub)
+    dkg.register(trustee.register(sub))
     return parser
 
 
@@ -31,7 +32,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return int(status or 0)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
