@@ -9,7 +9,6 @@ status: 0 success, 2 refused input (with ``file:line: message`` lines on stderr)
 from __future__ import annotations
 
 import argparse
-import sys
 
 from web.cli import credentials, dkg, ledger, roll, serve, tally, trustee
 
