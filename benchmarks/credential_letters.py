@@ -13,8 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from voting import credential_letters  # noqa: E402
-from voting.crypto import credential  # noqa: E402
+from identity import credential  # noqa: E402
+from identity import letters as credential_letters  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,10 @@ import stat
 import subprocess
 import sys
 
+from identity import credential as cr
 from identity import store
 from identity.roll import read_roll
 from ledger.db import transaction
-from voting.crypto import credential as cr
 from web.cli import main
 
 ROLL = ("楼栋,单元,房号,面积,业主编号\n1,1,101,88.50,A\n1,1,102,90,A\n2,,201,100.05,B\n3,2,301,70,C\n").encode()

@@ -1,4 +1,4 @@
-"""Credential codes and key derivation (SPEC §4, voting/crypto/credential.py)."""
+"""Credential codes and key derivation (SPEC §4, identity/credential.py)."""
 
 import hashlib
 import hmac
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voting.crypto import credential as cr
-from voting.crypto.credential import ALPHABET, CodeError
+from identity import credential as cr
+from identity.credential import ALPHABET, CodeError
 
 ORIGIN = "gongjue.local/maple-court"
 symbols23 = st.text(alphabet=ALPHABET, min_size=23, max_size=23)

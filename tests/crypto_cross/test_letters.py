@@ -1,4 +1,4 @@
-"""Credential letters and the public-key file (voting/credential_letters.py, SPEC §4.4)."""
+"""Credential letters and the public-key file (identity/letters.py, SPEC §4.4)."""
 
 import json
 import re
@@ -7,9 +7,9 @@ import stat
 import pytest
 import segno
 
+from identity import credential as cr
+from identity import letters as cl
 from tests.crypto_cross.voters import P, V
-from voting import credential_letters as cl
-from voting.crypto import credential as cr
 
 ORIGIN = "gongjue.local/maple-court"
 BASE = "https://vote.example.cn/maple-court"

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
+from identity import letters as cl
 from tests.chromium import launch, require_chromium
 from tests.crypto_cross.voters import P, V
-from voting import credential_letters as cl
 
 pytestmark = pytest.mark.browser
 

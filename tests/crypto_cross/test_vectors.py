@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from voting.crypto import ballot, credential, elgamal, group
+from identity import credential
+from voting.crypto import ballot, elgamal, group
 from voting.crypto.ballot import BallotError, ItemShape, Reveal
 from voting.crypto.drbg import TestDRBG
 from voting.crypto.transcript import challenge

@@ -34,7 +34,8 @@ if str(ROOT) not in sys.path:
 
 import nacl.signing  # noqa: E402
 
-from voting.crypto import ballot, credential, elgamal, group  # noqa: E402
+from identity import credential  # noqa: E402
+from voting.crypto import ballot, elgamal, group  # noqa: E402
 from voting.crypto.ballot import BallotError, ItemShape  # noqa: E402
 from voting.crypto.chaum_pedersen import prove_bit, prove_count  # noqa: E402
 from voting.crypto.drbg import TestDRBG  # noqa: E402

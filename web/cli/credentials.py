@@ -12,9 +12,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from identity.letters import LetterError, write_credentials
 from identity.store import current_roll
 from ledger.db import migrated_engine, transaction
-from voting.credential_letters import LetterError, write_credentials
 
 
 def register(sub) -> None:  # noqa: ANN001

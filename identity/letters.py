@@ -1,7 +1,7 @@
 """Print-ready credential letters and the public-key file (SPEC §4.4).
 
 The credential step runs outside the server (``gongjue credentials generate``).  For every
-voter of an estate's roll it draws a fresh code (``voting.crypto.credential``), derives the
+voter of an estate's roll it draws a fresh code (``identity.credential``), derives the
 Ed25519 public key, and writes two files into an output directory:
 
 - ``letters.html``: one A4 page per voter (CSS ``@page { size: A4 }``, a page break after each),
@@ -30,7 +30,7 @@ from typing import Protocol
 
 import segno
 
-from voting.crypto.credential import format_code, generate_code, public_key_hex
+from identity.credential import format_code, generate_code, public_key_hex
 
 LETTERS_FILE = "letters.html"
 KEYS_FILE = "public_keys.json"
