@@ -5,9 +5,17 @@ GONGJUE_DATABASE_URL (PostgreSQL in production).  Each package owns its own tabl
 Alembic branch under migrations/versions/ (revision ids ``<package>_<nnnn>``); ``migrate``
 brings a database to every head.
 
-On SQLite every transaction starts with ``BEGIN IMMEDIATE``: writers queue on the database
-lock instead of failing when a read transaction upgrades to a write, which is what serialized
-ledger appends need.  Foreign keys are on, and the journal is WAL for file databases.
+Two kinds of transaction (SPEC §2.9):
+
+- ``transaction(engine)``, the write path: on SQLite it starts with ``BEGIN IMMEDIATE``, so
+  writers queue on the database lock instead of failing when a read transaction upgrades to a
+  write, which is what serialized ledger appends need.
+- ``reading(engine)``, the read path (every GET): on SQLite a deferred ``BEGIN`` with
+  ``PRAGMA query_only`` (WAL readers never wait for the writer and see the last committed
+  state); on PostgreSQL a ``READ ONLY`` ``REPEATABLE READ`` transaction (one snapshot for the
+  whole page).  It never takes the write lock, so a long import does not queue public reads.
+
+Foreign keys are on, and the journal is WAL for file databases.
 """
 
 from __future__ import annotations
@@ -69,7 +77,11 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # noqa: ANN001
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(_READING):
+            conn.exec_driver_sql("PRAGMA query_only=ON")
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -82,6 +94,33 @@ def transaction(engine: Engine) -> Iterator[Session]:
     with session_factory(engine)() as session:
         with session.begin():
             yield session
+
+
+_READING = "gongjue_reading"
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Session]:
+    """A read-only transaction that never takes SQLite's write lock; always rolled back.
+
+    SQLite: deferred ``BEGIN`` under ``PRAGMA query_only`` (a write inside is refused, it never
+    upgrades to the write lock).  PostgreSQL: ``READ ONLY``, ``REPEATABLE READ``.  Use it for
+    every GET; ``transaction`` stays the write path.
+    """
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        else:
+            conn.execution_options(**{_READING: True})
+        try:
+            with Session(bind=conn, expire_on_commit=False, autoflush=False) as session:
+                try:
+                    yield session
+                finally:
+                    session.rollback()
+        finally:
+            if conn.dialect.name == "sqlite":
+                conn.connection.driver_connection.execute("PRAGMA query_only=OFF")
 
 
 def migrate(engine: Engine) -> None:

@@ -10,7 +10,8 @@ Anyone may read them — the ledger holds no names or phone numbers.  Routes, al
 - ``/consistency.json?size1=&size2=``: a consistency proof between two sizes;
 - ``/bundle.zip``: the export bundle (SPEC §2.7), the same files as ``gongjue export``.
 
-The log is found by its origin ``<site>/<slug>`` in the ledger's own table.
+The log is found by its origin ``<site>/<slug>`` in the ledger's own table.  Every handler reads
+in ``ledger.db.reading`` (never the write lock: a long import does not queue these pages).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 
 from ledger import bundle, checkpoint, keys, log as logs, receipt
 from ledger.checkpoint import parse_checkpoint
-from ledger.db import transaction
+from ledger.db import reading
 from web.templating import templates
 
 router = APIRouter(include_in_schema=False)
@@ -52,7 +53,7 @@ def _latest(session, log_id: int):  # noqa: ANN001, ANN202
 @router.get("/estates/{slug}/audit")
 def audit_page(request: Request, slug: str, start: int | None = None) -> Response:
     """Overview: the latest checkpoint and a page of entries (newest first unless ``start``)."""
-    with transaction(request.app.state.engine) as session:
+    with reading(request.app.state.engine) as session:
         log_id = _log_id(session, slug)
         row = checkpoint.latest(session, log_id)
         current = logs.size(session, log_id)
@@ -80,14 +81,14 @@ def _breakable(note: str) -> list[list[str]]:
 
 @router.get("/estates/{slug}/audit/checkpoint")
 def latest_checkpoint(request: Request, slug: str) -> Response:
-    with transaction(request.app.state.engine) as session:
+    with reading(request.app.state.engine) as session:
         row = _latest(session, _log_id(session, slug))
         return PlainTextResponse(checkpoint.with_cosignatures(session, row))
 
 
 @router.get("/estates/{slug}/audit/checkpoints/{size}")
 def checkpoint_at(request: Request, slug: str, size: int) -> Response:
-    with transaction(request.app.state.engine) as session:
+    with reading(request.app.state.engine) as session:
         row = checkpoint.at_size(session, _log_id(session, slug), size)
         if row is None:
             raise HTTPException(404, f"没有大小为 {size} 的检查点 / no checkpoint of size {size}")
@@ -96,14 +97,14 @@ def checkpoint_at(request: Request, slug: str, size: int) -> Response:
 
 @router.get("/estates/{slug}/audit/log.vkey")
 def verifier_key(request: Request, slug: str) -> Response:
-    with transaction(request.app.state.engine) as session:
+    with reading(request.app.state.engine) as session:
         return PlainTextResponse(_latest(session, _log_id(session, slug)).vkey + "\n")
 
 
 @router.get("/estates/{slug}/audit/entries/{seq}")
 def entry_bytes(request: Request, slug: str, seq: int) -> Response:
     """The exact stored bytes of entry ``seq``."""
-    with transaction(request.app.state.engine) as session:
+    with reading(request.app.state.engine) as session:
         found = logs.get_entry(session, _log_id(session, slug), seq)
         if found is None:
             raise HTTPException(404, f"没有第 {seq} 条 / no entry {seq}")
@@ -113,7 +114,7 @@ def entry_bytes(request: Request, slug: str, seq: int) -> Response:
 @router.get("/estates/{slug}/audit/entries/{seq}/receipt.json")
 def entry_receipt(request: Request, slug: str, seq: int, size: int | None = None) -> Response:
     """Inclusion proof of entry ``seq`` against a signed checkpoint (SPEC §2.6), as a download."""
-    with transaction(request.app.state.engine) as session:
+    with reading(request.app.state.engine) as session:
         try:
             found = receipt.build_receipt(session, _log_id(session, slug), seq, size)
         except receipt.ReceiptError as exc:
@@ -126,7 +127,7 @@ def entry_receipt(request: Request, slug: str, seq: int, size: int | None = None
 @router.get("/estates/{slug}/audit/consistency.json")
 def consistency(request: Request, slug: str, size1: int, size2: int) -> Response:
     """Consistency proof between two sizes; both must be sizes the server signed."""
-    with transaction(request.app.state.engine) as session:
+    with reading(request.app.state.engine) as session:
         log_id = _log_id(session, slug)
         for s in (size1, size2):
             if checkpoint.at_size(session, log_id, s) is None:
@@ -142,7 +143,7 @@ def consistency(request: Request, slug: str, size1: int, size2: int) -> Response
 def bundle_zip(request: Request, slug: str) -> Response:
     """The export bundle as a zip, built in a spooled temporary file and streamed."""
     spool = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
-    with transaction(request.app.state.engine) as session:
+    with reading(request.app.state.engine) as session:
         log_id = _log_id(session, slug)
         try:
             bundle.write_zip(session, log_id, spool)
