@@ -247,7 +247,46 @@ def test_fast_canonical_json_equals_rfc8785_on_ballot_shapes(item_id, other):
 def test_round_fingerprint():
     import hashlib
     agenda = {"items": [{"id": "m", "title": "加装电梯"}]}
-    fp = ballot.round_fingerprint(agenda=agenda, rules="civil-code-2021", roll="ab" * 32, joint_key=K)
+    fp = ballot.round_fingerprint(origin="gongjue.local/maple-court", round_id="r1", secrecy="secret", agenda=agenda,
+                                  rules="civil-code-2021", roll="ab" * 32, joint_key=K)
     raw = ('{"agenda":{"items":[{"id":"m","title":"加装电梯"}]},"joint_key":"' + K.hex()
-           + '","roll":"' + "ab" * 32 + '","rules":"civil-code-2021"}').encode()
+           + '","origin":"gongjue.local/maple-court","roll":"' + "ab" * 32
+           + '","round":"r1","rules":"civil-code-2021","secrecy":"secret","v":1}').encode()
     assert fp == hashlib.sha256(raw).digest()
+    open_fp = ballot.round_fingerprint(origin="gongjue.local/maple-court", round_id="r1", secrecy="open",
+                                       agenda=agenda, rules="civil-code-2021", roll="ab" * 32, joint_key=None)
+    assert open_fp == hashlib.sha256(raw.replace(b'"' + K.hex().encode() + b'"', b"null")
+                                     .replace(b'"secret"', b'"open"')).digest()
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"secrecy": "secret", "joint_key": None}, "needs its joint key"),
+    ({"secrecy": "open"}, "has no joint key"),
+    ({"secrecy": "named"}, "secrecy must be"),
+    ({"origin": ""}, "origin must be"),
+    ({"round_id": 7}, "round_id must be"),
+    ({"joint_key": group.IDENTITY}, "joint key"),
+])
+def test_round_fingerprint_refuses_bad_inputs(change, message):
+    args = dict(origin="o", round_id="r", secrecy="secret", agenda={}, rules="x", roll="ab", joint_key=K)
+    with pytest.raises(ValueError, match=message):
+        ballot.round_fingerprint(**{**args, **change})
+
+
+def test_ballot_never_replays_into_another_round_with_the_same_agenda_roll_and_key():
+    """Issue #7.3: the fingerprint binds the round id and the log origin (SPEC §3.6)."""
+    common = dict(secrecy="secret", agenda={"items": [{"id": i.id} for i in ITEMS]}, rules="civil-code-2021",
+                  roll="cd" * 32, joint_key=K)
+    home = ballot.round_fingerprint(origin="gongjue.local/maple-court", round_id="2026-1", **common)
+    signed, _ = ballot.encrypt_ballot(fingerprint=home, joint_key=K, items=ITEMS, choices=CHOICES, signing_key=KEY)
+    ballot.verify_ballot(signed, fingerprint=home, joint_key=K, items=ITEMS)
+    for origin, round_id in (("gongjue.local/maple-court", "2026-2"), ("gongjue.local/pine-garden", "2026-1")):
+        other = ballot.round_fingerprint(origin=origin, round_id=round_id, **common)
+        assert other != home
+        with pytest.raises(BallotError, match="cast for another round"):
+            ballot.verify_ballot(signed, fingerprint=other, joint_key=K, items=ITEMS)
+        # rewriting the round field (and re-signing with the stolen key) still fails: the proofs are bound
+        forged = copy.deepcopy(signed)
+        forged["ballot"]["round"] = other.hex()
+        with pytest.raises(BallotError, match="proof does not verify"):
+            ballot.verify_ballot(_resign(forged), fingerprint=other, joint_key=K, items=ITEMS)

@@ -55,7 +55,22 @@ def test_vector_coverage():
     assert {"motion", "choice-of-3", "election-seats-2", "compound"} <= names
     reasons = {c["reason"] for c in inv["ballots"]}
     assert reasons == {"point", "identity", "voter", "proof", "scalar", "signature", "round", "structure", "count"}
-    assert len(inv["ballots"]) == 18 and len(inv["reveals"]) == 3
+    assert len(inv["ballots"]) == 19 and len(inv["reveals"]) == 3
+    assert len(b["fingerprints"]) == 5
+
+
+def _fingerprint(r: dict) -> bytes:
+    return ballot.round_fingerprint(origin=r["origin"], round_id=r["round_id"], secrecy=r["secrecy"],
+                                    agenda=r["agenda"], rules=r["rules"], roll=r["roll"],
+                                    joint_key=None if r["joint_key"] is None else bytes.fromhex(r["joint_key"]))
+
+
+def test_round_fingerprints():
+    b = load("ballots.json")
+    for r in b["fingerprints"]:
+        assert _fingerprint(r).hex() == r["fingerprint"]
+    for d in b["secret"] + b["open"]:
+        assert _fingerprint(d["round"]).hex() == d["fingerprint"]
 
 
 def test_credentials():
@@ -158,7 +173,8 @@ def test_browser_module_passes_every_vector():
     c, g, b, inv = load("credentials.json"), load("group.json"), load("ballots.json"), load("invalid.json")
     expected = (1 + len(c["derivations"]) + len(c["refusals"])
                 + sum(len(g[k]) for k in ("drbg", "challenges", "base_mul", "points", "scalars", "elgamal"))
-                + 3 * len(b["secret"]) + 2 * len(b["open"]) + len(inv["ballots"]) + len(inv["reveals"]))
+                + 4 * len(b["secret"]) + 3 * len(b["open"]) + len(b["fingerprints"])
+                + len(inv["ballots"]) + len(inv["reveals"]))
     assert done.stdout.strip().splitlines()[-1] == f"gongjue-crypto.js vectors: {expected} passed, 0 failed"
 
 

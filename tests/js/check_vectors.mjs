@@ -122,6 +122,14 @@ for (const v of grp.elgamal) {
 // --- ballots --------------------------------------------------------------------------------
 
 const ballots = load('ballots.json');
+const fingerprintOf = (r) => gc.roundFingerprint({ origin: r.origin, roundId: r.round_id, secrecy: r.secrecy,
+  agenda: r.agenda, rules: r.rules, roll: r.roll, jointKey: r.joint_key });
+for (const r of ballots.fingerprints) {
+  check('ballots', `fingerprint ${r.origin} ${r.round_id} ${r.secrecy}`, () => eq('fingerprint', fingerprintOf(r), r.fingerprint));
+}
+for (const v of [...ballots.secret, ...ballots.open]) {
+  check('ballots', `${v.name}: fingerprint`, () => eq('fingerprint', fingerprintOf(v.round), v.fingerprint));
+}
 for (const v of ballots.secret) {
   check('ballots', `${v.name}: encrypt`, () => {
     const cred = gc.deriveCredential(v.code, v.origin);

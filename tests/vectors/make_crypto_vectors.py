@@ -13,9 +13,9 @@ Files:
   key; refused inputs with their exact message (SPEC §4).
 - ``group.json``: test-DRBG outputs, challenge hashes, k·G, point and scalar validity, ElGamal
   encryptions (SPEC §3.1–3.3).
-- ``ballots.json``: full secret ballots (a motion, a choice of 3, an election with 2 seats, and
-  all three together) and an open ballot: fixed inputs → exact signed ballot, tracking code and
-  reveal (SPEC §3.6).
+- ``ballots.json``: round fingerprints (SPEC §3.6) of rounds differing in one input each; full
+  secret ballots (a motion, a choice of 3, an election with 2 seats, and all three together)
+  and an open ballot: fixed inputs → exact signed ballot, tracking code and reveal (SPEC §3.6).
 - ``invalid.json``: ballots every implementation must refuse, each re-signed after its
   mutation so the intended check is the one that fails, plus bad reveals.
 """
@@ -252,11 +252,34 @@ BALLOTS = [
 ]
 
 
+RULES = "civil-code-2021"
+
+
+def _round(round_id: str, secrecy: str, items: list[dict], joint_key: bytes | None, origin: str = ORIGIN) -> dict:
+    """The inputs of a round fingerprint (SPEC §3.6) and its value."""
+    r = {"origin": origin, "round_id": round_id, "secrecy": secrecy, "agenda": {"items": items}, "rules": RULES,
+         "roll": _h("roll/" + origin).hex(), "joint_key": None if joint_key is None else joint_key.hex()}
+    fp = ballot.round_fingerprint(origin=origin, round_id=round_id, secrecy=secrecy, agenda=r["agenda"], rules=RULES,
+                                  roll=r["roll"], joint_key=joint_key)
+    return {**r, "fingerprint": fp.hex()}
+
+
+def fingerprint_vectors() -> list[dict]:
+    """Rounds differing in one input each (round id, origin, secrecy): every fingerprint differs."""
+    _, k = _joint_key(b"trustees/fingerprints", 2)
+    out = [_round("r1", "secret", [MOTION], k), _round("r2", "secret", [MOTION], k),
+           _round("r1", "secret", [MOTION], k, origin="gongjue.local/pine-garden"),
+           _round("r1", "open", [MOTION], None), _round("选举-2026", "secret", [MOTION, ELECTION], k)]
+    assert len({r["fingerprint"] for r in out}) == len(out)
+    return out
+
+
 def _ballot_case(name: str, items: list[dict], choices: dict) -> dict:
     code = _code("voter/" + name)
     key = credential.signing_key(code, ORIGIN)
     secrets, k = _joint_key(b"trustees/" + name.encode(), 3)
-    fingerprint = _h("round/" + name)
+    rnd = _round("round/" + name, "secret", items, k)
+    fingerprint = bytes.fromhex(rnd["fingerprint"])
     seed = ("ballot/" + name).encode()
     signed, reveal = ballot.encrypt_ballot(fingerprint=fingerprint, joint_key=k, items=_shapes(items),
                                            choices=choices, signing_key=key, rand=TestDRBG(seed))
@@ -264,8 +287,8 @@ def _ballot_case(name: str, items: list[dict], choices: dict) -> dict:
     ballot.verify_ballot(signed, fingerprint=fingerprint, joint_key=k, items=_shapes(items))
     return {"name": name, "origin": ORIGIN, "code": code, "voter_key": key.verify_key.encode().hex(),
             "trustee_secrets": [group.scalar_to_hex(s) for s in secrets], "joint_key": k.hex(),
-            "fingerprint": fingerprint.hex(), "items": items, "choices": choices, "drbg_seed": seed.hex(),
-            "signed": signed, "tracking": {"full": full, "short": short}, "reveal": reveal.to_json()}
+            "fingerprint": fingerprint.hex(), "round": rnd, "items": items, "choices": choices,
+            "drbg_seed": seed.hex(), "signed": signed, "tracking": {"full": full, "short": short}, "reveal": reveal.to_json()}
 
 
 def _open_case() -> dict:
@@ -273,18 +296,20 @@ def _open_case() -> dict:
     choices = {"item-1": [0, 1, 0], "选举-3": [1, 1, 0, 0]}
     code = _code("voter/open")
     key = credential.signing_key(code, ORIGIN)
-    fingerprint = _h("round/open")
+    rnd = _round("round/open", "open", items, None)
+    fingerprint = bytes.fromhex(rnd["fingerprint"])
     signed = ballot.make_open_ballot(fingerprint=fingerprint, items=_shapes(items), choices=choices, signing_key=key)
     full, short = ballot.tracking_code(signed)
     return {"name": "open-named-vote", "origin": ORIGIN, "code": code, "voter_key": key.verify_key.encode().hex(),
-            "fingerprint": fingerprint.hex(), "items": items, "choices": choices, "signed": signed,
+            "fingerprint": fingerprint.hex(), "round": rnd, "items": items, "choices": choices, "signed": signed,
             "tracking": {"full": full, "short": short}}
 
 
 def ballots_vectors() -> dict:
     return {"description": "Secret ballots from fixed inputs and the test DRBG (SPEC §3.6, draw order §3.9): "
                            "exact signed ballot, tracking code and reveal; and an open ballot.",
-            "secret": [_ballot_case(*b) for b in BALLOTS], "open": [_open_case()]}
+            "secret": [_ballot_case(*b) for b in BALLOTS], "open": [_open_case()],
+            "fingerprints": fingerprint_vectors()}
 
 
 # --- invalid.json ----------------------------------------------------------------------------
@@ -358,8 +383,13 @@ def _invalid_cases(base: dict, election: dict) -> list[dict]:
     add("extra field in a selection", "structure", "expected exactly",
         mutated(base, set_sel("note", "x")))
     add("open ballot with two marks on a motion", "count", "allowed 1..1", _open_two_marks(base))
-    wrong_round = dict(base, fingerprint=_h("round/other").hex())
-    add("ballot for another round", "round", "another round", base["signed"], src=wrong_round)
+    k = bytes.fromhex(base["joint_key"])
+    same = base["round"]
+    for what, rnd in (("another round id", _round("round/other", "secret", base["items"], k)),
+                      ("another log origin", _round(same["round_id"], "secret", base["items"], k,
+                                                     origin="gongjue.local/pine-garden"))):
+        add(f"ballot replayed into a round with the same agenda, roll and key but {what}", "round", "another round",
+            base["signed"], src=dict(base, fingerprint=rnd["fingerprint"]), round=rnd)
     return cases
 
 

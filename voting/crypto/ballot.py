@@ -18,7 +18,7 @@ API (what the rounds code and the test-vector generator call):
   raises ``BallotError`` naming the item and selection and the reason.
 - ``make_open_ballot`` / ``verify_open_ballot`` -> ``VerifiedOpenBallot``.
 - ``tracking_code(signed) -> (full, short)``; ``check_reveal(signed, reveal, *, joint_key, items)``.
-- ``round_fingerprint(*, agenda, rules, roll, joint_key) -> bytes`` (SPEC §3.6).
+- ``round_fingerprint(*, origin, round_id, secrecy, agenda, rules, roll, joint_key) -> bytes`` (SPEC §3.6).
 - ``verify_ballots(signed_list, *, fingerprint, joint_key, items, workers=None)``: audit, every core.
 
 ``VerifiedBallot`` and ``VerifiedOpenBallot`` are only built by the verify functions here
@@ -191,10 +191,37 @@ def _check_joint_key(joint_key: Point) -> None:
         _valid_keys.add(bytes(joint_key))
 
 
-def round_fingerprint(*, agenda: dict, rules: str, roll: str, joint_key: Point) -> bytes:
-    """SHA-256(JCS({"agenda", "rules", "roll", "joint_key"})): the 32 bytes every proof is bound to (SPEC §3.6)."""
-    return hashlib.sha256(rfc8785.dumps({"agenda": agenda, "rules": rules, "roll": roll,
-                                         "joint_key": joint_key.hex()})).digest()
+SECRECIES = ("secret", "open")
+
+
+def round_fingerprint(*, origin: str, round_id: str, secrecy: str, agenda: dict, rules: str, roll: str,
+                      joint_key: Point | None) -> bytes:
+    """The 32 bytes every ballot and proof of a round is bound to (SPEC §3.6).
+
+    SHA-256(JCS({"v": 1, "origin", "round", "secrecy", "agenda", "rules", "roll", "joint_key"})):
+    the log origin and the round id make it unique per round, so a ballot never replays into
+    another round even with the same agenda, roll and joint key.  A secret round has a joint
+    key (a valid non-identity point); an open round has none (``joint_key=None``, JSON null).
+    """
+    for name, value in (("origin", origin), ("round_id", round_id), ("rules", rules), ("roll", roll)):
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"round fingerprint: {name} must be a non-empty string")
+    if secrecy not in SECRECIES:
+        raise ValueError("round fingerprint: secrecy must be 'secret' or 'open'")
+    if not isinstance(agenda, dict):
+        raise ValueError("round fingerprint: agenda must be a JSON object")
+    if secrecy == "secret":
+        if joint_key is None:
+            raise ValueError("round fingerprint: a secret round needs its joint key")
+        group.check_point(joint_key, what="joint key")
+        key_hex: str | None = bytes(joint_key).hex()
+    else:
+        if joint_key is not None:
+            raise ValueError("round fingerprint: an open round has no joint key (pass None)")
+        key_hex = None
+    return hashlib.sha256(rfc8785.dumps({"v": 1, "origin": origin, "round": round_id, "secrecy": secrecy,
+                                         "agenda": agenda, "rules": rules, "roll": roll,
+                                         "joint_key": key_hex})).digest()
 
 
 def _check_choices(items: list[ItemShape], choices: dict[str, list[int]]) -> None:

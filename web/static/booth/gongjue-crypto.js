@@ -20,6 +20,7 @@
 //   revealBallot({signed, secrets}) → reveal;  checkReveal({signed, reveal, jointKey}) → true
 //   verifyBallot({signed, fingerprint, jointKey, items, voterKey?}) → true
 //   canonicalJson(value) → RFC 8785 text
+//   roundFingerprint({origin, roundId, secrecy, agenda, rules, roll, jointKey}) → hex (SPEC §3.6)
 // Every refusal of received data throws CryptoError with a `kind` naming the failed check.
 //
 // Dependencies: the vendored, pinned @noble/curves and @noble/hashes under ../vendor/
@@ -238,6 +239,34 @@ export function canonicalJson(value) {
 }
 
 const canonicalBytes = (value) => utf8.encode(canonicalJson(value));
+
+// ---------------------------------------------------------------------------------------------
+// Round fingerprint (SPEC §3.6)
+
+const nonEmpty = (s) => typeof s === 'string' && s !== '';
+
+/**
+ * The round fingerprint, as 64 lowercase hex: SHA-256(JCS({"v": 1, "origin", "round", "secrecy",
+ * "agenda", "rules", "roll", "joint_key"})).  A secret round gives its joint key K (hex, a valid
+ * non-identity point); an open round gives jointKey null.  Python: ballot.round_fingerprint.
+ */
+export function roundFingerprint({ origin, roundId, secrecy, agenda, rules, roll, jointKey }) {
+  if (![origin, roundId, rules, roll].every(nonEmpty)) {
+    throw new CryptoError('round', 'round fingerprint: origin, roundId, rules and roll must be non-empty strings');
+  }
+  if (secrecy !== 'secret' && secrecy !== 'open') throw new CryptoError('round', "secrecy must be 'secret' or 'open'");
+  if (agenda === null || typeof agenda !== 'object' || Array.isArray(agenda)) {
+    throw new CryptoError('round', 'round fingerprint: agenda must be a JSON object');
+  }
+  let key = null;
+  if (secrecy === 'secret') {
+    if (typeof jointKey !== 'string') throw new CryptoError('round', 'a secret round needs its joint key');
+    key = pointHex(decodePoint(jointKey));
+  } else if (jointKey !== null && jointKey !== undefined) {
+    throw new CryptoError('round', 'an open round has no joint key (pass null)');
+  }
+  return toHex(sha256(canonicalBytes({ v: 1, origin, round: roundId, secrecy, agenda, rules, roll, joint_key: key })));
+}
 
 // ---------------------------------------------------------------------------------------------
 // Credentials (SPEC §4)
