@@ -17,9 +17,10 @@ Public API (modules):
   ``history``, ``parse_checkpoint``, ``open_checkpoint``, ``add_cosignature``;
 - ``keys``: ``log_key() -> LogKey`` (``.vkey``, ``.name``), ``site_name()``;
 - ``receipt``: ``build_receipt``, ``verify_receipt``, ``consistency``;
-- ``bundle``: ``write_dir``, ``write_zip``; ``verify``: ``verify_bundle``,
-  ``register_content_check`` (hooks for election content);
+- ``bundle``: ``write_dir``, ``write_zip``; ``verify``: ``verify_bundle(path, *, checks=…)``,
+  ``ContentChecks`` (election-content checks, passed explicitly; ``ContentChecks.merge``);
 - ``tree`` (hashing, stored-hash index, proof generation), ``proof`` (RFC 9162 §2.1.3.2 and
   §2.1.4.2 verification), ``note`` (signed notes, vkeys, cosignatures), ``entry`` (encoding).
-- ``db``: engine, ``Base``, ``transaction``, ``migrate`` (shared storage plumbing).
+- ``db``: engine, ``Base``, ``transaction`` (write), ``reading`` (read-only, never the write
+  lock), ``migrate`` (shared storage plumbing).
 """

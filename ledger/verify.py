@@ -5,11 +5,13 @@ from it); every entry's canonical RFC 8785 bytes, its fields, ``seq`` = line num
 = leaf hash of the line before; the Merkle root of the entries against the checkpoint; every
 older checkpoint (the bundle's ``checkpoints/`` and those the auditor supplies) for signature,
 origin and consistency — the prefix of the bundle of that size must have that checkpoint's root;
-and the election content, through checks registered per entry type by the packages above
-(``register_content_check``).  Every problem names the first entry it concerns when one can be
-named.  A log rewritten and re-signed with the same key is caught by older checkpoints: the
-verifier narrows the rewrite to the entries between the largest checkpoint that still holds and
-the smallest that does not.
+and the election content, through the ``checks`` argument (``ContentChecks``: per-entry checks by
+entry type, and whole-log checks that see every entry in order).  There is no global registry:
+a caller that wants the election checks passes them (``checks`` is a required keyword), so no
+library caller skips them silently.  Every problem names the first entry it concerns when one
+can be named.  A log rewritten and re-signed with the same key is caught by older checkpoints:
+the verifier narrows the rewrite to the entries between the largest checkpoint that still holds
+and the smallest that does not.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import hashlib
 import multiprocessing
 import zipfile
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,15 +50,42 @@ class VerifyContext:
     vkey: str
 
 
-ContentCheck = Callable[[ParsedEntry, VerifyContext], list[str]]
-_CONTENT_CHECKS: dict[str, list[ContentCheck]] = {}
+EntryCheck = Callable[[ParsedEntry, VerifyContext], list[str]]
+"""A per-entry content check: stateless, returns problems (empty when it holds).  It may run in a
+worker process, so it must be a module-level (picklable) function."""
+
+LogCheck = Callable[[Iterable[ParsedEntry], VerifyContext], Iterable[tuple[int | None, str]]]
+"""A whole-log content check: sees every well-formed entry of the bundle once, in seq order, in
+the main process, after the structural checks; yields (seq or None, problem)."""
 
 
-def register_content_check(entry_type: str, check: ContentCheck) -> None:
-    """Run ``check`` on every entry of ``entry_type``; it returns problems (empty when it holds)."""
-    _CONTENT_CHECKS.setdefault(entry_type, [])
-    if check not in _CONTENT_CHECKS[entry_type]:
-        _CONTENT_CHECKS[entry_type].append(check)
+@dataclass(frozen=True)
+class ContentChecks:
+    """The election-content checks to run (SPEC §2.8 item 7); each package above the ledger
+    exposes its own as a module constant ``CHECKS`` and callers ``merge`` them."""
+
+    per_entry: Mapping[str, Sequence[EntryCheck]] = field(default_factory=dict)
+    whole_log: Sequence[LogCheck] = ()
+
+    def __post_init__(self) -> None:  # plain dict and tuples: picklable for worker processes
+        object.__setattr__(self, "per_entry", {t: tuple(cs) for t, cs in dict(self.per_entry).items()})
+        object.__setattr__(self, "whole_log", tuple(self.whole_log))
+
+    @staticmethod
+    def merge(*checks: ContentChecks) -> ContentChecks:
+        """All the checks of ``checks``, in order (a check listed twice runs once)."""
+        per_entry: dict[str, list[EntryCheck]] = {}
+        whole: list[LogCheck] = []
+        for c in checks:
+            for entry_type, fns in c.per_entry.items():
+                known = per_entry.setdefault(entry_type, [])
+                known.extend(f for f in fns if f not in known)
+            whole.extend(f for f in c.whole_log if f not in whole)
+        return ContentChecks(per_entry, whole)
+
+
+NO_CONTENT_CHECKS = ContentChecks()
+"""Structure only (tests of the ledger itself): say so explicitly with ``checks=NO_CONTENT_CHECKS``."""
 
 
 @dataclass(frozen=True)
@@ -158,16 +187,18 @@ class BundleSource:
             self._zip.close()
 
 
-def verify_bundle(path: Path, old_checkpoints: list[tuple[str, str]] | None = None,
-                  progress: Callable[[int, int], None] | None = None, jobs: int = 1) -> Report:
+def verify_bundle(path: Path, old_checkpoints: list[tuple[str, str]] | None = None, *, checks: ContentChecks,
+                  jobs: int | None = None, progress: Callable[[int, int], None] | None = None) -> Report:
     """Verify the bundle at ``path`` (directory or .zip).
 
     ``old_checkpoints``: (label, note text) of checkpoints the auditor kept; each must be signed
     by the bundle's key, have its origin, and be consistent with the bundle's entries.
+    ``checks``: the content checks (required: pass ``NO_CONTENT_CHECKS`` to check structure only).
     ``progress(done, total)`` is called after each chunk of CHUNK entries.  ``jobs`` > 1 checks
-    entries in that many worker processes (content checks registered before the call are
-    inherited by the workers).
+    entries in that many worker processes (per-entry content checks run there too).
     """
+    if not isinstance(checks, ContentChecks):
+        raise TypeError(f"checks must be a ledger.verify.ContentChecks, not {type(checks).__name__}")
     report = Report()
     try:
         source = BundleSource(path)
@@ -175,13 +206,14 @@ def verify_bundle(path: Path, old_checkpoints: list[tuple[str, str]] | None = No
         report.add("bundle", f"cannot open bundle {path}: {exc}")
         return report
     try:
-        _verify(source, old_checkpoints or [], progress, report, jobs)
+        _verify(source, old_checkpoints or [], progress, report, max(1, jobs or 1), checks)
     finally:
         source.close()
     return report
 
 
-def _verify(source: BundleSource, given: list[tuple[str, str]], progress, report: Report, jobs: int) -> None:
+def _verify(source: BundleSource, given: list[tuple[str, str]], progress, report: Report, jobs: int,
+            checks: ContentChecks) -> None:
     for name in (ENTRIES, CHECKPOINT, VKEY):
         if not source.exists(name):
             report.add("bundle", f"bundle has no {name}")
@@ -201,8 +233,10 @@ def _verify(source: BundleSource, given: list[tuple[str, str]], progress, report
     olds = _old_checkpoints(source, given, verifier, cp.origin, report)
     sizes = {cp.size} | {old.size for _, old, _ in olds}
     jobs = jobs if cp.size >= 4 * CHUNK else 1  # worker start-up is not worth it for small logs
-    roots = _check_entries(source, cp, verifier, sizes, progress, report, jobs)
+    ctx = VerifyContext(cp.origin, verifier.vkey)
+    roots = _check_entries(source, cp, ctx, sizes, progress, report, jobs, checks)
     _check_roots(cp, olds, roots, report)
+    _check_whole_log(source, ctx, checks, report)
 
 
 def _old_checkpoints(source: BundleSource, given: list[tuple[str, str]], verifier: Verifier, origin: str,
@@ -220,14 +254,14 @@ def _old_checkpoints(source: BundleSource, given: list[tuple[str, str]], verifie
     return olds
 
 
-def _check_entries(source: BundleSource, cp: Checkpoint, verifier: Verifier, sizes: set[int], progress,
-                   report: Report, jobs: int) -> dict[int, bytes]:
+def _check_entries(source: BundleSource, cp: Checkpoint, ctx: VerifyContext, sizes: set[int], progress,
+                   report: Report, jobs: int, checks: ContentChecks) -> dict[int, bytes]:
     """Walk entries.jsonl once: encoding, seq, prev chain, content; Merkle roots at ``sizes``.
 
     Lines are checked in chunks, by ``jobs`` worker processes when jobs > 1 (the per-entry JSON
     work is what costs); the Merkle root is built here, in order, from the chunks' leaf hashes.
     """
-    ctx = VerifyContext(cp.origin, verifier.vkey)
+    per_entry = checks.per_entry
     builder = RootBuilder()
     roots: dict[int, bytes] = {0: builder.root()} if 0 in sizes else {}
 
@@ -246,12 +280,12 @@ def _check_entries(source: BundleSource, cp: Checkpoint, verifier: Verifier, siz
     chunks = _chunks(source.lines(ENTRIES))
     if jobs <= 1:
         for start, raws, prev in chunks:
-            take(_check_chunk(start, raws, prev, ctx))
+            take(_check_chunk(start, raws, prev, ctx, per_entry))
     else:
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
             pending: deque = deque()
             for start, raws, prev in chunks:
-                pending.append(pool.submit(_check_chunk, start, raws, prev, ctx))
+                pending.append(pool.submit(_check_chunk, start, raws, prev, ctx, per_entry))
                 if len(pending) > 2 * jobs:
                     take(pending.popleft().result())
             while pending:
@@ -288,7 +322,8 @@ def _chunks(lines: Iterator[bytes]) -> Iterator[tuple[int, list[bytes], bytes | 
         yield start, raws, prev
 
 
-def _check_chunk(start: int, raws: list[bytes], prev_hash: bytes | None, ctx: VerifyContext) -> _ChunkResult:
+def _check_chunk(start: int, raws: list[bytes], prev_hash: bytes | None, ctx: VerifyContext,
+                 per_entry: Mapping[str, Sequence[EntryCheck]]) -> _ChunkResult:
     """Check lines start … start+len-1 given the leaf hash of the line before; return their leaves."""
     local = Report()
     leaves = []
@@ -301,14 +336,14 @@ def _check_chunk(start: int, raws: list[bytes], prev_hash: bytes | None, ctx: Ve
             data = raw
             local.add("bundle", f"{ENTRIES}: line {seq + 1} does not end with a newline", seq)
         leaf = sha256(b"\x00" + data).digest()
-        _check_entry(seq, data, prev_hash, ctx, local.types, local)
+        _check_entry(seq, data, prev_hash, ctx, local.types, local, per_entry)
         leaves.append(leaf)
         prev_hash = leaf
     return _ChunkResult(leaves, local.problems, local.types)
 
 
 def _check_entry(seq: int, data: bytes, prev_hash: bytes | None, ctx: VerifyContext, types: dict[str, int],
-                 report: Report) -> None:
+                 report: Report, per_entry: Mapping[str, Sequence[EntryCheck]]) -> None:
     try:
         entry = parse_entry(data)
     except EntryError as exc:
@@ -327,9 +362,39 @@ def _check_entry(seq: int, data: bytes, prev_hash: bytes | None, ctx: VerifyCont
             report.add("prev", f"entry {seq - 1}: its leaf hash {want[:16]}… is not the prev "
                                f"{entry.prev[:16]}… that entry {seq} committed to "
                                f"(entry {seq - 1} was altered, or entry {seq})", seq - 1)
-    for check in _CONTENT_CHECKS.get(entry.type, ()):
-        for problem in check(entry, ctx):
+    for check in per_entry.get(entry.type, ()):
+        try:
+            found = list(check(entry, ctx))
+        except Exception as exc:  # noqa: BLE001 — a malformed body must be a finding, not a crash
+            found = [f"{_name(check)} could not check it: {type(exc).__name__}: {exc}"]
+        for problem in found:
             report.add("content", f"entry {seq} ({entry.type}): {problem}", seq)
+
+
+def _check_whole_log(source: BundleSource, ctx: VerifyContext, checks: ContentChecks, report: Report) -> None:
+    """Run each whole-log check over every well-formed entry, in seq order (main process)."""
+    for check in checks.whole_log:
+        try:
+            for seq, problem in check(_parsed_entries(source), ctx):
+                where = f"entry {seq}: " if seq is not None else ""
+                report.add("content", f"{where}{problem}", seq)
+        except Exception as exc:  # noqa: BLE001
+            report.add("content", f"{_name(check)} could not check the log: {type(exc).__name__}: {exc}")
+
+
+def _parsed_entries(source: BundleSource) -> Iterator[ParsedEntry]:
+    """The entries of the bundle that parse and sit on their own line number, in order."""
+    for seq, raw in enumerate(source.lines(ENTRIES)):
+        try:
+            entry = parse_entry(raw[:-1] if raw.endswith(b"\n") else raw)
+        except EntryError:
+            continue
+        if entry.seq == seq:
+            yield entry
+
+
+def _name(check: Callable) -> str:
+    return f"{getattr(check, '__module__', '?')}.{getattr(check, '__qualname__', repr(check))}"
 
 
 def _check_roots(cp: Checkpoint, olds: list[tuple[str, Checkpoint, str]], roots: dict[int, bytes],

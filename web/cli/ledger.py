@@ -8,6 +8,7 @@ its own state directory) with a consistency proof, and refuses to cosign a fork 
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
@@ -115,9 +116,9 @@ def run_verify(args) -> int:  # noqa: ANN001
         except (OSError, UnicodeDecodeError) as exc:
             print(f"{path}: 无法读取 / cannot read: {exc}", file=sys.stderr)
             return 2
-    _register_content_checks()
     show = not args.no_progress and not args.json and sys.stderr.isatty()
-    report = verify.verify_bundle(args.bundle, olds, _progress_bar if show else None, max(1, args.jobs))
+    report = verify.verify_bundle(args.bundle, olds, checks=content_checks(), jobs=max(1, args.jobs),
+                                  progress=_progress_bar if show else None)
     if show:
         print(file=sys.stderr)
     if args.json:
@@ -148,12 +149,21 @@ def _print_report(report: verify.Report) -> None:
             print(f"  - [{verify.CHECK_NAMES.get(p.check, p.check)}] {p.message}")
 
 
-def _register_content_checks() -> None:
-    """Hook the election-content checks of the packages above the ledger into the verifier."""
+def content_checks() -> verify.ContentChecks:
+    """The election-content checks of every package above the ledger, merged (SPEC §2.8 item 7)."""
     from identity import record
 
-    verify.register_content_check(record.ROLL, _check_roll)
-    verify.register_content_check(record.ESTATE, _check_estate)
+    parts = [getattr(record, "CHECKS", None) or _IDENTITY_CHECKS]  # TODO(lead): record.CHECKS (H4) once it lands
+    for module in ("identity.authority", "voting.round_record"):  # TODO(lead): unguard when H6, H2 land
+        try:
+            found = getattr(importlib.import_module(module), "CHECKS", None)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            found = None
+        if found is not None:
+            parts.append(found)
+    return verify.ContentChecks.merge(*parts)
 
 
 def _check_roll(entry, ctx: verify.VerifyContext) -> list[str]:  # noqa: ANN001, ARG001
@@ -168,6 +178,9 @@ def _check_estate(entry, ctx: verify.VerifyContext) -> list[str]:  # noqa: ANN00
     from identity import record
 
     return record.check_estate_body(entry.body, seq=entry.seq, origin=ctx.origin, log_vkey=ctx.vkey)
+
+
+_IDENTITY_CHECKS = verify.ContentChecks({"roll": [_check_roll], "estate": [_check_estate]})
 
 
 def run_checkpoint(args) -> int:  # noqa: ANN001
