@@ -1,7 +1,15 @@
-"""Staff accounts: supervisors and admins, their sign-in sessions, and sign-in rate limits.
+"""Staff accounts, their roles per estate, the access log; (until moved) sessions and limits.
 
 Owners never sign in here (they vote with the credential on their letter, DESIGN.md
 "Credentials"); these accounts are for the people who run an estate's rounds.
+
+- An account is ``staff`` or ``admin`` (``ACCOUNT_ROLES``).  An admin assigns staff to estates
+  with a role (``ESTATE_ROLES``: supervisor, scrutineer, auditor, authority = credential
+  authority); what a role may do is checked per estate (web.security.require_estate_role,
+  SPEC §8).  Assignments name the estate by slug, so an admin may assign the supervisor of an
+  estate before its first roll is uploaded.
+- Every assignment, removal, account creation and sign-in is a row of the access log
+  (``identity_access_log``; never the public ledger: it names people).
 
 - Passwords are stored only as argon2id hashes (RFC 9106, argon2-cffi's default parameters).
 - A session is a random 256-bit token held by the browser in a cookie; the database keeps only
@@ -26,13 +34,16 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, delete, func, select
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, UniqueConstraint, delete, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ledger.db import Base
 
-ROLES = ("supervisor", "admin")
-ROLE_NAMES = {"supervisor": "监督员", "admin": "管理员"}
+ACCOUNT_ROLES = ("staff", "admin")
+ROLES = ACCOUNT_ROLES  # the account kinds ``create_staff`` accepts
+ESTATE_ROLES = ("supervisor", "scrutineer", "auditor", "authority")
+ROLE_NAMES = {"staff": "工作人员", "admin": "管理员", "supervisor": "监督员", "scrutineer": "监票人",
+              "auditor": "审计员", "authority": "凭证机构"}
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
@@ -58,6 +69,35 @@ class Staff(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class Assignment(Base):
+    """A staff member's role in one estate (by slug)."""
+
+    __tablename__ = "identity_staff_assignments"
+    __table_args__ = (UniqueConstraint("staff_id", "estate", "role", name="uq_identity_staff_assignment"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("identity_staff.id", ondelete="CASCADE"), index=True)
+    estate: Mapped[str] = mapped_column(String(63), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    created_by: Mapped[str] = mapped_column(String(64))
+
+
+class AccessLog(Base):
+    """One staff event: ``staff.add``, ``assign``, ``unassign``, ``signin``, ``signin.failed``, ``signout``."""
+
+    __tablename__ = "identity_access_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[int] = mapped_column(BigInteger, index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str | None] = mapped_column(String(64), nullable=True)  # who did it (None: nobody signed in)
+    username: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)  # whom it concerns
+    estate: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    role: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    client: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class StaffSession(Base):
@@ -120,18 +160,112 @@ def check_password(password: str) -> str:
     return password
 
 
-def create_staff(session: Session, username: str, password: str, role: str = "supervisor") -> Staff:
-    """Create a staff account with an argon2id hash of ``password`` (caller's transaction)."""
+def create_staff(session: Session, username: str, password: str, role: str = "staff", *,
+                 by: str | None = None) -> Staff:
+    """Create an account (``staff`` or ``admin``) with an argon2id hash of ``password``.
+
+    Estate roles are given separately with ``assign``.  Caller's transaction; logged.
+    """
     name = check_username(username)
     check_password(password)
-    if role not in ROLES:
-        raise StaffError(f"角色 '{role}' 无效（supervisor|admin）/ role must be one of {', '.join(ROLES)}")
+    if role not in ACCOUNT_ROLES:
+        raise StaffError(f"账户类型 '{role}' 无效（staff|admin；小区角色用 assign 分配）/ role must be one of "
+                         f"{', '.join(ACCOUNT_ROLES)} (estate roles are given with assign)")
     if session.scalar(select(Staff.id).where(Staff.username == name)) is not None:
         raise StaffError(f"用户名 '{name}' 已存在 / username '{name}' already exists")
     staff = Staff(username=name, password_hash=_hasher.hash(password), role=role, created_at=now())
     session.add(staff)
     session.flush()
+    log_access(session, "staff.add", actor=by, username=name, role=role)
     return staff
+
+
+def _account(session: Session, username: str) -> Staff:
+    staff = find_staff(session, username)
+    if staff is None:
+        raise StaffError(f"没有工作人员账户 '{username}' / no staff account '{username}'")
+    return staff
+
+
+def _check_assignment(slug: str, role: str) -> None:
+    from identity.store import EstateError, check_slug
+
+    try:
+        check_slug(slug)
+    except EstateError as exc:
+        raise StaffError(str(exc)) from None
+    if role not in ESTATE_ROLES:
+        raise StaffError(f"小区角色 '{role}' 无效（{'|'.join(ESTATE_ROLES)}）/ estate role must be one of "
+                         f"{', '.join(ESTATE_ROLES)}")
+
+
+def assign(session: Session, username: str, slug: str, role: str, by: str) -> bool:
+    """Give ``username`` the estate ``role`` in ``slug``; False if they had it already. Logged."""
+    _check_assignment(slug, role)
+    staff = _account(session, username)
+    if role in roles_in(session, staff.id, slug):
+        return False
+    session.add(Assignment(staff_id=staff.id, estate=slug, role=role, created_at=now(), created_by=by[:64]))
+    log_access(session, "assign", actor=by, username=staff.username, estate=slug, role=role)
+    session.flush()
+    return True
+
+
+def unassign(session: Session, username: str, slug: str, role: str, by: str) -> bool:
+    """Take the estate ``role`` in ``slug`` from ``username``; False if they did not have it. Logged."""
+    _check_assignment(slug, role)
+    staff = _account(session, username)
+    gone = session.execute(delete(Assignment).where(Assignment.staff_id == staff.id, Assignment.estate == slug,
+                                                    Assignment.role == role)).rowcount
+    if gone:
+        log_access(session, "unassign", actor=by, username=staff.username, estate=slug, role=role)
+    return bool(gone)
+
+
+def roles_in(session: Session, staff_id: int, slug: str) -> frozenset[str]:
+    """The estate roles of the account ``staff_id`` in the estate ``slug``."""
+    return frozenset(session.scalars(select(Assignment.role).where(Assignment.staff_id == staff_id,
+                                                                   Assignment.estate == slug)))
+
+
+@dataclass(frozen=True)
+class Role:
+    """One assignment as listed: who, where, what, since when, given by whom."""
+
+    username: str
+    estate: str
+    role: str
+    created_at: int
+    created_by: str
+
+
+def assignments(session: Session, *, slug: str | None = None, username: str | None = None) -> list[Role]:
+    """Assignments, by estate then username then role; optionally of one estate or one account."""
+    query = (select(Staff.username, Assignment.estate, Assignment.role, Assignment.created_at, Assignment.created_by)
+             .join(Staff, Staff.id == Assignment.staff_id)
+             .order_by(Assignment.estate, Staff.username, Assignment.role))
+    if slug is not None:
+        query = query.where(Assignment.estate == slug)
+    if username is not None:
+        query = query.where(Staff.username == normalize_username(username))
+    return [Role(*row) for row in session.execute(query)]
+
+
+def log_access(session: Session, action: str, *, actor: str | None = None, username: str | None = None,
+               estate: str | None = None, role: str | None = None, client: str | None = None,
+               at: int | None = None) -> None:
+    """Append one event to the access log (caller's transaction)."""
+    session.add(AccessLog(at=now() if at is None else at, action=action, actor=actor and actor[:64],
+                          username=username and username[:64], estate=estate and estate[:63], role=role,
+                          client=client and client[:64]))
+
+
+def access_log(session: Session, *, limit: int = 100, username: str | None = None) -> list[AccessLog]:
+    """The latest ``limit`` access-log rows, newest first."""
+    query = select(AccessLog).order_by(AccessLog.id.desc()).limit(limit)
+    if username is not None:
+        query = query.where(AccessLog.username == normalize_username(username))
+    return list(session.scalars(query))
 
 
 def find_staff(session: Session, username: str) -> Staff | None:
@@ -249,6 +383,8 @@ def staff_count(session: Session) -> int:
 
 
 __all__ = [
+    "ACCOUNT_ROLES", "ESTATE_ROLES", "Assignment", "AccessLog", "Role", "assign", "unassign", "roles_in",
+    "assignments", "log_access", "access_log",
     "ROLES", "ROLE_NAMES", "Staff", "StaffSession", "SignInFailure", "SignedIn", "StaffError",
     "create_staff", "find_staff", "verify_password", "open_session", "session_for", "close_session", "csrf_token",
     "csrf_ok", "set_flash", "pop_flash", "signin_limited", "record_failure", "clear_failures",

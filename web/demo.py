@@ -124,7 +124,8 @@ def create_demo(engine: Engine, *, with_account: bool = True) -> Demo:
                                     name=DEMO_NAME).version
         username = None
         if password is not None and staff_store.find_staff(session, DEMO_USERNAME) is None:
-            staff_store.create_staff(session, DEMO_USERNAME, password, "supervisor")
+            staff_store.create_staff(session, DEMO_USERNAME, password, "staff", by="demo")
+            staff_store.assign(session, DEMO_USERNAME, DEMO_SLUG, "supervisor", by="demo")
             username = DEMO_USERNAME
     return Demo(DEMO_SLUG, version, username, password if username else None)
 

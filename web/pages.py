@@ -172,6 +172,7 @@ def estate_roll_form(request: Request, slug: str) -> Response:
         return _signin_redirect(request)
     security.require_role(visitor(request))
     view = _existing(request, slug)
+    security.require_estate_role(request, slug, "supervisor")
     return _upload_page(request, UploadForm(slug=view.slug, name=view.name, existing=view))
 
 
@@ -204,6 +205,7 @@ def _accept_roll(request: Request, form: FormData, file: tuple[str, bytes] | Non
         page = UploadForm(slug=str(form.get("slug") or "").strip(), name=str(form.get("name") or "").strip())
     else:
         view = _existing(request, slug)
+        security.require_estate_role(request, slug, "supervisor")
         page = UploadForm(slug=view.slug, name=view.name, existing=view)
     if file is None:
         page.error = "请选择名册 CSV 文件 / choose a roll CSV file"
@@ -214,6 +216,7 @@ def _accept_roll(request: Request, form: FormData, file: tuple[str, bytes] | Non
     try:
         if page.existing is None:
             _check_new_estate(request, page)
+            security.require_estate_role(request, page.slug, "supervisor")
         roll = read_roll(data, filename)
     except store.EstateError as exc:
         page.error = str(exc)

@@ -20,7 +20,7 @@ from fastapi import HTTPException, Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from identity import staff as staff_store
-from ledger.db import transaction
+from ledger.db import reading, transaction
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; font-src 'self'; form-action 'self'; base-uri 'none'; "
@@ -184,6 +184,39 @@ def require_role(found: Visitor, roles: tuple[str, ...] = staff_store.ROLES) -> 
     if found.staff.role not in roles:
         raise HTTPException(403, "没有权限 / your role may not do this")
     return found.staff
+
+
+def require_signed_in(found: Visitor) -> staff_store.SignedIn:
+    """The signed-in staff member, else 401."""
+    if found.staff is None:
+        raise HTTPException(401, "请先以工作人员身份登录 / sign in as staff first")
+    return found.staff
+
+
+def require_estate_role(request: Request, slug: str, *roles: str) -> staff_store.SignedIn:
+    """The signed-in staff member if they hold one of ``roles`` in the estate ``slug``.
+
+    401 when nobody is signed in, 403 (a page, or JSON under /api/) naming the roles needed when
+    they hold none of them.  ``roles`` are estate roles (identity.staff.ESTATE_ROLES) and may
+    include ``"admin"``: an admin account passes only where ``"admin"`` is listed (SPEC §8).
+    """
+    unknown = [r for r in roles if r not in staff_store.ESTATE_ROLES and r != "admin"]
+    if unknown or not roles:
+        raise ValueError(f"no such roles: {unknown or roles}")
+    staff = require_signed_in(visitor(request))
+    if "admin" in roles and staff.role == "admin":
+        return staff
+    with reading(request.app.state.engine) as session:
+        held = staff_store.roles_in(session, staff.staff_id, slug) if staff.staff_id is not None else frozenset()
+    if held.isdisjoint(roles):
+        raise HTTPException(403, forbidden_message(slug, roles))
+    return staff
+
+
+def forbidden_message(slug: str, roles: tuple[str, ...]) -> str:
+    names = "、".join(staff_store.ROLE_NAMES[r] for r in roles)
+    return (f"没有权限：需要在小区 '{slug}' 担任{names}，请联系管理员分配角色 / "
+            f"not allowed: this needs the role {' or '.join(roles)} in estate '{slug}'; ask an admin to assign it")
 
 
 def client_address(request: Request) -> str:

@@ -26,9 +26,28 @@ def csrf_of(html: str) -> str:
     return match.group(1)
 
 
-def add_staff(engine, username: str = "alice", role: str = "supervisor", password: str = PASSWORD) -> None:
+# The estates the web tests upload to or open; the ``supervisor`` fixture holds that role in each.
+TEST_ESTATES = ("maple-court", "pine-garden", "a-estate", "b-estate", "big-estate", "evil", "forged",
+                "new-estate", "x-y", "taken", "nope", "nowhere")
+
+
+def add_staff(engine, username: str = "alice", role: str = "supervisor", password: str = PASSWORD,
+              estates: tuple[str, ...] = TEST_ESTATES) -> None:
+    """Create an account; an estate role (supervisor, auditor, …) is assigned in each of ``estates``,
+    an account role (``staff``, ``admin``) is the account's kind with no estate role."""
     with transaction(engine) as session:
-        staff_store.create_staff(session, username, password, role)
+        if role in staff_store.ACCOUNT_ROLES:
+            staff_store.create_staff(session, username, password, role)
+            return
+        staff_store.create_staff(session, username, password, "staff")
+        for slug in estates:
+            staff_store.assign(session, username, slug, role, by="tests")
+
+
+def assign(engine, username: str, slug: str, role: str) -> None:
+    """Give ``username`` the estate ``role`` in ``slug``."""
+    with transaction(engine) as session:
+        staff_store.assign(session, username, slug, role, by="tests")
 
 
 def sign_in(client: TestClient, username: str = "alice", password: str = PASSWORD):
@@ -51,7 +70,7 @@ def client(app):
 
 @pytest.fixture
 def supervisor(engine, app):
-    """A client signed in as the supervisor 'alice'."""
+    """A client signed in as 'alice', supervisor of every estate in TEST_ESTATES."""
     add_staff(engine)
     with TestClient(app, follow_redirects=False) as c:
         assert sign_in(c).status_code == 303

@@ -121,7 +121,7 @@ def _sign_in(page, password: str, tmp_path: Path | None = None) -> None:
     page.fill("#password", password)
     page.click("button[type=submit]:has-text('登录')")
     page.wait_for_url("**/")
-    assert page.inner_text(".who") == "demo（监督员）"
+    assert page.inner_text(".who") == "demo（工作人员）"
 
 
 def test_phone_overview_is_chinese_readable_and_fits(phone, tmp_path):

@@ -59,7 +59,7 @@ def test_create_demo_imports_the_estate_and_a_supervisor_with_a_random_password(
         assert (view.name, view.buildings, view.parts, view.totals.heads, view.totals.area, view.developer_parts) == \
             (DEMO_NAME, 5, 160, 141, 1526279, 10)
         account = staff_store.verify_password(session, "demo", demo.password)
-        assert account.role == "supervisor"
+        assert account.role == "staff" and staff_store.roles_in(session, account.id, DEMO_SLUG) == {"supervisor"}
     again = create_demo(engine)  # a second call: a new roll version, no second account or password
     assert (again.version, again.username, again.password) == (2, None, None)
 
@@ -130,7 +130,7 @@ def test_serve_demo_migrates_creates_the_demo_once_and_serves(tmp_path):
             token = re.search(r'name="csrf" value="([0-9a-f]{64})"', form).group(1)
             r = browser.post("/signin", data={"csrf": token, "username": "demo", "password": password})
             assert r.status_code == 303
-            assert "demo（监督员）" in browser.get("/").text
+            assert "demo（工作人员）" in browser.get("/").text
             session_token = browser.cookies["gongjue_session"]
     finally:
         proc.terminate()

@@ -125,7 +125,7 @@ def test_passwords_are_stored_as_argon2id_only(engine):
     add_staff(engine)
     with transaction(engine) as session:
         account = staff_store.find_staff(session, "ALICE")
-        assert account.username == "alice" and account.role == "supervisor"
+        assert account.username == "alice" and account.role == "staff"
         assert account.password_hash.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
         assert PASSWORD not in account.password_hash
         assert staff_store.verify_password(session, "alice", PASSWORD).id == account.id
@@ -137,7 +137,7 @@ def test_passwords_are_stored_as_argon2id_only(engine):
     ("a", PASSWORD, "supervisor", "用户名 'a' 无效"),
     ("bad name", PASSWORD, "supervisor", "用户名 'bad name' 无效"),
     ("bob", "123456789", "supervisor", "密码太短：至少 10 个字符"),
-    ("bob", PASSWORD, "owner", "角色 'owner' 无效"),
+    ("bob", PASSWORD, "supervisor", "账户类型 'supervisor' 无效"),
     ("alice", PASSWORD, "admin", "用户名 'alice' 已存在"),
 ])
 def test_create_staff_refusals(engine, username, password, role, message):
@@ -165,7 +165,7 @@ def test_session_cookie_is_httponly_lax_and_only_its_hash_is_stored(engine, clie
         hashes = list(session.scalars(select(staff_store.StaffSession.token_hash)))
     assert hashlib.sha256(token.encode()).hexdigest() in hashes
     assert token not in hashes and all(token not in h for h in hashes)
-    assert "alice（监督员）" in client.get("/").text
+    assert "alice（工作人员）" in client.get("/").text
 
 
 def test_session_cookie_is_secure_over_https(engine, app):
@@ -255,7 +255,7 @@ def test_post_without_or_with_wrong_csrf_token_is_refused_and_writes_nothing(eng
     sessions = _count(engine, staff_store.StaffSession)
     assert supervisor.post("/signout", data={"csrf": other_token}).status_code == 403
     assert _count(engine, staff_store.StaffSession) == sessions
-    assert "alice（监督员）" in supervisor.get("/").text
+    assert "alice（工作人员）" in supervisor.get("/").text
 
 
 def test_sign_in_form_needs_its_csrf_token(engine, client):
