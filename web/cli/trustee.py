@@ -5,8 +5,11 @@ Commands (all files JSON):
 - ``keygen --trustee J --context CTX --out KEY [--public PUB]``: n-of-n key for trustee J; the
   private key file is encrypted under the passphrase (web.cli.keyfiles); the public key (with
   its Schnorr proof) is written to PUB or printed.
-- ``decrypt --key KEY --aggregates AGG --out SHARES``: decryption shares with proofs for every
-  aggregate ciphertext.
+- ``decrypt --bundle DIR|ZIP --round ID --key KEY --out SHARES [--checkpoint OLD …] [--jobs N]``:
+  verifies the estate's bundle, recomputes the closed round's aggregates from the recorded
+  ballots and roll weights (voting.trustee_check, SPEC §7.5) and only then writes decryption
+  shares with proofs for them.  There is no way to hand it aggregates: it decrypts only what it
+  recomputed.
 - ``dkg-start``, ``dkg-deal``, ``dkg-finish``: the k-of-n ceremony (web.cli.dkg).
 
 Exit status: 0 ok, 2 refused input, 1 failure.
@@ -18,12 +21,19 @@ import json
 import sys
 from pathlib import Path
 
+from voting import trustee_check
 from voting.crypto import trustee
-from voting.crypto.tally import Aggregates, TallyError
-from web.cli.keyfiles import Refused, ask_passphrase, key_file, load_key, read_json, run, write_json
+from web.cli.keyfiles import (
+    Refused,
+    ask_passphrase,
+    key_file,
+    load_key,
+    run,
+    write_json,
+)
 
 
-def cmd_keygen(args) -> int:  # noqa: ANN001
+def cmd_keygen(args) -> int:
     if Path(args.out).exists():
         raise Refused(f"{args.out}: 文件已存在，不覆盖密钥 / file exists, a key is never overwritten")
     passphrase = ask_passphrase(confirm=True)
@@ -37,18 +47,32 @@ def cmd_keygen(args) -> int:  # noqa: ANN001
     return 0
 
 
-def cmd_decrypt(args) -> int:  # noqa: ANN001
-    j, secret = load_key(args.key)
+def cmd_decrypt(args) -> int:
+    if Path(args.out).exists():
+        raise Refused(f"{args.out}: 文件已存在，不覆盖 / file exists, it is not overwritten")
+    olds = []
+    for path in args.checkpoint:
+        try:
+            olds.append((str(path), Path(path).read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError) as e:
+            raise Refused(f"{path}: 无法读取检查点 / cannot read the checkpoint: {e}") from None
+    if not Path(args.bundle).exists():
+        raise Refused(f"{args.bundle}: 导出包不存在 / no such bundle")
     try:
-        aggregates = Aggregates.from_json(read_json(args.aggregates))
-    except TallyError as e:
-        raise Refused(f"{args.aggregates}: {e}") from None
-    write_json(args.out, trustee.compute_shares(secret, j, aggregates))
-    print(f"监票人 {j} 的解密份额已写入 / decryption shares of trustee {j} written to {args.out}", file=sys.stderr)
+        target = trustee_check.decryptable(Path(args.bundle), args.round, olds, jobs=max(1, args.jobs))
+        j, secret = load_key(args.key)
+        shares = trustee_check.shares_for(target, j, secret)
+    except trustee_check.DecryptRefused as e:
+        raise Refused(str(e)) from None
+    write_json(args.out, shares)
+    print(f"已核验 {target.origin}（{target.size} 条，根 {target.root[:16]}…），重算轮次 {target.round_id} 的 "
+          f"{target.ballots} 张选票；监票人 {j} 的解密份额已写入 {args.out} / verified {target.origin} "
+          f"({target.size} entries), recomputed {target.ballots} ballot(s) of round {target.round_id}; "
+          f"decryption shares of trustee {j} written to {args.out}", file=sys.stderr)
     return 0
 
 
-def register(sub) -> None:  # noqa: ANN001
+def register(sub) -> None:
     """Add ``gongjue trustee …`` to the ``gongjue`` parser."""
     p = sub.add_parser("trustee", help="监票人密钥与解密 / trustee keys and decryption")
     tsub = p.add_subparsers(dest="trustee_command", required=True, metavar="ACTION")
@@ -60,9 +84,13 @@ def register(sub) -> None:  # noqa: ANN001
     k.add_argument("--public", help="公钥文件 / public key file (default: stdout)")
     k.set_defaults(handler=run(cmd_keygen))
 
-    d = tsub.add_parser("decrypt", help="计算解密份额 / compute decryption shares")
-    d.add_argument("--key", required=True)
-    d.add_argument("--aggregates", required=True)
-    d.add_argument("--out", required=True)
+    d = tsub.add_parser("decrypt", help="核验并重算后计算解密份额 / verify, recompute, then compute decryption shares")
+    d.add_argument("--bundle", required=True, help="小区账本导出包（目录或 zip）/ the estate's bundle (directory or zip)")
+    d.add_argument("--round", required=True, help="轮次编号 / round id")
+    d.add_argument("--key", required=True, help="监票人私钥文件 / trustee key file")
+    d.add_argument("--out", required=True, help="解密份额文件 / shares file")
+    d.add_argument("--checkpoint", action="append", default=[], metavar="OLD",
+                   help="此前保存的检查点 / a checkpoint kept earlier (repeatable)")
+    d.add_argument("--jobs", type=int, default=1, help="并行进程数 / worker processes for big rounds (default 1)")
     d.set_defaults(handler=run(cmd_decrypt))
     return tsub

@@ -1,0 +1,341 @@
+"""Recompute a round from the ledger alone (SPEC §7.4): snapshot, credentials, ballots, aggregates.
+
+``audit_round(entries, rec, origin)`` checks, for one round (``round_record.RoundEntries``):
+
+1. the announcement: the roll entry it names is the latest ``roll`` entry before it, with that
+   leaf hash; its voters and weights are the roll's (estate scope: exactly
+   ``identity.record.voter_weights``, contract C2; other scopes: a subset, each area at most
+   the voter's estate area); the trustees' keys and proofs give the joint key; the fingerprint
+   is ``round_fingerprint`` of the recorded values (contract C1);
+2. every ballot: signature and proofs through the safe API (``VerifiedBallot`` /
+   ``VerifiedOpenBallot``), its credential key registered and unrevoked for a voter of the
+   snapshot at the ballot's place in the log (``identity.authority.registry_from_entries``,
+   contract C3), one ballot per voter — the first counts, every later one is reported;
+3. the close: the number of ballots and the aggregates (or open counts) equal the ones
+   recomputed with ``voting.crypto.tally`` from the counted ballots and the snapshot's weights;
+   a difference names the item, the selection and the measure.
+
+The result carries the problems (seq, message) and, when everything holds, the recomputed
+aggregates and trustee set — what a trustee may decrypt (``voting.trustee_check``).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from ledger.entry import ParsedEntry
+from voting.crypto import ballot as ballots_
+from voting.crypto import dkg, tally
+from voting.crypto import trustee as trustees_
+from voting.crypto.group import GroupError
+from voting.round_record import (
+    TYPES,
+    Announcement,
+    RoundEntries,
+    collect_rounds,
+    trustee_context,
+)
+
+ROLL = "roll"
+RegistryFactory = Callable[[list[ParsedEntry]], object]
+
+
+@dataclass
+class RoundAudit:
+    """What the recomputation of one round found."""
+
+    round_id: str
+    problems: list[tuple[int | None, str]] = field(default_factory=list)
+    trustees: trustees_.TrusteeSet | None = None
+    aggregates: tally.Aggregates | None = None  # recomputed (secret rounds)
+    counts: tuple[tally.ItemCount, ...] | None = None  # recomputed (open rounds)
+    counted: int = 0
+    closed: bool = False
+    later: list[tuple[int, str]] = field(default_factory=list)  # (seq, voter) of ballots not counted
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def add(self, seq: int | None, message: str) -> None:
+        self.problems.append((seq, message))
+
+
+# --- contracts of other packages --------------------------------------------------------------
+
+
+def voter_weights(roll_body: dict) -> dict[str, int]:
+    """Pseudonym → estate area of a public ``roll`` entry (contract C2)."""
+    from identity import record
+
+    weights = getattr(record, "voter_weights", None)
+    if weights is not None:
+        return weights(roll_body)
+    out: dict[str, int] = {}  # TODO(lead): drop once identity.record.voter_weights (C2, H4) lands
+    for part in roll_body["parts"]:
+        out[part["voter"]] = out.get(part["voter"], 0) + part["area"]
+    return out
+
+
+def default_registry(entries: list[ParsedEntry]) -> object:
+    """The credential registry stated by the identity entries (contract C3)."""
+    from identity.authority import registry_from_entries
+
+    return registry_from_entries(entries)
+
+
+def fingerprint_of(*, origin: str, ann_round: str, secrecy: str, agenda: dict, roll: str,
+                   joint_key: bytes | None) -> bytes:
+    """The round fingerprint of contract C1 (SPEC §3.6) from the recorded values."""
+    return ballots_.round_fingerprint(origin=origin, round_id=ann_round, secrecy=secrecy, agenda=agenda,
+                                      rules=agenda["rules"], roll=roll, joint_key=joint_key)
+
+
+# --- 1. the announcement ----------------------------------------------------------------------
+
+
+def _check_announcement(entries: Sequence[ParsedEntry], rec: RoundEntries, origin: str, out: RoundAudit) -> None:
+    ann, seq = rec.announcement, rec.announce_seq
+    rolls = [e for e in entries[:seq] if e.type == ROLL]
+    if not rolls or rolls[-1].seq != ann.roll_seq:
+        latest = rolls[-1].seq if rolls else None
+        out.add(seq, f"名册快照不是此前最新的名册 / the round snapshots entry {ann.roll_seq}, but the latest roll "
+                     f"entry before it is {latest}")
+        return
+    roll_entry = rolls[-1]
+    leaf = entries[roll_entry.seq + 1].prev  # the chain (checked structurally) holds each leaf hash
+    if leaf != ann.roll_leaf_hash:
+        out.add(seq, f"名册快照哈希不符 / roll.leaf_hash {ann.roll_leaf_hash[:16]}… is not the leaf hash "
+                     f"{leaf[:16]}… of roll entry {roll_entry.seq}")
+    try:
+        estate = voter_weights(roll_entry.body)
+    except (KeyError, TypeError, ValueError) as e:
+        out.add(seq, f"名册条目无法读取 / roll entry {roll_entry.seq} cannot be read: {e}")
+        return
+    _check_weights(ann, estate, seq, out)
+    _check_trustees(ann, origin, seq, out)
+    joint = bytes.fromhex(ann.joint_key) if ann.joint_key else None
+    want = fingerprint_of(origin=origin, ann_round=ann.round_id, secrecy=ann.secrecy, agenda=ann.agenda_json,
+                          roll=ann.roll_leaf_hash, joint_key=joint)
+    if want.hex() != ann.fingerprint:
+        out.add(seq, f"轮次指纹不符 / fingerprint {ann.fingerprint[:16]}… is not the fingerprint {want.hex()[:16]}… "
+                     "of the recorded origin, round, secrecy, agenda, roll and joint key")
+
+
+def _check_weights(ann: Announcement, estate: dict[str, int], seq: int, out: RoundAudit) -> None:
+    """Snapshot weights = the roll's (estate scope), or bounded by them (other scopes)."""
+    whole = ann.agenda.scope.is_estate
+    for voter, area in ann.voters.items():
+        if voter not in estate:
+            out.add(seq, f"快照中的投票人不在名册中 / voter {voter} of the snapshot is not in the roll")
+        elif whole and area != estate[voter]:
+            out.add(seq, f"快照权重与名册不符 / voter {voter}: the snapshot weighs {area}, the roll entry gives "
+                         f"{estate[voter]} (0.01 m²)")
+        elif not whole and not 0 < area <= estate[voter]:
+            out.add(seq, f"快照权重超出名册 / voter {voter}: area in scope {area} is not in 1…{estate[voter]}")
+    if whole:
+        missing = [v for v in estate if v not in ann.voters]
+        if missing:
+            out.add(seq, f"快照缺少投票人 / the whole-estate snapshot leaves out {len(missing)} voter(s) of the roll, "
+                         f"first {missing[0]}")
+        elif list(ann.voters) != list(estate):
+            out.add(seq, "快照顺序与名册不符 / the snapshot's voters are not in roll order")
+
+
+def _check_trustees(ann: Announcement, origin: str, seq: int, out: RoundAudit) -> None:
+    if ann.secrecy != "secret":
+        return
+    context = trustee_context(origin, ann.round_id)
+    t = ann.trustees
+    try:
+        if t["threshold"] is None:
+            ts = trustees_.trustee_set([trustees_.verify_public_key(k, context=context) for k in t["keys"]])
+        else:
+            n = len(t["dealers"])
+            ts = dkg.trustee_set([dkg.verify_commitments(d, context=context, threshold=t["threshold"], trustees=n)
+                                  for d in t["dealers"]], trustees=n)
+    except (trustees_.TrusteeError, dkg.DKGError) as e:
+        out.add(seq, f"监票人公钥无效 / trustees: {e}")
+        return
+    if ts.joint_key.hex() != ann.joint_key:
+        out.add(seq, "联合公钥不符 / joint_key is not the sum the trustees' keys give")
+        return
+    out.trustees = ts
+
+
+# --- 2. the ballots ---------------------------------------------------------------------------
+
+
+def _verify_all(rec: RoundEntries, jobs: int) -> list:
+    """VerifiedBallot / VerifiedOpenBallot or BallotError per ballot entry, in order."""
+    ann = rec.announcement
+    fp = bytes.fromhex(ann.fingerprint)
+    signed = [body["ballot"] for _, body in rec.ballots]
+    if ann.secrecy == "secret":
+        return ballots_.verify_ballots(signed, fingerprint=fp, joint_key=bytes.fromhex(ann.joint_key),
+                                       items=ann.items, workers=max(1, jobs))
+    out = []
+    for s in signed:
+        try:
+            out.append(ballots_.verify_open_ballot(s, fingerprint=fp, items=ann.items))
+        except ballots_.BallotError as e:
+            out.append(e)
+    return out
+
+
+def _registry_at(entries: Sequence[ParsedEntry], factory: RegistryFactory):
+    """registry_at(seq) -> (registry, error): the registry the identity entries before ``seq``
+    state; rebuilt only when an identity entry lies between two calls."""
+    identity = [e for e in entries if e.type not in TYPES]
+    seqs = [e.seq for e in identity]
+    state: dict = {"n": -1, "registry": None, "error": None}
+
+    def at(seq: int):
+        n = bisect.bisect_left(seqs, seq)
+        if n != state["n"]:
+            state["n"] = n
+            try:
+                state["registry"], state["error"] = factory(identity[:n]), None
+            except ValueError as e:
+                state["registry"], state["error"] = None, str(e)
+        return state["registry"], state["error"]
+
+    return at
+
+
+def _count_ballots(entries: Sequence[ParsedEntry], rec: RoundEntries, out: RoundAudit, jobs: int,
+                   factory: RegistryFactory) -> list:
+    """(verified ballot, weight) of the first valid ballot of each voter, problems for the rest."""
+    weights = rec.announcement.voters
+    registry_at = _registry_at(entries, factory)
+    first: dict[str, int] = {}
+    counted = []
+    for (seq, _), v in zip(rec.ballots, _verify_all(rec, jobs)):
+        if isinstance(v, ballots_.BallotError):
+            out.add(seq, f"选票验证失败 / ballot refused: {v}")
+            continue
+        key = v.voter.hex()
+        registry, error = registry_at(seq)
+        if registry is None:
+            out.add(seq, f"凭证登记无法核验 / the credential registry cannot be built: {error}")
+            continue
+        voter = registry.voter_of(key)
+        if voter is None:
+            why = ("已被吊销 / revoked" if registry.revoked(key) else "未登记 / not registered")
+            out.add(seq, f"选票的凭证公钥{why.split(' / ')[0]} / ballot signed with a credential key that is "
+                         f"{why.split(' / ')[1]} ({key[:16]}…)")
+            continue
+        if voter not in weights:
+            out.add(seq, f"投票人不在本轮范围内 / voter {voter} is not in the round's snapshot (not eligible)")
+            continue
+        if voter in first:
+            out.later.append((seq, voter))
+            out.add(seq, f"同一投票人的第二张选票 / a second ballot of voter {voter}: the first, entry "
+                         f"{first[voter]}, counts; this one does not")
+            continue
+        first[voter] = seq
+        counted.append((v, weights[voter]))
+    out.counted = len(counted)
+    return counted
+
+
+# --- 3. the close -----------------------------------------------------------------------------
+
+
+def _compare_aggregates(stated: dict, mine: tally.Aggregates, seq: int, out: RoundAudit) -> None:
+    try:
+        theirs = tally.Aggregates.from_json(stated)
+    except tally.TallyError as e:
+        out.add(seq, f"计票结束条目的聚合密文无效 / round.close aggregates: {e}")
+        return
+    for name in ("fingerprint", "ballots", "total_weight"):
+        a, b = getattr(theirs, name), getattr(mine, name)
+        if a != b:
+            shown = (a.hex()[:16], b.hex()[:16]) if isinstance(a, bytes) else (a, b)
+            out.add(seq, f"聚合与重算不符 / round.close aggregates: {name} is {shown[0]}, recomputed {shown[1]}")
+    if [i.id for i in theirs.items] != [i.id for i in mine.items]:
+        out.add(seq, "聚合与重算不符 / round.close aggregates: items are not the agenda's")
+        return
+    for a, b in zip(theirs.items, mine.items):
+        for measure in ("heads", "area"):
+            xs, ys = getattr(a, measure), getattr(b, measure)
+            if len(xs) != len(ys):
+                out.add(seq, f"聚合与重算不符 / item {a.id!r} {measure}: {len(xs)} selections, expected {len(ys)}")
+                continue
+            for index, (x, y) in enumerate(zip(xs, ys)):
+                if x != y:
+                    out.add(seq, f"聚合与重算不符 / round.close aggregates differ from the recomputed ones: "
+                                 f"item {a.id!r} selection {index} {measure}")
+
+
+def _compare_counts(stated: list, mine: tuple[tally.ItemCount, ...], seq: int, out: RoundAudit) -> None:
+    want = [{"id": c.id, "heads": list(c.heads), "area": list(c.area)} for c in mine]
+    if [c["id"] for c in stated] != [c["id"] for c in want]:
+        out.add(seq, "计数与重算不符 / round.close counts: items are not the agenda's")
+        return
+    for a, b in zip(stated, want):
+        for measure in ("heads", "area"):
+            for index in range(max(len(a[measure]), len(b[measure]))):
+                x = a[measure][index] if index < len(a[measure]) else None
+                y = b[measure][index] if index < len(b[measure]) else None
+                if x != y:
+                    out.add(seq, f"计数与重算不符 / round.close counts: item {a['id']!r} selection {index} "
+                                 f"{measure} is {x}, recomputed {y}")
+
+
+def _check_close(rec: RoundEntries, counted: list, out: RoundAudit) -> None:
+    ann = rec.announcement
+    fp = bytes.fromhex(ann.fingerprint)
+    if ann.secrecy == "secret":
+        out.aggregates = tally.tally_secret(counted, fingerprint=fp, items=ann.items)
+    else:
+        out.counts = tally.tally_open(counted, fingerprint=fp, items=ann.items)
+    if rec.close is None:
+        return
+    seq, body = rec.close
+    if body["ballots"] != len(counted):
+        out.add(seq, f"选票数与重算不符 / round.close: ballots is {body['ballots']}, the record holds "
+                     f"{len(counted)} counted ballot(s)")
+    if ann.secrecy == "secret":
+        if body["aggregates"] is None:
+            out.add(seq, "round.close: a secret round closes with aggregates")
+        else:
+            _compare_aggregates(body["aggregates"], out.aggregates, seq, out)
+    elif body["counts"] is None:
+        out.add(seq, "round.close: an open round closes with counts")
+    else:
+        _compare_counts(body["counts"], out.counts, seq, out)
+
+
+# --- entry points -----------------------------------------------------------------------------
+
+
+def audit_round(entries: Sequence[ParsedEntry], rec: RoundEntries, origin: str, *, jobs: int = 1,
+                registry_factory: RegistryFactory | None = None) -> RoundAudit:
+    """Recompute round ``rec`` from ``entries`` (the whole log, in order; SPEC §7.4)."""
+    out = RoundAudit(rec.round_id, closed=rec.closed)
+    _check_announcement(entries, rec, origin, out)
+    if out.problems:
+        return out  # ballots cannot be judged against a snapshot or key that does not hold
+    try:
+        counted = _count_ballots(entries, rec, out, jobs, registry_factory or default_registry)
+        _check_close(rec, counted, out)
+    except (tally.TallyError, GroupError) as e:  # defensive: verified ballots always tally
+        out.add(rec.announce_seq, f"round {rec.round_id}: {e}")
+    return out
+
+
+def check_log(entries: Iterable[ParsedEntry], origin: str, *, jobs: int = 1,
+              registry_factory: RegistryFactory | None = None,
+              audits: dict[str, RoundAudit] | None = None) -> list[tuple[int | None, str]]:
+    """Every round of the log audited; problems in log order.  ``audits`` receives each round's result."""
+    entries = list(entries)
+    rounds, problems = collect_rounds(entries)
+    for rec in rounds.values():
+        audit = audit_round(entries, rec, origin, jobs=jobs, registry_factory=registry_factory)
+        if audits is not None:
+            audits[rec.round_id] = audit
+        problems += [(s, f"轮次 {rec.round_id} / round {rec.round_id}: {m}") for s, m in audit.problems]
+    return sorted(problems, key=lambda p: (p[0] is None, p[0] or 0))

@@ -1,0 +1,300 @@
+"""Rounds in the estate's ledger: the entries a trustee and an auditor recompute from (SPEC §7).
+
+Entry types (bodies in SPEC §7.1–§7.3):
+
+- ``round``: the announcement — round id, secrecy, the normalised agenda (rules and scope
+  inside), the roll entry it snapshots (seq and leaf hash), the voters in scope with their
+  weights, the totals, the trustees' public keys with proofs and the joint key (secret rounds),
+  and the round fingerprint (``voting.crypto.ballot.round_fingerprint``, contract C1).
+- ``ballot``: one signed ballot for a round and the second factor its owner session came with
+  (``"sms"`` or ``"pin"``; never the factor's value).
+- ``round.close``: the number of counted ballots and the aggregates (secret rounds) or the
+  plaintext counts (open rounds).
+
+Builders (``round_body``, ``ballot_body``, ``close_body``) make bodies; ``parse_round`` and
+``extract_round`` read them back from ``ledger.entry.ParsedEntry`` lists, refusing any shape
+SPEC §7 does not allow.  What the bodies must agree with (the roll, the credentials, the
+ballots' proofs, the recomputed aggregates) is checked by ``voting.round_audit``; ``CHECKS`` is
+the whole-log content check for ``ledger.verify.verify_bundle`` (contract C4).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from ledger.entry import HEX64_RE, ParsedEntry
+from voting.agenda import Agenda, AgendaError, parse_agenda
+from voting.crypto.ballot import ItemShape
+
+ROUND = "round"
+BALLOT = "ballot"
+CLOSE = "round.close"
+TYPES = (ROUND, BALLOT, CLOSE)
+SECRECY = ("secret", "open")
+FACTORS = ("sms", "pin")
+ROUND_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}\Z")
+VOTER_RE = re.compile(r"\S{1,64}\Z")
+
+ROUND_KEYS = frozenset({"v", "round", "secrecy", "agenda", "roll", "voters", "totals", "trustees",
+                        "joint_key", "fingerprint"})
+BALLOT_KEYS = frozenset({"v", "round", "ballot", "factor"})
+CLOSE_KEYS = frozenset({"v", "round", "ballots", "aggregates", "counts"})
+
+
+class RoundRecordError(ValueError):
+    """A round entry (or a round's entries) that breaks SPEC §7; the message names the entry."""
+
+
+# --- builders --------------------------------------------------------------------------------
+
+
+def trustee_context(origin: str, round_id: str) -> str:
+    """The trustees' key ceremony id of a round: ``<origin>/<round id>`` (SPEC §3.7, §7.1)."""
+    return f"{origin}/{round_id}"
+
+
+def item_shapes(agenda: Agenda) -> list[ItemShape]:
+    """The ballot shape of each agenda item (SPEC §3.5): motion 3 of which exactly 1; choice one
+    of its options; election 0 … seats of its candidates."""
+    shapes = []
+    for item in agenda.items:
+        if item.kind == "motion":
+            shapes.append(ItemShape(item.id, 3, 1, 1))
+        elif item.kind == "choice":
+            shapes.append(ItemShape(item.id, len(item.choices), 1, 1))
+        else:
+            shapes.append(ItemShape(item.id, len(item.choices), 0, min(item.seats, len(item.choices))))
+    return shapes
+
+
+def round_body(*, round_id: str, secrecy: str, agenda: Agenda, roll_seq: int, roll_leaf_hash: str,
+               voters: Sequence[tuple[str, int]], trustees: dict | None, joint_key: str | None,
+               fingerprint: bytes) -> dict:
+    """Body of a ``round`` entry (SPEC §7.1).
+
+    ``voters``: (voter pseudonym, area in scope in 0.01 m²) in roll order; ``trustees``:
+    ``{"threshold": None, "keys": [public key JSON …]}`` (n-of-n, §3.7) or ``{"threshold": k,
+    "dealers": [commitments JSON …]}`` (k-of-n, §3.10) for a secret round, None for an open one.
+    The fingerprint is computed by ``voting.round_audit.fingerprint_of`` from the same values.
+    """
+    body = {"v": 1, "round": round_id, "secrecy": secrecy, "agenda": agenda.as_json(),
+            "roll": {"seq": roll_seq, "leaf_hash": roll_leaf_hash},
+            "voters": [{"voter": v, "area": a} for v, a in voters],
+            "totals": {"heads": len(voters), "area": sum(a for _, a in voters)},
+            "trustees": trustees, "joint_key": joint_key, "fingerprint": fingerprint.hex()}
+    parse_round(body)
+    return body
+
+
+def ballot_body(round_id: str, signed: dict, factor: str) -> dict:
+    """Body of a ``ballot`` entry (SPEC §7.2): the signed ballot and the second factor's kind."""
+    body = {"v": 1, "round": round_id, "ballot": signed, "factor": factor}
+    parse_ballot(body)
+    return body
+
+
+def close_body(round_id: str, *, ballots: int, aggregates: dict | None = None,
+               counts: list[dict] | None = None) -> dict:
+    """Body of a ``round.close`` entry (SPEC §7.3): aggregates JSON (secret) or counts (open)."""
+    body = {"v": 1, "round": round_id, "ballots": ballots, "aggregates": aggregates, "counts": counts}
+    parse_close(body)
+    return body
+
+
+# --- parsed bodies ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """A well-formed ``round`` body (not yet checked against the roll or the trustees' proofs)."""
+
+    round_id: str
+    secrecy: str
+    agenda: Agenda
+    agenda_json: dict
+    roll_seq: int
+    roll_leaf_hash: str
+    voters: dict[str, int]  # pseudonym → area in scope, roll order
+    heads: int
+    area: int
+    trustees: dict | None
+    joint_key: str | None
+    fingerprint: str
+
+    @property
+    def items(self) -> list[ItemShape]:
+        return item_shapes(self.agenda)
+
+
+def _int(value: object) -> bool:
+    return type(value) is int
+
+
+def _need(cond: bool, message: str) -> None:
+    if not cond:
+        raise RoundRecordError(message)
+
+
+def parse_round(body: object) -> Announcement:
+    """Check the shape of a ``round`` body (SPEC §7.1) and return it parsed."""
+    _need(isinstance(body, dict) and set(body) == ROUND_KEYS,
+          f"轮次公告字段不符 / round: expected exactly the members {', '.join(sorted(ROUND_KEYS))}")
+    _need(body["v"] == 1 and _int(body["v"]), "round: v must be 1")
+    _need(isinstance(body["round"], str) and ROUND_ID_RE.match(body["round"]) is not None,
+          f"round: id {body['round']!r} must match [a-z0-9][a-z0-9-]{{0,62}}")
+    _need(body["secrecy"] in SECRECY, "round: secrecy must be \"secret\" or \"open\"")
+    try:
+        agenda = parse_agenda(body["agenda"], "round.agenda")
+    except AgendaError as e:
+        raise RoundRecordError(f"round: agenda refused: {'; '.join(e.problems)}") from None
+    _need(agenda.as_json() == body["agenda"], "round: agenda is not in its normalised form (SPEC §7.1)")
+    roll = body["roll"]
+    _need(isinstance(roll, dict) and set(roll) == {"seq", "leaf_hash"} and _int(roll["seq"]) and roll["seq"] >= 0
+          and isinstance(roll["leaf_hash"], str) and HEX64_RE.match(roll["leaf_hash"]) is not None,
+          "round: roll must be {\"seq\": entry number, \"leaf_hash\": 64 hex digits}")
+    voters: dict[str, int] = {}
+    _need(isinstance(body["voters"], list) and body["voters"], "round: voters must be a non-empty list")
+    for i, v in enumerate(body["voters"]):
+        _need(isinstance(v, dict) and set(v) == {"voter", "area"} and isinstance(v["voter"], str)
+              and VOTER_RE.match(v["voter"]) is not None and _int(v["area"]) and v["area"] >= 0,
+              f"round: voters[{i}] must be {{\"voter\": id, \"area\": integer ≥ 0}}")
+        _need(v["voter"] not in voters, f"round: voters[{i}]: voter {v['voter']} listed twice")
+        voters[v["voter"]] = v["area"]
+    totals = body["totals"]
+    _need(isinstance(totals, dict) and set(totals) == {"heads", "area"}, "round: totals must be {heads, area}")
+    _need(totals["heads"] == len(voters) and _int(totals["heads"]),
+          f"round: totals.heads {totals['heads']!r} is not the number of voters ({len(voters)})")
+    _need(totals["area"] == sum(voters.values()) and _int(totals["area"]),
+          f"round: totals.area {totals['area']!r} is not the voters' sum ({sum(voters.values())})")
+    secret = body["secrecy"] == "secret"
+    if secret:
+        t = body["trustees"]
+        _need(isinstance(t, dict) and (set(t) == {"threshold", "keys"} and t["threshold"] is None
+                                       and isinstance(t["keys"], list) and t["keys"]
+                                       or set(t) == {"threshold", "dealers"} and _int(t["threshold"])
+                                       and isinstance(t["dealers"], list) and 1 <= t["threshold"] <= len(t["dealers"])),
+              "round: trustees must be {\"threshold\": null, \"keys\": [...]} or "
+              "{\"threshold\": k, \"dealers\": [...]} with 1 ≤ k ≤ dealers")
+        _need(isinstance(body["joint_key"], str) and HEX64_RE.match(body["joint_key"]) is not None,
+              "round: a secret round needs a joint_key (64 hex digits)")
+    else:
+        _need(body["trustees"] is None and body["joint_key"] is None,
+              "round: an open round has trustees null and joint_key null")
+    _need(isinstance(body["fingerprint"], str) and HEX64_RE.match(body["fingerprint"]) is not None,
+          "round: fingerprint must be 64 hex digits")
+    return Announcement(body["round"], body["secrecy"], agenda, body["agenda"], roll["seq"], roll["leaf_hash"],
+                        voters, totals["heads"], totals["area"], body["trustees"], body["joint_key"],
+                        body["fingerprint"])
+
+
+def parse_ballot(body: object) -> dict:
+    """Check the envelope of a ``ballot`` body (SPEC §7.2); the signed ballot is checked by the audit."""
+    _need(isinstance(body, dict) and set(body) == BALLOT_KEYS,
+          f"选票条目字段不符 / ballot: expected exactly the members {', '.join(sorted(BALLOT_KEYS))}")
+    _need(body["v"] == 1 and _int(body["v"]), "ballot: v must be 1")
+    _need(isinstance(body["round"], str) and ROUND_ID_RE.match(body["round"]) is not None, "ballot: bad round id")
+    _need(body["factor"] in FACTORS, "ballot: factor must be \"sms\" or \"pin\"")
+    _need(isinstance(body["ballot"], dict), "ballot: the signed ballot must be an object")
+    return body
+
+
+def parse_close(body: object) -> dict:
+    """Check the shape of a ``round.close`` body (SPEC §7.3)."""
+    _need(isinstance(body, dict) and set(body) == CLOSE_KEYS,
+          f"计票结束条目字段不符 / round.close: expected exactly the members {', '.join(sorted(CLOSE_KEYS))}")
+    _need(body["v"] == 1 and _int(body["v"]), "round.close: v must be 1")
+    _need(isinstance(body["round"], str) and ROUND_ID_RE.match(body["round"]) is not None, "round.close: bad round id")
+    _need(_int(body["ballots"]) and body["ballots"] >= 0, "round.close: ballots must be an integer ≥ 0")
+    _need((body["aggregates"] is None) != (body["counts"] is None),
+          "round.close: exactly one of aggregates (secret round) and counts (open round) is set")
+    _need(body["aggregates"] is None or isinstance(body["aggregates"], dict), "round.close: aggregates must be an object")
+    if body["counts"] is not None:
+        _need(isinstance(body["counts"], list) and all(
+            isinstance(c, dict) and set(c) == {"id", "heads", "area"} and isinstance(c["heads"], list)
+            and isinstance(c["area"], list) and all(_int(x) and x >= 0 for x in c["heads"] + c["area"])
+            for c in body["counts"]), "round.close: counts must be [{\"id\", \"heads\": [int], \"area\": [int]}]")
+    return body
+
+
+# --- one round out of a log ------------------------------------------------------------------
+
+
+@dataclass
+class RoundEntries:
+    """The entries of one round, in log order: its announcement, ballots and close."""
+
+    round_id: str
+    announce_seq: int
+    announcement: Announcement
+    ballots: list[tuple[int, dict]] = field(default_factory=list)  # (seq, ballot body)
+    close: tuple[int, dict] | None = None  # (seq, close body)
+
+    @property
+    def closed(self) -> bool:
+        return self.close is not None
+
+
+def collect_rounds(entries: Iterable[ParsedEntry]) -> tuple[dict[str, RoundEntries], list[tuple[int, str]]]:
+    """Every round of a log (in order) and the problems of round entries that fit no round.
+
+    A ``ballot`` or ``round.close`` naming a round not announced before it, a second
+    announcement of one id, a second close, a ballot after the close and a malformed body are
+    problems (seq, message); the well-formed rest is kept.
+    """
+    rounds: dict[str, RoundEntries] = {}
+    problems: list[tuple[int, str]] = []
+    for e in entries:
+        if e.type not in TYPES:
+            continue
+        try:
+            if e.type == ROUND:
+                ann = parse_round(e.body)
+                if ann.round_id in rounds:
+                    raise RoundRecordError(f"轮次 {ann.round_id} 重复公告 / round {ann.round_id} was already "
+                                           f"announced at entry {rounds[ann.round_id].announce_seq}")
+                rounds[ann.round_id] = RoundEntries(ann.round_id, e.seq, ann)
+                continue
+            body = parse_ballot(e.body) if e.type == BALLOT else parse_close(e.body)
+            rec = rounds.get(body["round"])
+            if rec is None:
+                raise RoundRecordError(f"轮次 {body['round']} 未在此前公告 / round {body['round']} was not "
+                                       "announced before this entry")
+            if rec.close is not None:
+                what = "选票 / a ballot" if e.type == BALLOT else "第二次结束 / a second close"
+                raise RoundRecordError(f"{what} after round {rec.round_id} closed at entry {rec.close[0]}")
+            if e.type == BALLOT:
+                rec.ballots.append((e.seq, body))
+            else:
+                rec.close = (e.seq, body)
+        except RoundRecordError as exc:
+            problems.append((e.seq, str(exc)))
+    return rounds, problems
+
+
+def extract_round(entries: Iterable[ParsedEntry], round_id: str) -> RoundEntries:
+    """The entries of round ``round_id``; RoundRecordError if it was never (validly) announced
+    or if one of its entries is malformed."""
+    rounds, _ = collect_rounds(entries)
+    if round_id not in rounds:
+        raise RoundRecordError(f"账本中没有轮次 {round_id} / the record has no round {round_id!r}")
+    return rounds[round_id]
+
+
+def check_rounds(entries: Iterable[ParsedEntry], ctx) -> Iterable[tuple[int | None, str]]:
+    """Whole-log content check (contract C4 ``LogCheck``): every round audited (voting.round_audit)."""
+    from voting.round_audit import check_log
+
+    return check_log(entries, ctx.origin)
+
+
+def _checks():
+    try:
+        from ledger.verify import ContentChecks
+    except ImportError:  # TODO(H3, contract C4): ContentChecks lands in ledger.verify
+        return None
+    return ContentChecks(whole_log=(check_rounds,))
+
+
+CHECKS = _checks()
