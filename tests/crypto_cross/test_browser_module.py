@@ -21,8 +21,20 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "web" / "static"
+JS_TESTS = ROOT / "tests" / "js"
+VECTORS = ROOT / "tests" / "vectors" / "crypto"
+
+
 class _Quiet(SimpleHTTPRequestHandler):
-    extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".js": "text/javascript"}
+    """web/static at /, and the shared vector checks (tests/js) at /js/."""
+
+    extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".js": "text/javascript",
+                      ".mjs": "text/javascript"}
+
+    def translate_path(self, path: str) -> str:
+        if path.startswith("/js/") and "/" not in path[4:] and path.endswith(".mjs"):
+            return str(JS_TESTS / path[4:])
+        return super().translate_path(path)
 
     def log_message(self, *args) -> None:  # noqa: ANN002
         pass
@@ -81,8 +93,8 @@ def test_production_randomness_round_trip_in_chromium(page):
                                     choices: v.choices, signingKey: cred});
         const b = gc.encryptBallot({fingerprint: v.fingerprint, jointKey: v.joint_key, items: v.items,
                                     choices: v.choices, signingKey: cred});
-        const ok = gc.verifyBallot({signed: a.signed, fingerprint: v.fingerprint, jointKey: v.joint_key,
-                                    items: v.items, voterKey: cred.publicKey});
+        const ok = gc.verifyBallot({signed: JSON.stringify(a.signed), secrecy: 'secret', fingerprint: v.fingerprint,
+                                    jointKey: v.joint_key, items: v.items, voterKey: cred.publicKey});
         const audit = gc.checkReveal({signed: a.signed, reveal: gc.revealBallot(a), jointKey: v.joint_key});
         return {ok, audit, differ: a.tracking.full !== b.tracking.full, signed: a.signed};
     }""", v)
@@ -95,6 +107,21 @@ def test_production_randomness_round_trip_in_chromium(page):
                                     joint_key=bytes.fromhex(v["joint_key"]), items=shapes,
                                     voter_key=bytes.fromhex(v["voter_key"]))
     assert verified.item_ids == tuple(i["id"] for i in v["items"])
+
+
+def test_every_shared_vector_in_chromium(page):
+    """The same checks as node's tests/js/check_vectors.mjs, in the browser: every accept and every
+    refusal (strict JSON, kind pinned to the round, the Ed25519 rule, replay) with the same kind."""
+    vectors = {f.name: json.loads(f.read_text("utf-8")) for f in VECTORS.glob("*.json")}
+    result = page.evaluate("""async (vectors) => {
+        const gc = await import('./gongjue-crypto.js');
+        const { runChecks } = await import('/js/vector_checks.mjs');
+        return runChecks(gc, (name) => structuredClone(vectors[name]));
+    }""", vectors)
+    assert result["failures"] == []
+    inv = vectors["invalid.json"]
+    assert result["counts"]["invalid"] == {"passed": len(inv["ballots"]) + len(inv["reveals"]), "failed": 0}
+    assert sum(c["passed"] for c in result["counts"].values()) >= 120
 
 
 def _jcs(obj) -> str:

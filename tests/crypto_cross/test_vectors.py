@@ -54,8 +54,10 @@ def test_vector_coverage():
     names = {c["name"] for c in b["secret"]}
     assert {"motion", "choice-of-3", "election-seats-2", "compound"} <= names
     reasons = {c["reason"] for c in inv["ballots"]}
-    assert reasons == {"point", "identity", "voter", "proof", "scalar", "signature", "round", "structure", "count"}
-    assert len(inv["ballots"]) == 19 and len(inv["reveals"]) == 3
+    assert reasons == {"point", "identity", "voter", "proof", "scalar", "signature", "round", "structure", "count",
+                       "kind", "json"}
+    assert len(inv["ballots"]) == 28 and len(inv["reveals"]) == 3
+    assert {c["secrecy"] for c in inv["ballots"]} == {"secret", "open"}
     assert len(b["fingerprints"]) == 5
 
 

@@ -315,15 +315,26 @@ def ballots_vectors() -> dict:
 # --- invalid.json ----------------------------------------------------------------------------
 
 
-def _invalid_cases(base: dict, election: dict) -> list[dict]:
-    """Mutations of valid ballots; each is re-signed by the voter so that only the named check fails."""
+def _text(signed: dict) -> str:
+    """The JSON text a verifier receives (not canonical: verification never depends on the layout)."""
+    return json.dumps(signed, ensure_ascii=False, separators=(", ", ": "))
+
+
+def _invalid_cases(base: dict, election: dict, open_case: dict) -> list[dict]:
+    """Mutations of valid ballots; each is re-signed by the voter so that only the named check fails.
+
+    Every case is verified from its JSON text (``text``) for a round of the given ``secrecy``.
+    """
     key = credential.signing_key(base["code"], ORIGIN)
     other = credential.signing_key(_code("voter/other"), ORIGIN)
     cases = []
 
-    def add(name: str, reason: str, python_match: str, signed: dict, src: dict = base, **extra) -> None:
-        case = {"name": name, "reason": reason, "python_match": python_match, "fingerprint": src["fingerprint"],
-                "joint_key": src["joint_key"], "items": src["items"], "signed": signed}
+    def add(name: str, reason: str, python_match: str, signed: dict | str, src: dict = base,
+            secrecy: str | None = None, **extra) -> None:
+        secrecy = secrecy or ("open" if src is open_case else "secret")
+        case = {"name": name, "reason": reason, "python_match": python_match, "secrecy": secrecy,
+                "fingerprint": src["fingerprint"], "joint_key": src.get("joint_key") if secrecy == "secret" else None,
+                "items": src["items"], "text": signed if isinstance(signed, str) else _text(signed)}
         case.update(extra)
         cases.append(case)
 
@@ -382,7 +393,28 @@ def _invalid_cases(base: dict, election: dict) -> list[dict]:
         {"ballot": copy.deepcopy(base["signed"]["ballot"]), "sig": _resign(base["signed"], other)["sig"]})
     add("extra field in a selection", "structure", "expected exactly",
         mutated(base, set_sel("note", "x")))
-    add("open ballot with two marks on a motion", "count", "allowed 1..1", _open_two_marks(base))
+    add("open ballot with two marks on a motion", "count", "allowed 1..1", _open_two_marks(open_case), src=open_case)
+    # the kind is the round's (SPEC §3.6): an open ballot never counts in a secret round, nor the reverse
+    add("open ballot in a secret round", "kind", "kind must be 'secret'", _open_ballot_for(base), src=base)
+    add("secret ballot in an open round", "kind", "kind must be 'open'", base["signed"],
+        src=dict(open_case, fingerprint=base["fingerprint"], items=base["items"]), secrecy="open")
+    # strict JSON text (SPEC §1): lenient parsers accept all of these and the signature still verifies
+    good = _text(base["signed"])
+    assert good.count('"v": 1,') == 1
+    add('"v": 1.0 (a fraction in a number token)', "json", "not strict JSON", good.replace('"v": 1,', '"v": 1.0,'))
+    add('"v": 1e0 (an exponent in a number token)', "json", "not strict JSON", good.replace('"v": 1,', '"v": 1e0,'))
+    add("duplicate key (kind given twice)", "json", "duplicate key",
+        good.replace('"kind": "secret",', '"kind": "open", "kind": "secret",'))
+    sig = base["signed"]["sig"]
+    add("duplicate key (a junk signature before the real one)", "json", "duplicate key",
+        good.replace(f'"sig": "{sig}"', f'"sig": "{"00" * 64}", "sig": "{sig}"'))
+    add("integer beyond 2^53 (count proof lo)", "json", "outside",
+        good.replace('"lo": 1,', '"lo": 9007199254740993,', 1))
+    # the one Ed25519 rule (SPEC §3.6): R and A in the prime-order subgroup, cofactorless equation
+    add("signature whose R has a small-order component (R + T8; passes the cofactored equation)", "signature",
+        "R is not a point of the prime-order subgroup", _torsion_r_signature(base))
+    add("voter key A + T8 (a signature that passes libsodium's cofactorless check)", "voter",
+        "not a valid credential key", _torsion_key_ballot(open_case), src=open_case)
     k = bytes.fromhex(base["joint_key"])
     same = base["round"]
     for what, rnd in (("another round id", _round("round/other", "secret", base["items"], k)),
@@ -457,21 +489,73 @@ def _other_range(src: dict) -> dict:
 
 
 def _open_two_marks(src: dict) -> dict:
-    """An open (named) ballot marking both agree and oppose on a motion, properly signed."""
+    """An open (named) ballot marking both agree and oppose on its motion, properly signed."""
     key = credential.signing_key(src["code"], ORIGIN)
-    item = src["items"][0]
+    marks = [[1, 1, 0]] + [[0] * it["n"] for it in src["items"][1:]]
     body = {"v": 1, "kind": "open", "round": src["fingerprint"], "voter": key.verify_key.encode().hex(),
-            "items": [{"id": item["id"], "selections": [1, 1, 0]}]}
+            "items": [{"id": it["id"], "selections": m} for it, m in zip(src["items"], marks)]}
     return _resign({"ballot": body}, key)
 
 
+def _open_ballot_for(src: dict) -> dict:
+    """A valid-looking open ballot (one mark per item, in range) for a secret round's fingerprint and agenda."""
+    key = credential.signing_key(src["code"], ORIGIN)
+    body = {"v": 1, "kind": "open", "round": src["fingerprint"], "voter": key.verify_key.encode().hex(),
+            "items": [{"id": it["id"], "selections": [1] * it["lo"] + [0] * (it["n"] - it["lo"])}
+                      for it in src["items"]]}
+    return _resign({"ballot": body}, key)
+
+
+def _secret_scalar(key: nacl.signing.SigningKey) -> int:
+    """The Ed25519 secret scalar a of a seed (RFC 8032 §5.1.5: clamped first half of SHA-512(seed))."""
+    h = bytearray(hashlib.sha512(key.encode()).digest()[:32])
+    h[0] &= 248
+    h[31] &= 127
+    h[31] |= 64
+    return int.from_bytes(h, "little")
+
+
+def _raw_sign(a: int, public: bytes, message: bytes, r: int, r_point: bytes) -> bytes:
+    """R ‖ S with S = r + k·a, k = SHA-512(R ‖ A ‖ M) for a chosen R (which need not be r·G)."""
+    k = int.from_bytes(hashlib.sha512(r_point + public + message).digest(), "little") % group.L
+    return r_point + ((r + k * a) % group.L).to_bytes(32, "little")
+
+
+def _torsion_r_signature(src: dict) -> dict:
+    """The base ballot signed with R' = r·G + T8: S·G = R' + k·A − T8, so 8·(S·G − R' − k·A) = O."""
+    key = credential.signing_key(src["code"], ORIGIN)
+    body = src["signed"]["ballot"]
+    message = ballot.signing_bytes(body)
+    r = TestDRBG(b"forge/torsion-r")()
+    r_point = _encode(_add(_decode(group.base_mul(r)), _decode(ORDER8)))
+    sig = _raw_sign(_secret_scalar(key), key.verify_key.encode(), message, r, r_point)
+    return {"ballot": body, "sig": sig.hex()}
+
+
+def _torsion_key_ballot(src: dict) -> dict:
+    """An open ballot by the voter key A' = A + T8, signed with A's scalar and an R whose k ≡ 0 (mod 8):
+    then k·A' = k·A and the cofactorless equation S·G = R + k·A' holds."""
+    key = credential.signing_key(src["code"], ORIGIN)
+    public = _encode(_add(_decode(key.verify_key.encode()), _decode(ORDER8)))
+    body = {"v": 1, "kind": "open", "round": src["fingerprint"], "voter": public.hex(),
+            "items": [{"id": it["id"], "selections": src["choices"][it["id"]]} for it in src["items"]]}
+    message = ballot.signing_bytes(body)
+    rand = TestDRBG(b"forge/torsion-key")
+    while True:
+        r = rand()
+        r_point = group.base_mul(r)
+        if int.from_bytes(hashlib.sha512(r_point + public + message).digest(), "little") % group.L % 8 == 0:
+            break
+    return {"ballot": body, "sig": _raw_sign(_secret_scalar(key), public, message, r, r_point).hex()}
+
+
 def verify_any(case: dict):
-    """Verify a vector's signed ballot with the verifier for its kind (secret or open)."""
-    common = {"fingerprint": bytes.fromhex(case["fingerprint"]), "items": _shapes(case["items"]),
-              "voter_key": bytes.fromhex(case["voter_key"]) if "voter_key" in case else None}
-    if case["signed"]["ballot"]["kind"] == "open":
-        return ballot.verify_open_ballot(case["signed"], **common)
-    return ballot.verify_ballot(case["signed"], joint_key=bytes.fromhex(case["joint_key"]), **common)
+    """Verify a vector's ballot text for a round of its secrecy, as a server does (SPEC §3.6)."""
+    return ballot.verify_ballot_text(
+        case["text"], secrecy=case["secrecy"], fingerprint=bytes.fromhex(case["fingerprint"]),
+        joint_key=None if case["joint_key"] is None else bytes.fromhex(case["joint_key"]),
+        items=_shapes(case["items"]),
+        voter_key=bytes.fromhex(case["voter_key"]) if "voter_key" in case else None)
 
 
 def _bad_reveals(src: dict) -> list[dict]:
@@ -495,9 +579,41 @@ def _bad_reveals(src: dict) -> list[dict]:
     return reveals
 
 
-def invalid_vectors(secret: list[dict]) -> dict:
-    by_name = {c["name"]: c for c in secret}
-    cases = _invalid_cases(by_name["motion"], by_name["election-seats-2"])
+def _check_lenient_acceptance(cases: list[dict]) -> None:
+    """The Ed25519 and JSON cases are real attacks: a lenient verifier accepts each of them."""
+    by_name = {c["name"]: c for c in cases}
+    r_case = next(c for n, c in by_name.items() if n.startswith("signature whose R"))
+    a_case = next(c for n, c in by_name.items() if n.startswith("voter key A + T8"))
+    for case in (r_case, a_case):
+        signed = json.loads(case["text"])
+        message = ballot.signing_bytes(signed["ballot"])
+        sig, public = bytes.fromhex(signed["sig"]), bytes.fromhex(signed["ballot"]["voter"])
+        r, s_ = _decode(sig[:32]), int.from_bytes(sig[32:], "little")
+        k = int.from_bytes(hashlib.sha512(sig[:32] + public + message).digest(), "little") % group.L
+        # S·G − R − k·A computed on the curve (mixed-order points included)
+        lhs = _decode(group.base_mul(s_))
+        rhs = _add(r, _mul(k, _decode(public)))
+        diff = _add(lhs, (P - rhs[0], rhs[1]))
+        if case is a_case:  # cofactorless equation holds: libsodium alone accepts it
+            assert diff == (0, 1)
+            nacl.signing.VerifyKey(public).verify(message, sig)
+        else:  # only the cofactored equation holds: 8·diff = O
+            assert diff != (0, 1) and _mul(8, diff) == (0, 1)
+
+
+def _mul(k: int, pt: tuple[int, int]) -> tuple[int, int]:
+    acc = (0, 1)
+    while k:
+        if k & 1:
+            acc = _add(acc, pt)
+        pt = _add(pt, pt)
+        k >>= 1
+    return acc
+
+
+def invalid_vectors(ballots: dict) -> dict:
+    by_name = {c["name"]: c for c in ballots["secret"]}
+    cases = _invalid_cases(by_name["motion"], by_name["election-seats-2"], ballots["open"][0])
     for case in cases:  # generation-time check: Python refuses each for the intended reason
         try:
             verify_any(case)
@@ -505,6 +621,7 @@ def invalid_vectors(secret: list[dict]) -> dict:
             assert case["python_match"] in str(e), (case["name"], str(e))
         else:
             raise AssertionError(f"Python accepted invalid case {case['name']!r}")
+    _check_lenient_acceptance(cases)
     reveals = _bad_reveals(by_name["compound"])
     return {"description": "Ballots and reveals every implementation must refuse. `reason` is the check that "
                            "fails (the JS CryptoError kind); `python_match` is a substring of the Python error.",
@@ -518,7 +635,7 @@ def build() -> dict[str, dict]:
     """Every vector file's content, by file name."""
     ballots = ballots_vectors()
     return {"credentials.json": credentials_vectors(), "group.json": group_vectors(), "ballots.json": ballots,
-            "invalid.json": invalid_vectors(ballots["secret"])}
+            "invalid.json": invalid_vectors(ballots)}
 
 
 def render(doc: dict) -> str:

@@ -10,7 +10,10 @@ decrypt accept only those objects, so a caller cannot forget a check:
   ``ballot.verify_ballot`` -> ``VerifiedBallot`` and ``ballot.verify_open_ballot`` ->
   ``VerifiedOpenBallot`` (``BallotError`` names the item, selection and reason);
   ``ballot.tracking_code``; ``ballot.check_reveal`` (Benaloh audit); ``ballot.verify_ballots``
-  verifies many ballots over every core (audit), returning a VerifiedBallot or BallotError each.
+  verifies many ballots over every core (audit), returning a VerifiedBallot or BallotError each;
+  ``ballot.verify_ballot_text`` verifies a ballot as received: strict JSON text (``strictjson``),
+  the kind pinned to the round's secrecy, signatures and keys by the one Ed25519 rule
+  (``ed25519``, SPEC §3.6); ``ballot.round_fingerprint`` (SPEC §3.6).
 - ``tally.tally_secret(list[(VerifiedBallot, weight)])`` -> ``Aggregates`` (heads and area
   ciphertexts); ``tally.tally_open(list[(VerifiedOpenBallot, weight)])`` -> plaintext counts.
 - ``trustee.generate_key`` / ``trustee.verify_public_key`` -> ``VerifiedTrusteeKey``;

@@ -17,6 +17,10 @@ API (what the rounds code and the test-vector generator call):
 - ``verify_ballot(signed, *, fingerprint, joint_key, items, voter_key=None) -> VerifiedBallot``;
   raises ``BallotError`` naming the item and selection and the reason.
 - ``make_open_ballot`` / ``verify_open_ballot`` -> ``VerifiedOpenBallot``.
+- ``verify_ballot_text(text, *, secrecy, fingerprint, joint_key, items, voter_key=None)``: what a
+  server or auditor calls on a received ballot: strict JSON (``strictjson``), the kind pinned
+  to the round's secrecy, then the checks above.  Signatures and voter keys follow the one
+  Ed25519 rule of ``ed25519`` (SPEC §3.6).
 - ``tracking_code(signed) -> (full, short)``; ``check_reveal(signed, reveal, *, joint_key, items)``.
 - ``round_fingerprint(*, origin, round_id, secrecy, agenda, rules, roll, joint_key) -> bytes`` (SPEC §3.6).
 - ``verify_ballots(signed_list, *, fingerprint, joint_key, items, workers=None)``: audit, every core.
@@ -32,11 +36,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Callable
 
-import nacl.exceptions
 import nacl.signing
 import rfc8785
 
-from voting.crypto import group
+from voting.crypto import ed25519, group, strictjson
 from voting.crypto.chaum_pedersen import (
     BitProof, CountProof, ProofError, prove_bit, prove_count, verify_bit, verify_count,
 )
@@ -305,6 +308,8 @@ def _check_envelope(signed: object, kind: str, fingerprint: bytes, items: list[I
     voter = _hex_bytes(body["voter"], 32, "ballot.voter")
     if voter_key is not None and voter != bytes(voter_key):
         raise BallotError("ballot: voter key is not the expected credential")
+    if not ed25519.is_valid_public_key(voter):
+        raise BallotError("ballot: voter key is not a valid credential key (Ed25519 rule, SPEC §3.6)")
     if not isinstance(body["items"], list) or [i.get("id") if isinstance(i, dict) else None
                                                for i in body["items"]] != [it.id for it in items]:
         raise BallotError("ballot: items do not match the round's agenda (ids, order)")
@@ -314,9 +319,9 @@ def _check_envelope(signed: object, kind: str, fingerprint: bytes, items: list[I
     except Exception as e:  # non-canonicalisable content (floats, huge ints…)
         raise BallotError(f"ballot: not canonical JSON ({e})") from None
     try:
-        nacl.signing.VerifyKey(voter).verify(SIGNING_PREFIX + body_jcs, sig)
-    except (nacl.exceptions.BadSignatureError, nacl.exceptions.CryptoError, ValueError):
-        raise BallotError("ballot: signature does not verify with the voter's credential key") from None
+        ed25519.verify(voter, SIGNING_PREFIX + body_jcs, sig)
+    except ed25519.SignatureError as e:
+        raise BallotError(f"ballot: signature does not verify with the voter's credential key ({e})") from None
     return body, voter, hashlib.sha256(_signed_jcs(body_jcs, signed["sig"])).digest()
 
 
@@ -433,6 +438,37 @@ def verify_open_ballot(signed: dict, *, fingerprint: bytes, items: list[ItemShap
         sels.append(tuple(ms))
     return VerifiedOpenBallot(voter, bytes(fingerprint), tuple(it.id for it in items), tuple(sels),
                               tracking.hex(), _TOKEN)
+
+
+# --- from the JSON text, pinned to the round's secrecy ---------------------------------------
+
+
+def parse_ballot(text: str | bytes) -> dict:
+    """A signed ballot from its JSON text under the strict rule (SPEC §1, §3.6); BallotError otherwise."""
+    try:
+        signed = strictjson.loads(text)
+    except strictjson.StrictJSONError as e:
+        raise BallotError(f"ballot: not strict JSON ({e})") from None
+    if not isinstance(signed, dict):
+        raise BallotError("signed ballot: expected an object with exactly ballot and sig")
+    return signed
+
+
+def verify_ballot_text(text: str | bytes, *, secrecy: str, fingerprint: bytes, joint_key: Point | None,
+                       items: list[ItemShape], voter_key: bytes | None = None) -> VerifiedBallot | VerifiedOpenBallot:
+    """Verify a ballot as received (its JSON text) for a round of the given secrecy (SPEC §3.6).
+
+    The round decides the kind: a secret round accepts only ``kind: "secret"``, an open round
+    only ``kind: "open"``, whatever the ballot says about itself.
+    """
+    signed = parse_ballot(text)
+    if secrecy == "secret":
+        if joint_key is None:
+            raise ValueError("a secret round needs its joint key")
+        return verify_ballot(signed, fingerprint=fingerprint, joint_key=joint_key, items=items, voter_key=voter_key)
+    if secrecy == "open":
+        return verify_open_ballot(signed, fingerprint=fingerprint, items=items, voter_key=voter_key)
+    raise ValueError("secrecy must be 'secret' or 'open'")
 
 
 # --- many ballots (audit) ------------------------------------------------------------------

@@ -18,7 +18,9 @@
 //   signOpenBallot({fingerprint, items, choices, signingKey}) → signed open ballot
 //   trackingCode(signed) → {full, short}
 //   revealBallot({signed, secrets}) → reveal;  checkReveal({signed, reveal, jointKey}) → true
-//   verifyBallot({signed, fingerprint, jointKey, items, voterKey?}) → true
+//   verifyBallot({signed (JSON text or object), secrecy, fingerprint, jointKey, items, voterKey?}) → true
+//   parseStrictJson(text) → value (duplicate keys, 1.0, 1e0, |n| ≥ 2^53 refused; SPEC §1)
+//   verifySignature(publicKey, message, signature) → boolean (the Ed25519 rule, SPEC §3.6)
 //   canonicalJson(value) → RFC 8785 text
 //   roundFingerprint({origin, roundId, secrecy, agenda, rules, roll, jointKey}) → hex (SPEC §3.6)
 // Every refusal of received data throws CryptoError with a `kind` naming the failed check.
@@ -153,6 +155,38 @@ export function decodePoint(hex, { allowIdentity = false } = {}) {
   return P;
 }
 
+/**
+ * The one Ed25519 rule (SPEC §3.6; Python: voting.crypto.ed25519): the public key A and the
+ * signature's R are valid points (canonical, prime-order subgroup, not the identity, not of
+ * small order: decodePoint), S < ℓ, and the cofactorless equation S·G = R + k·A holds with
+ * k = int_le(SHA-512(R ‖ A ‖ M)) mod ℓ.  Returns true or false; a malformed input is false.
+ */
+export function verifySignature(publicKey, message, signature) {
+  let A, R;
+  try {
+    A = decodePoint(typeof publicKey === 'string' ? publicKey : toHex(publicKey));
+    const sig = typeof signature === 'string' ? fromHex(signature) : signature;
+    if (!(sig instanceof Uint8Array) || sig.length !== 64) return false;
+    R = decodePoint(toHex(sig.subarray(0, 32)));
+    const S = intLE(sig.subarray(32));
+    if (S >= L) return false;
+    const k = mod(intLE(sha512(concat(sig.subarray(0, 32), A.toBytes(), message))));
+    return mulPublic(G, S).equals(R.add(mulPublic(A, k)));
+  } catch (e) {
+    if (e instanceof CryptoError) return false;
+    throw e;
+  }
+}
+
+/** A credential public key (hex) valid under the Ed25519 rule of SPEC §3.6, or CryptoError('voter'). */
+export function checkCredentialKey(hex) {
+  try {
+    return decodePoint(hex);
+  } catch {
+    throw new CryptoError('voter', 'voter key is not a valid credential key (Ed25519 rule, SPEC §3.6)');
+  }
+}
+
 /** k·P for a public scalar 0 ≤ k < ℓ (variable time; k = 0 gives the identity). */
 function mulPublic(P, k) {
   return P.multiplyUnsafe(mod(k));
@@ -239,6 +273,98 @@ export function canonicalJson(value) {
 }
 
 const canonicalBytes = (value) => utf8.encode(canonicalJson(value));
+
+// Strict JSON text (SPEC §1, §3.6; Python: voting.crypto.strictjson).  Received ballots are
+// verified from their text: a duplicate key, a number with a fraction or exponent (1.0, 1e0), an
+// integer with |n| ≥ 2^53 or a lone surrogate is refused, where JSON.parse would accept them.
+const JSON_STRING = /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/y;
+const JSON_NUMBER = /-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/y;
+const JSON_DEPTH = 64;
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/** Parse JSON text under the strict rule; throws CryptoError('json') naming the problem. */
+export function parseStrictJson(text) {
+  if (typeof text !== 'string') throw new CryptoError('json', 'expected JSON text');
+  let i = 0;
+  const fail = (why) => { throw new CryptoError('json', `not strict JSON at character ${i}: ${why}`); };
+  const space = () => {
+    for (;;) {
+      const c = text.charCodeAt(i);
+      if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) i++;
+      else return;
+    }
+  };
+  const token = (re) => {
+    re.lastIndex = i;
+    const m = re.exec(text);
+    if (m === null) return null;
+    i = re.lastIndex;
+    return m;
+  };
+  const string = () => {
+    const m = token(JSON_STRING);
+    if (m === null) fail('malformed string');
+    const s = JSON.parse(m[0]);
+    if (LONE_SURROGATE.test(s)) fail('string with a lone surrogate (not well-formed Unicode)');
+    return s;
+  };
+  const value = (depth) => {
+    if (depth > JSON_DEPTH) fail('nested too deeply');
+    space();
+    const c = text[i];
+    if (c === '"') return string();
+    if (c === '{') {
+      i++;
+      const obj = {};
+      const seen = new Set();
+      space();
+      if (text[i] === '}') { i++; return obj; }
+      for (;;) {
+        space();
+        if (text[i] !== '"') fail('expected a key');
+        const key = string();
+        if (seen.has(key)) fail(`duplicate key ${JSON.stringify(key)}`);
+        seen.add(key);
+        space();
+        if (text[i] !== ':') fail("expected ':'");
+        i++;
+        Object.defineProperty(obj, key, { value: value(depth + 1), enumerable: true, writable: true, configurable: true });
+        space();
+        if (text[i] === ',') { i++; continue; }
+        if (text[i] === '}') { i++; return obj; }
+        fail("expected ',' or '}'");
+      }
+    }
+    if (c === '[') {
+      i++;
+      const arr = [];
+      space();
+      if (text[i] === ']') { i++; return arr; }
+      for (;;) {
+        arr.push(value(depth + 1));
+        space();
+        if (text[i] === ',') { i++; continue; }
+        if (text[i] === ']') { i++; return arr; }
+        fail("expected ',' or ']'");
+      }
+    }
+    const m = token(JSON_NUMBER);
+    if (m !== null) {
+      if (m[1] !== undefined || m[2] !== undefined) fail(`number ${m[0]} has a fraction or exponent: only integers are allowed`);
+      const n = Number(m[0]);
+      if (!Number.isSafeInteger(n)) fail(`integer ${m[0]} is outside ±(2^53 − 1)`);
+      return n;
+    }
+    for (const [word, v] of [['true', true], ['false', false], ['null', null]]) {
+      if (text.startsWith(word, i)) { i += word.length; return v; }
+    }
+    return fail('unexpected character');
+  };
+  const out = value(0);
+  space();
+  if (i !== text.length) fail('trailing characters');
+  return out;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Round fingerprint (SPEC §3.6)
@@ -644,11 +770,19 @@ export function checkReveal({ signed, reveal, jointKey }) {
 // Verification (what the server and auditors also do)
 
 /**
- * Verify a signed ballot for a round: structure, Ed25519 signature by body.voter, every point
- * valid and not the identity, every 0/1 proof and count proof.  `voterKey` (hex), if given,
- * must equal body.voter.  Returns true or throws CryptoError.
+ * Verify a signed ballot for a round: strict JSON (when given as text), the kind pinned to the
+ * round's `secrecy` ('secret' or 'open'), structure, the Ed25519 rule for body.voter and the
+ * signature, every point valid and not the identity, every 0/1 proof and count proof.
+ *   signed: the ballot's JSON text as received (parsed with parseStrictJson) or an object;
+ *   secrecy: the round's ('secret' needs jointKey; 'open' ignores it);
+ *   voterKey (hex), if given, must equal body.voter.
+ * Returns true or throws CryptoError.  Python: ballot.verify_ballot_text.
  */
-export function verifyBallot({ signed, fingerprint, jointKey, items, voterKey }) {
+export function verifyBallot({ signed, secrecy, fingerprint, jointKey, items, voterKey }) {
+  if (secrecy !== 'secret' && secrecy !== 'open') {
+    throw new TypeError("verifyBallot: secrecy must be the round's, 'secret' or 'open'");
+  }
+  if (typeof signed === 'string') signed = parseStrictJson(signed);
   const fp = asBytes(fingerprint, 'round fingerprint');
   exactKeys(signed, ['ballot', 'sig'], 'signed ballot');
   if (typeof signed.sig !== 'string' || !HEX128.test(signed.sig)) {
@@ -656,25 +790,16 @@ export function verifyBallot({ signed, fingerprint, jointKey, items, voterKey })
   }
   const body = signed.ballot;
   exactKeys(body, ['v', 'kind', 'round', 'voter', 'items'], 'ballot');
-  if (body.v !== 1 || (body.kind !== 'secret' && body.kind !== 'open')) {
-    throw new CryptoError('structure', 'not a version-1 secret or open ballot');
-  }
-  const K = body.kind === 'secret' ? jointKeyPoint(jointKey) : undefined;
+  if (body.v !== 1) throw new CryptoError('structure', 'not a version-1 ballot');
+  if (body.kind !== secrecy) throw new CryptoError('kind', `ballot kind must be '${secrecy}' in a ${secrecy} round`);
+  const K = secrecy === 'secret' ? jointKeyPoint(jointKey) : undefined;
   if (body.round !== toHex(fp)) throw new CryptoError('round', 'ballot is for another round');
   if (typeof body.voter !== 'string' || !HEX64.test(body.voter)) throw new CryptoError('voter', 'voter key is not 64 hex');
   if (voterKey !== undefined && body.voter !== voterKey) throw new CryptoError('voter', 'ballot is not from this voter');
-  try {
-    decodePoint(body.voter);
-  } catch {
-    throw new CryptoError('voter', 'voter key is not a valid credential public key');
+  checkCredentialKey(body.voter);
+  if (!verifySignature(body.voter, ballotMessage(body), signed.sig)) {
+    throw new CryptoError('signature', 'ballot signature does not verify');
   }
-  let sigOk = false;
-  try {
-    sigOk = ed25519.verify(fromHex(signed.sig), ballotMessage(body), fromHex(body.voter), { zip215: false });
-  } catch {
-    sigOk = false;
-  }
-  if (!sigOk) throw new CryptoError('signature', 'ballot signature does not verify');
   if (!Array.isArray(body.items) || body.items.length !== items.length) {
     throw new CryptoError('structure', 'ballot items do not match the agenda');
   }
@@ -682,11 +807,11 @@ export function verifyBallot({ signed, fingerprint, jointKey, items, voterKey })
   items.forEach((item, n) => {
     const shape = itemShape(item);
     const got = body.items[n];
-    exactKeys(got, body.kind === 'open' ? ['id', 'selections'] : ['id', 'selections', 'count_proof'], `item ${n}`);
+    exactKeys(got, secrecy === 'open' ? ['id', 'selections'] : ['id', 'selections', 'count_proof'], `item ${n}`);
     if (got.id !== shape.id || !Array.isArray(got.selections) || got.selections.length !== shape.n) {
       throw new CryptoError('structure', `ballot item ${n} does not match agenda item ${shape.id}`);
     }
-    if (body.kind === 'open') {
+    if (secrecy === 'open') {
       checkChoices(shape, got.selections);
       return;
     }
