@@ -13,7 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from identity import credential  # noqa: E402
+import nacl.signing  # noqa: E402
+
+from identity import authority, credential  # noqa: E402
 from identity import letters as credential_letters  # noqa: E402
 
 
@@ -43,7 +45,14 @@ def main() -> None:
     t_keys = time.perf_counter() - t
     with tempfile.TemporaryDirectory() as out:
         t = time.perf_counter()
-        files = credential_letters.write_credentials(Path(out), "枫林苑", "gongjue.local/maple-court", voters)
+        key = nacl.signing.SigningKey.generate()
+        origin = "gongjue.local/maple-court"
+
+        def sign(issued):
+            return authority.sign_statement(authority.credentials_statement(
+                origin, key.verify_key.encode().hex(), 1, [(c.voter_id, c.public_key) for c in issued]), key)
+
+        files = credential_letters.write_credentials(Path(out), "枫林苑", origin, voters, sign=sign)
         t_all = time.perf_counter() - t
         size = files.letters.stat().st_size
     print(f"voters: {n}")

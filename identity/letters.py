@@ -1,16 +1,17 @@
-"""Print-ready credential letters and the public-key file (SPEC §4.4).
+"""Print-ready credential letters and the signed key list (SPEC §4.4).
 
-The credential step runs outside the server (``gongjue credentials generate``).  For every
-voter of an estate's roll it draws a fresh code (``identity.credential``), derives the
+The credential step runs at the credential authority, offline (``gongjue credentials
+generate``).  For every voter it draws a fresh code (``identity.credential``), derives the
 Ed25519 public key, and writes two files into an output directory:
 
 - ``letters.html``: one A4 page per voter (CSS ``@page { size: A4 }``, a page break after each),
-  in Chinese with short English lines: the estate, the voter's parts (building/unit/room), the
-  code as large grouped text and as a QR code of the booth URL ``<base_url>/vote#c=<CODE>``
-  (a URL fragment never reaches the server), how to vote step by step, and a warning to keep
-  the code secret.  Mode 0600: it holds every voter's secret.
-- ``public_keys.json``: ``{"estate": origin, "credentials": [{"voter": id, "public_key": hex}]}``
-  for upload; the server stores only these public keys.
+  in Chinese with short English lines: the estate, the owner id and pseudonym, the voter's parts
+  (building/unit/room), the code as large grouped text and as a QR code of the booth URL
+  ``<base_url>/vote#c=<CODE>`` (a URL fragment never reaches the server), the key fingerprint
+  (SPEC §4.7), how to vote step by step, and a warning to keep the code secret.  Mode 0600: it
+  holds every voter's secret.
+- ``credentials.json``: what the caller's ``sign`` makes of the issued credentials — the
+  authority's signed ``credentials`` statement (identity.authority, SPEC §4.5), public keys only.
 
 Existing files are never overwritten (a second run would orphan letters already printed), and
 both files appear together or not at all.
@@ -30,10 +31,11 @@ from typing import Protocol
 
 import segno
 
+from identity.authority import fingerprint
 from identity.credential import format_code, generate_code, public_key_hex
 
 LETTERS_FILE = "letters.html"
-KEYS_FILE = "public_keys.json"
+KEYS_FILE = "credentials.json"
 MAX_PARTS_SHOWN = 12
 """A letter lists at most this many parts, then says how many more there are."""
 
@@ -45,8 +47,29 @@ class PartLike(Protocol):
 
 
 class VoterLike(Protocol):
+    """A voter to write a letter for: ``voter_id`` (the roll pseudonym) and its parts, each a
+    PartLike or a label already written out; an ``owner`` attribute (the owner id), when present,
+    is printed as well."""
+
     voter_id: str
-    parts: Sequence[PartLike]
+    parts: Sequence[PartLike | str]
+
+
+@dataclass(frozen=True)
+class LetterVoter:
+    """A voter as the authority's tool knows it from the roll openings (SPEC §6.2)."""
+
+    voter_id: str  # the pseudonym
+    owner: str  # the owner id (业主编号)
+    parts: tuple[PartLike | str, ...]
+
+
+def letter_voters(opened) -> list[LetterVoter]:
+    """The voters of an opened roll (``identity.record.open_roll``) with their parts, in roll order."""
+    parts: dict[str, list] = {}
+    for p in opened.roll.parts:
+        parts.setdefault(opened.pseudonyms[p.owner], []).append(p)
+    return [LetterVoter(v.voter, v.owner, tuple(parts.get(v.voter, ()))) for v in opened.voters]
 
 
 class LetterError(ValueError):
@@ -67,7 +90,7 @@ class CredentialFiles:
     """What ``write_credentials`` produced."""
 
     letters: Path
-    public_keys: Path
+    credentials: Path
     count: int
 
 
@@ -105,10 +128,8 @@ def part_label(part: PartLike) -> str:
     return " ".join(pieces)
 
 
-def public_keys_document(origin: str, credentials: Sequence[Credential]) -> dict:
-    """The upload file's content: the estate origin and every voter's public key, roll order."""
-    return {"estate": origin,
-            "credentials": [{"voter": c.voter_id, "public_key": c.public_key} for c in credentials]}
+def _label(part: PartLike | str) -> str:
+    return part if isinstance(part, str) else part_label(part)
 
 
 def render_letters(estate_name: str, origin: str, base_url: str, voters: Sequence[VoterLike],
@@ -126,22 +147,26 @@ def _page(estate_name: str, origin: str, base_url: str, voter: VoterLike, cred: 
     url = booth_url(base_url, cred.code)
     qr = segno.make(url, error="m").svg_inline(scale=5, title="扫码投票 / scan to vote")
     parts = list(voter.parts)
-    items = "".join(f"<li>{html.escape(part_label(p))}</li>" for p in parts[:MAX_PARTS_SHOWN])
+    items = "".join(f"<li>{html.escape(_label(p))}</li>" for p in parts[:MAX_PARTS_SHOWN])
     if len(parts) > MAX_PARTS_SHOWN:
         more = len(parts) - MAX_PARTS_SHOWN
         items += f"<li>……另有 {more} 套 / and {more} more</li>"
     esc = html.escape
     return _PAGE.format(
-        estate=esc(estate_name), origin=esc(origin), voter=esc(voter.voter_id), parts=items,
+        estate=esc(estate_name), origin=esc(origin), voter=esc(voter.voter_id),
+        owner=esc(getattr(voter, "owner", voter.voter_id)), parts=items,
         count=len(parts), code=esc(format_code(cred.code)), qr=qr, booth=esc(f"{base_url.rstrip('/')}/vote"),
-        key=esc(cred.public_key[:16]))
+        key=esc(fingerprint(cred.public_key)))
 
 
 def write_credentials(out_dir: Path, estate_name: str, origin: str, voters: Sequence[VoterLike],
                       base_url: str | None = None,
-                      random_bytes: Callable[[int], bytes] = secrets.token_bytes) -> CredentialFiles:
-    """Issue credentials for ``voters`` and write ``letters.html`` (0600) and ``public_keys.json``.
+                      random_bytes: Callable[[int], bytes] = secrets.token_bytes, *,
+                      sign: Callable[[Sequence[Credential]], dict]) -> CredentialFiles:
+    """Issue credentials for ``voters`` and write ``letters.html`` (0600) and ``credentials.json``.
 
+    ``sign`` turns the issued credentials into the document written to ``credentials.json``
+    (the authority's signed statement; it never sees more than voter ids and public keys).
     Refuses (``LetterError``) when there are no voters or when either file already exists;
     writes both through temporary files so that a failure leaves neither behind.
     """
@@ -155,7 +180,8 @@ def write_credentials(out_dir: Path, estate_name: str, origin: str, voters: Sequ
                               f"refusing to overwrite letters that may have been printed")
     credentials = issue_credentials(voters, origin, random_bytes)
     page = render_letters(estate_name, origin, base_url or default_base_url(origin), voters, credentials)
-    document = json.dumps(public_keys_document(origin, credentials), ensure_ascii=False, indent=2) + "\n"
+    signed = sign([Credential(c.voter_id, "", c.public_key) for c in credentials])  # no codes past here
+    document = json.dumps(signed, ensure_ascii=False, indent=2) + "\n"
     written: list[Path] = []
     try:
         for path, text, mode in ((letters, page, 0o600), (keys, document, 0o644)):
@@ -166,6 +192,25 @@ def write_credentials(out_dir: Path, estate_name: str, origin: str, voters: Sequ
             path.unlink(missing_ok=True)
         raise
     return CredentialFiles(letters, keys, len(credentials))
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a new file readable by its owner only (0600); never replaces an existing file."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _write_new(path, text.encode("utf-8"), 0o600)
+
+
+def render_pin_letters(estate_name: str, slug: str, pages: Sequence[tuple[str, Sequence[str], str]]) -> str:
+    """``pins.html`` (SPEC §4.6): one A4 page per (owner id, part labels, printed PIN)."""
+    esc = html.escape
+    out = []
+    for owner, parts, pin in pages:
+        items = "".join(f"<li>{esc(_label(p))}</li>" for p in list(parts)[:MAX_PARTS_SHOWN])
+        if len(parts) > MAX_PARTS_SHOWN:
+            items += f"<li>……另有 {len(parts) - MAX_PARTS_SHOWN} 套 / and {len(parts) - MAX_PARTS_SHOWN} more</li>"
+        out.append(_PIN_PAGE.format(estate=esc(estate_name), owner=esc(owner), parts=items, pin=esc(pin),
+                                    slug=esc(slug)))
+    return _DOCUMENT.format(title=esc(f"{estate_name} 网上表决 PIN 信"), pages="\n".join(out))
 
 
 def _write_new(path: Path, data: bytes, mode: int) -> None:
@@ -219,7 +264,7 @@ _PAGE = """<section class="letter" data-voter="{voter}">
 <h1>{estate} 业主大会网上表决凭证</h1>
 <div class="en">Owners' assembly online voting credential — {origin}</div>
 <div class="who">
-<div>表决权人编号 / Voter: <strong>{voter}</strong></div>
+<div>业主编号 / Owner: <strong>{owner}</strong> <span class="small">（表决权人代码 / pseudonym {voter}）</span></div>
 <div>您的房屋（共 {count} 套）/ Your parts:</div>
 <ul>{parts}</ul>
 </div>
@@ -245,5 +290,26 @@ _PAGE = """<section class="letter" data-voter="{voter}">
 工作人员、物业和业委会都不会向您索要凭证码。如果遗失或怀疑被别人看到，请立即联系业主委员会或筹备组作废并补发。
 <div class="en">Keep this letter safe: the code is your signature. Never share it; nobody will ever ask you for it. If it is lost or seen by others, ask for a new one at once.</div>
 </div>
-<div class="small">公钥指纹 / key fingerprint: {key}</div>
+<div class="small">公钥指纹 / key fingerprint: <strong>{key}</strong>（登录“我的凭证”页面可核对系统登记的是否为这一把 / your owner page shows the fingerprint registered for you: they must match）</div>
+</section>"""
+
+_PIN_PAGE = """<section class="letter pin-letter">
+<h1>{estate} 网上表决登录 PIN</h1>
+<div class="en">Owners' assembly online voting: your sign-in PIN</div>
+<div class="who">
+<div>业主编号 / Owner: <strong>{owner}</strong></div>
+<div>您的房屋 / Your parts:</div>
+<ul>{parts}</ul>
+</div>
+<div>您的登录 PIN / Your sign-in PIN:</div>
+<div class="code">{pin}</div>
+<h2>这封信做什么用 / What this is for</h2>
+<ol class="steps">
+<li>投票需要两样东西：街道（凭证机构）寄给您的<strong>凭证码</strong>信，和这封由运营方寄出的 <strong>PIN</strong> 信。两封信分别由不同单位发出，任何一方都不能单独替您投票。</li>
+<li>打开投票页面时，先填您的一套房屋（楼栋、单元、房号），再输入上面的 PIN 登录，然后用凭证码投票。</li>
+<li>请把两封信分开保管；PIN 只用于登录，连续输错多次会被暂时锁定。</li>
+</ol>
+<div class="en">Voting needs both letters: the credential code from the authority and this PIN from the operator. Sign in with one of your parts and this PIN, then vote with the code. Keep the two letters apart.</div>
+<div class="warn">请勿把 PIN 告诉别人；工作人员不会向您索要。/ Never share this PIN; nobody will ever ask you for it.</div>
+<div class="small">小区代号 / estate: {slug}</div>
 </section>"""

@@ -8,7 +8,7 @@ import pytest
 
 from identity import letters as cl
 from tests.chromium import launch, require_chromium
-from tests.crypto_cross.voters import P, V
+from tests.crypto_cross.voters import P, V, signer
 
 pytestmark = pytest.mark.browser
 
@@ -22,7 +22,8 @@ def test_one_printed_a4_page_per_voter(tmp_path):
         V("开发商（未售房屋）", tuple(P("12A", "3", f"商铺{1000 + i}") for i in range(40))),  # the longest letter
         V("B-000000000000000000000002", (P("22", "", "2201"), P("22", "", "地下车位B-117"))),
     ]
-    files = cl.write_credentials(tmp_path, "枫林苑花园小区（一期、二期）业主大会", "gongjue.local/maple-court", voters)
+    files = cl.write_credentials(tmp_path, "枫林苑花园小区（一期、二期）业主大会", "gongjue.local/maple-court", voters,
+                                sign=signer("gongjue.local/maple-court"))
     with sync_playwright() as p:
         browser = launch(p)
         page = browser.new_page()
