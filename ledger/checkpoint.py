@@ -3,8 +3,8 @@
 A checkpoint's text is ``<origin>\\n<size>\\n<base64 root>\\n`` (no extension lines are written;
 any are refused when parsing); the server signs it as a signed note with its Ed25519 log key
 (ledger.note).  ``sign`` never signs a tree that is not consistent with the previous checkpoint
-it signed: it checks an RFC 9162 consistency proof from the stored hashes first, and it keeps every
-checkpoint it signed.  Witnesses add ``cosignature/v1`` lines (``add_cosignature``).
+it signed: it re-hashes the new entries from their stored bytes (ledger.recheck), checks an RFC
+9162 consistency proof from the stored hashes, and it keeps every checkpoint it signed.  Witnesses add ``cosignature/v1`` lines (``add_cosignature``).
 """
 
 from __future__ import annotations
@@ -82,14 +82,18 @@ def open_checkpoint(note_text: str, verifier: Verifier, origin: str | None = Non
 def sign(session: Session, log_id: int, key: LogKey) -> str:
     """Sign a checkpoint for the log's current size, after checking consistency with the last one.
 
-    Idempotent: when the size has not changed since the last checkpoint, that checkpoint's note
-    is returned.  Raises CheckpointError if the stored tree does not extend the last signed one,
-    or if ``key`` is not the key that signed the log's earlier checkpoints.
+    First the entries added since the last checkpoint are re-hashed from their stored bytes (leaf
+    hash, prev chain, the stored hashes they complete: ledger.recheck), so an edited byte is
+    never signed.  Idempotent: when the size has not changed since the last checkpoint, that
+    checkpoint's note is returned.  Raises CheckpointError (naming the first bad entry) if the
+    stored bytes do not give the stored hashes, if the stored tree does not extend the last
+    signed one, or if ``key`` is not the key that signed the log's earlier checkpoints.
     """
     log = logs.lock_log(session, log_id)
     size = logs.size(session, log_id)
-    root = logs.root(session, log_id, size)
     last = latest(session, log_id)
+    _recheck_new_entries(session, log_id, 0 if last is None else last.size, size)
+    root = logs.root(session, log_id, size)
     if last is not None:
         if last.vkey != key.vkey:
             raise CheckpointError(f"this log's checkpoints are signed by {last.vkey}, not {key.vkey}: "
@@ -102,6 +106,18 @@ def sign(session: Session, log_id: int, key: LogKey) -> str:
                               created_at=datetime.now(UTC)))
     session.flush()
     return note
+
+
+def _recheck_new_entries(session: Session, log_id: int, start: int, size: int) -> None:
+    """Re-hash the entries added since the last checkpoint from their stored bytes (ledger.recheck)."""
+    from ledger.recheck import recheck  # ledger.recheck reads checkpoints: imported here, not at the top
+
+    if start > size:
+        return  # a shrunk log: _check_extends refuses it with the sizes
+    found = recheck(session, log_id, start, size)
+    if found is not None:
+        raise CheckpointError(f"账本存储与条目字节不符，拒绝签署 / the stored log does not match its entry bytes, "
+                              f"refusing to sign: {found.message}")
 
 
 def _check_extends(session: Session, log_id: int, last: CheckpointRow, size: int, root: bytes) -> None:

@@ -29,3 +29,22 @@ def fill(engine, origin: str, count: int, key=None, sign_each: bool = False) -> 
         with transaction(engine) as s:
             checkpoint.sign(s, log_id, key)
     return log_id
+
+
+LEDGER_TABLES = ("ledger_logs", "ledger_entries", "ledger_hashes", "ledger_checkpoints", "ledger_cosignatures")
+
+
+def tamper(engine, *statements: tuple[str, dict]) -> None:  # noqa: ANN001
+    """An intruder with database access: drop the append-only refusal triggers, run raw SQL."""
+    from sqlalchemy import text
+
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            for name in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                                             "AND name LIKE 'ledger_%'").scalars().all():
+                conn.exec_driver_sql(f"DROP TRIGGER {name}")
+        else:
+            for table in LEDGER_TABLES:
+                conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_no_change ON {table}")
+        for statement, params in statements:
+            conn.execute(text(statement), params)

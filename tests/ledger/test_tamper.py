@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from ledger import checkpoint, log
+from ledger import bundle as bundles, checkpoint, log
 from ledger.db import make_engine, migrate, transaction
 from web.cli import main
 
@@ -59,6 +59,14 @@ def _export(tmp_path: Path, name: str) -> Path:
     return out
 
 
+def _dump(engine, log_id: int, tmp_path: Path, name: str) -> Path:
+    """The intruder's own export of the edited rows (``gongjue export`` refuses to ship them)."""
+    out = tmp_path / name
+    with transaction(engine) as s:
+        bundles.write_dir(s, log_id, out)
+    return out
+
+
 def _verify(capsys, bundle: Path, *olds: Path) -> tuple[int, dict]:
     capsys.readouterr()
     args = ["verify", str(bundle), "--json"]
@@ -85,8 +93,10 @@ def test_one_byte_changed(site, capsys):
     changed = data.replace(b'"i":3', b'"i":9')
     assert len(changed) == len(data) and sum(a != b for a, b in zip(data, changed)) == 1
     _intrude(engine, ("UPDATE ledger_entries SET data = :d WHERE log_id = :l AND seq = 3", {"d": changed, "l": log_id}))
-    bundle = _export(tmp, "b")
-    status, report = _verify(capsys, bundle, held / "cp4")
+    assert main(["export", "--estate", SLUG, "--out", str(tmp / "refused")]) == 1
+    assert "entry 3: its stored bytes were edited" in capsys.readouterr().err
+    dumped = _dump(engine, log_id, tmp, "b")
+    status, report = _verify(capsys, dumped, held / "cp4")
     assert status == 1 and not report["ok"]
     assert report["first"]["seq"] == 3 and report["first"]["check"] == "prev"
     assert report["first"]["message"].startswith("entry 3: its leaf hash")
@@ -98,7 +108,7 @@ def test_last_entry_deleted(site, capsys):
     engine, log_id, held, tmp = site
     _intrude(engine, ("DELETE FROM ledger_entries WHERE log_id = :l AND seq = 7", {"l": log_id}))
     assert main(["export", "--estate", SLUG, "--out", str(tmp / "refused")]) == 1  # the server will not sign it
-    assert "log shrank from 8 to 7 entries" in capsys.readouterr().err
+    assert "entry 7 and later are missing: signed checkpoint 8 covers them (log truncated)" in capsys.readouterr().err
     _intrude(engine, ("DELETE FROM ledger_checkpoints WHERE log_id = :l AND size = 8", {"l": log_id}),
              ("DELETE FROM ledger_hashes WHERE log_id = :l AND idx >= 11", {"l": log_id}))
     bundle = _export(tmp, "b")
@@ -117,8 +127,10 @@ def test_two_entries_reordered(site, capsys):
     _intrude(engine,
              ("UPDATE ledger_entries SET data = :d WHERE log_id = :l AND seq = 2", {"d": e5.data, "l": log_id}),
              ("UPDATE ledger_entries SET data = :d WHERE log_id = :l AND seq = 5", {"d": e2.data, "l": log_id}))
-    bundle = _export(tmp, "b")
-    status, report = _verify(capsys, bundle, held / "cp6")
+    assert main(["export", "--estate", SLUG, "--out", str(tmp / "refused")]) == 1
+    assert "entry 2: its stored bytes were edited" in capsys.readouterr().err
+    dumped = _dump(engine, log_id, tmp, "b")
+    status, report = _verify(capsys, dumped, held / "cp6")
     assert status == 1
     assert report["first"]["seq"] == 2 and report["first"]["check"] in ("seq", "prev")
     assert any(p["message"].startswith("entry 2: line 3 holds seq 5, expected 2") for p in report["problems"])

@@ -17,9 +17,10 @@ from pathlib import Path
 
 from ledger import bundle, checkpoint, keys, log as logs, receipt, verify
 from ledger.checkpoint import CheckpointError, open_checkpoint, parse_checkpoint
-from ledger.db import migrated_engine, transaction
+from ledger.db import migrated_engine, reading, transaction
 from ledger.note import COSIGNATURE_V1, NoteError, cosign, parse_skey, parse_vkey
 from ledger.proof import ProofError, verify_consistency
+from ledger.recheck import recheck
 
 
 def register(sub) -> None:  # noqa: ANN001
@@ -90,10 +91,15 @@ def run_export(args) -> int:  # noqa: ANN001
     engine = migrated_engine()
     key = keys.log_key()
     try:
-        with transaction(engine) as session:
+        with reading(engine) as session:  # the whole log re-hashed from its bytes, outside the write lock
             log_id = _log_id(session, args.estate)
             if log_id is None:
                 return 2
+            found = recheck(session, log_id)
+        if found is not None:
+            raise CheckpointError(f"账本存储与条目字节不符 / the stored log does not match its entry bytes: "
+                                  f"{found.message}")
+        with transaction(engine) as session:
             checkpoint.sign(session, log_id, key)
         with transaction(engine) as session:
             if args.zip:
