@@ -7,6 +7,7 @@ its ``checks`` (a required keyword), and with the election checks it catches a b
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -50,8 +51,9 @@ def test_library_call_with_the_election_checks_catches_a_bad_roll_total(engine, 
     stated = _bad_roll_bundle(engine, tmp_path / "b")
     report = verify_bundle(tmp_path / "b", checks=content_checks())
     assert not report.ok
-    assert [p.to_json() for p in report.problems] == [{"check": "content", "seq": 2, "message": (
-        f"entry 2 (roll): totals.estate.heads: stated {stated}, the parts give {stated - 1}")}]
+    assert [(p.check, p.seq) for p in report.problems] == [("content", 2)]
+    assert re.fullmatch(f"entry 2 \\(roll\\): totals.estate.heads: stated {stated}, the (parts|voters) give {stated - 1}",
+                        report.problems[0].message), report.problems[0].message
     assert verify_bundle(tmp_path / "b", checks=NO_CONTENT_CHECKS).ok  # the structure alone holds
 
 
