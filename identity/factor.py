@@ -238,7 +238,11 @@ def begin(session: Session, slug: str, building: str, unit: str, room: str, *, c
     """Find the voter holding a part and start their second factor (sends the SMS code)."""
     at = now() if at is None else at
     store = _store()
-    voter = store.voter_for_part(session, slug, building.strip(), unit.strip(), room.strip())
+    try:
+        voter = store.voter_for_part(session, slug, building.strip(), unit.strip(), room.strip())
+    except ValueError as e:  # identity.store.RollTampered: the tables disagree with the ledger
+        raise FactorError(f"名册数据与账本不符，暂不能登录，请联系工作人员 / the roll does not match the ledger; "
+                          f"sign-in is refused until staff fix it ({e})") from None
     if voter is None:
         _event(session, "fail", slug, "", client, at)
         raise FactorError("名册中没有这套房屋，请核对楼栋、单元、房号 / no such part in the roll; check building, "

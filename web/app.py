@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp
 
 from ledger.db import make_engine
-from web import api, audit, pages
+from web import api, audit, credentials, owner, pages
 from web.security import BodyLimit, SecurityHeaders
 from web.templating import templates
 
@@ -54,6 +54,8 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(audit.router)
+    app.include_router(owner.router)
+    app.include_router(credentials.router)
 
 
 def _wants_json(request: Request) -> bool:
