@@ -30,7 +30,9 @@ class Estate:
     keys: dict[str, str]  # owner id → registered public key
 
 
-def make_estate(engine, *, register_credentials: bool = True) -> Estate:
+def make_estate(engine, *, register_credentials: bool = True, swapped: tuple[str, ...] = ()) -> Estate:
+    """The estate; for the owners in ``swapped`` the registered key is NOT the one their code gives
+    (what a key swapped between printing and registration looks like to the owner)."""
     with transaction(engine) as s:
         store.import_roll(s, SLUG, read_roll(ROLL, "r.csv"), filename="r.csv", data=ROLL, name="枫林苑")
     with transaction(engine) as s:
@@ -40,8 +42,9 @@ def make_estate(engine, *, register_credentials: bool = True) -> Estate:
     codes = {owner: generate_code() for owner in voters}
     keys = {owner: public_key_hex(code, ORIGIN) for owner, code in codes.items()}
     if register_credentials:
+        registered = {o: public_key_hex(generate_code(), ORIGIN) if o in swapped else keys[o] for o in voters}
         statement = au.credentials_statement(ORIGIN, AUTHORITY.verify_key.encode().hex(), 1,
-                                             [(voters[o], keys[o]) for o in voters])
+                                             [(voters[o], registered[o]) for o in voters])
         with transaction(engine) as s:
             au.record_statement(s, SLUG, au.sign_statement(statement, AUTHORITY))
     return Estate(voters, codes, keys)
