@@ -74,7 +74,7 @@ def chromium(live):
 
 
 def _last_code(sms) -> str:
-    newest = sorted(sms.iterdir())[-1]
+    newest = max(sms.iterdir())
     return re.search(r"验证码 (\d{6})", json.loads(newest.read_text("utf-8"))["text"]).group(1)
 
 
