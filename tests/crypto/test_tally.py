@@ -2,6 +2,7 @@
 
 import random
 
+import nacl.public
 import nacl.signing
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -153,11 +154,24 @@ def test_trustee_key_refusals():
         trustee.trustee_set([v, v])
 
 
+def _signing(i):
+    return nacl.signing.SigningKey(bytes([i]) * 32)
+
+
+def _transport(i):
+    return nacl.public.PrivateKey(bytes([100 + i]) * 32)
+
+
+def _commitments(poly, i, rand=None):
+    return dkg.commitments_json(poly, i, context=CTX, signing_key=_signing(i).verify_key,
+                                transport=_transport(i).public_key, rand=rand)
+
+
 def _dkg(n, k, seed=b"dkg"):
     rand = TestDRBG(seed)
     polys = [dkg.new_polynomial(k, rand=rand) for _ in range(n)]
-    dealers = [dkg.verify_commitments(dkg.commitments_json(p, i, context=CTX, rand=rand), context=CTX, threshold=k,
-                                      trustees=n) for i, p in enumerate(polys, 1)]
+    dealers = [dkg.verify_commitments(_commitments(p, i, rand), context=CTX, threshold=k, trustees=n)
+               for i, p in enumerate(polys, 1)]
     secrets = [dkg.combine_secret(j, {i: p.at(j) for i, p in enumerate(polys, 1)}, dealers) for j in range(1, n + 1)]
     return polys, dealers, secrets, dkg.trustee_set(dealers, trustees=n)
 
@@ -179,21 +193,73 @@ def test_dkg_names_a_cheating_dealer():
     polys, dealers, _, _ = _dkg(3, 2)
     shares = {i: p.at(2) for i, p in enumerate(polys, 1)}
     shares[3] = (shares[3] + 1) % L
-    with pytest.raises(dkg.DKGError, match="share from trustee 3 to trustee 2 does not match its commitments"):
+    with pytest.raises(dkg.DKGError, match="share from trustee 3 to trustee 2 does not match its commitments") as e:
         dkg.combine_secret(2, shares, dealers)
-    pub = dkg.commitments_json(polys[0], 1, context=CTX)
+    assert e.value.dealer == 3
+    pub = _commitments(polys[0], 1)
     with pytest.raises(dkg.DKGError, match="expected threshold 3"):
         dkg.verify_commitments(pub, context=CTX, threshold=3, trustees=3)
     with pytest.raises(dkg.DKGError, match="key possession proof of trustee 2 does not verify"):
         dkg.verify_commitments({**pub, "trustee": 2}, context=CTX, threshold=2, trustees=3)
 
 
+@pytest.mark.parametrize("field", ["signing_key", "transport"])
+def test_dkg_proof_covers_the_dealers_public_keys(field):
+    """Swapping a dealer's signing or transport key in its published commitments breaks its proof (SPEC §3.10)."""
+    polys, _, _, _ = _dkg(3, 2)
+    pub = _commitments(polys[0], 1)
+    other = _commitments(polys[1], 2)
+    with pytest.raises(dkg.DKGError, match="key possession proof of trustee 1 does not verify"):
+        dkg.verify_commitments({**pub, field: other[field]}, context=CTX, threshold=2, trustees=3)
+
+
+def test_dkg_refuses_a_signing_key_outside_the_ed25519_rule():
+    polys, _, _, _ = _dkg(3, 2)
+    bad = group.add(bytes(_signing(1).verify_key),
+                    bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"))
+    pub = dkg.commitments_json(polys[0], 1, context=CTX, signing_key=bad, transport=_transport(1).public_key)
+    with pytest.raises(dkg.DKGError, match="signing_key is not a valid Ed25519 key"):
+        dkg.verify_commitments(pub, context=CTX, threshold=2, trustees=3)
+
+
 def test_dkg_sealed_share_round_trip():
-    import nacl.public
-    sk = nacl.public.PrivateKey.generate()
-    assert dkg.open_share(dkg.seal_share(12345, sk.public_key), sk) == 12345
-    with pytest.raises(dkg.DKGError, match="does not open"):
-        dkg.open_share(dkg.seal_share(1, sk.public_key), nacl.public.PrivateKey.generate())
+    polys, dealers, _, _ = _dkg(3, 2)
+    sealed = dkg.seal_share(polys[0].at(2), to=2, recipient=_transport(2).public_key, context=CTX, dealer=1,
+                            signing_key=_signing(1))
+    assert dkg.open_share(sealed, _transport(2), to=2, context=CTX, dealer=dealers[0]) == polys[0].at(2)
+    with pytest.raises(dkg.DKGError, match="does not open with trustee 2's transport key") as e:
+        dkg.open_share(sealed, _transport(3), to=2, context=CTX, dealer=dealers[0])
+    assert e.value.dealer == 1
+    # replayed to another recipient or another ceremony: the signature does not cover it
+    for kw in ({"to": 3}, {"context": CTX + "/other"}):
+        with pytest.raises(dkg.DKGError, match="refused as forged") as e:
+            dkg.open_share(sealed, _transport(2), **{"to": 2, "context": CTX, "dealer": dealers[0], **kw})
+        assert e.value.dealer is None
+
+
+def test_an_outsider_cannot_get_an_honest_dealer_excluded():
+    """Issue #7.3: a bad share sealed "from" honest dealer 1 by someone else is refused as forged and
+    names nobody; the same bad share really signed by dealer 1 names dealer 1."""
+    polys, dealers, _, _ = _dkg(3, 2)
+    bad = (polys[0].at(2) + 1) % L
+    outsider = nacl.signing.SigningKey(bytes([77]) * 32)
+    forged = dkg.seal_share(bad, to=2, recipient=_transport(2).public_key, context=CTX, dealer=1, signing_key=outsider)
+    with pytest.raises(dkg.DKGError) as e:
+        dkg.open_share(forged, _transport(2), to=2, context=CTX, dealer=dealers[0])
+    assert e.value.dealer is None
+    assert "refused as forged (trustee 1 is not at fault)" in str(e.value)
+    assert "does not match its commitments" not in str(e.value)
+    # a dealer's own signature on another share does not transfer to a forged ciphertext
+    genuine = dkg.seal_share(polys[0].at(2), to=2, recipient=_transport(2).public_key, context=CTX, dealer=1,
+                             signing_key=_signing(1))
+    with pytest.raises(dkg.DKGError, match="refused as forged") as e:
+        dkg.open_share({**forged, "sig": genuine["sig"]}, _transport(2), to=2, context=CTX, dealer=dealers[0])
+    assert e.value.dealer is None
+    really = dkg.seal_share(bad, to=2, recipient=_transport(2).public_key, context=CTX, dealer=1,
+                            signing_key=_signing(1))
+    with pytest.raises(dkg.DKGError, match="share from trustee 1 to trustee 2 does not match its commitments") as e:
+        dkg.open_share(really, _transport(2), to=2, context=CTX, dealer=dealers[0])
+    assert e.value.dealer == 1
 
 
 def test_lagrange_recovers_the_secret():

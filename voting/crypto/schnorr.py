@@ -1,8 +1,11 @@
-"""Schnorr proof of knowledge of a trustee secret key (docs/SPEC.md §3.7).
+"""Schnorr proof of knowledge of a trustee secret key (docs/SPEC.md §3.7, §3.10).
 
 Statement K_j = s_j·G.  Proof (c, z): A = z·G − c·K_j, accept iff
 c = challenge("gongjue/v1/key", context, j, K_j, A), context = the UTF-8 ceremony id
 (e.g. "<origin>/<round id>").  The prover draws w, sets A = w·G and z = w + c·s_j.
+
+A k-of-n dealer's proof (§3.10) also covers its Ed25519 signing key and X25519 transport key:
+c = challenge("gongjue/v1/dkg-dealer", context, i, signing key, transport key, C_{i,0}, A).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Callable
 from voting.crypto import group
 from voting.crypto.chaum_pedersen import ProofError
 from voting.crypto.group import L, GroupError, Point
-from voting.crypto.transcript import KEY_TAG, challenge
+from voting.crypto.transcript import DEALER_TAG, KEY_TAG, challenge
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,3 +58,24 @@ def verify_key(proof: KeyProof, j: int, key: Point, *, context: str) -> None:
     a = group.sub(group.base_mul(proof.z), group.mul(proof.c, key))
     if key_challenge(context, j, key, a) != proof.c:
         raise ProofError(f"key possession proof of trustee {j} does not verify")
+
+
+def dealer_challenge(context: str, i: int, signing_key: bytes, transport: bytes, key: Point, a: Point) -> int:
+    """c = challenge("gongjue/v1/dkg-dealer", context, i, signing key, transport key, C_{i,0}, A)."""
+    return challenge(DEALER_TAG, context, i, signing_key, transport, key, a)
+
+
+def prove_dealer(secret: int, i: int, key: Point, *, context: str, signing_key: bytes, transport: bytes,
+                 rand: Callable[[], int]) -> KeyProof:
+    """Prove knowledge of a_{i,0} with C_{i,0} = a_{i,0}·G, binding the dealer's two public keys.  Draws w."""
+    w = rand()
+    c = dealer_challenge(context, i, signing_key, transport, key, group.base_mul(w))
+    return KeyProof(c, (w + c * secret) % L)
+
+
+def verify_dealer(proof: KeyProof, i: int, key: Point, *, context: str, signing_key: bytes, transport: bytes) -> None:
+    """Raise ProofError unless the dealer's proof verifies; C_{i,0} must be a valid point."""
+    group.check_point(key, what=f"commitment 0 of trustee {i}")
+    a = group.sub(group.base_mul(proof.z), group.mul(proof.c, key))
+    if dealer_challenge(context, i, signing_key, transport, key, a) != proof.c:
+        raise ProofError(f"key possession proof of trustee {i} does not verify")

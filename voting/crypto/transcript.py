@@ -20,6 +20,7 @@ BIT_TAG = "gongjue/v1/bit"
 COUNT_TAG = "gongjue/v1/count"
 SHARE_TAG = "gongjue/v1/share"
 KEY_TAG = "gongjue/v1/key"
+DEALER_TAG = "gongjue/v1/dkg-dealer"
 
 
 def encode_field(f: bytes | str | int) -> bytes:
