@@ -148,6 +148,9 @@ def history(session: Session, log_id: int) -> list[CheckpointRow]:
 
 
 def at_size(session: Session, log_id: int, size: int) -> CheckpointRow | None:
+    """The checkpoint signed for ``size``, or None (also for a size beyond 2^63−1)."""
+    if not logs.in_range(size):
+        return None
     return session.scalars(select(CheckpointRow).where(CheckpointRow.log_id == log_id,
                                                        CheckpointRow.size == size)).one_or_none()
 

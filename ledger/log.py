@@ -21,6 +21,12 @@ from ledger.entry import ZERO_PREV, encode_entry, format_time
 from ledger.models import Entry, Log, StoredHash
 
 ORIGIN_RE = re.compile(r"[^\s/+]+/[a-z0-9][a-z0-9-]{0,62}\Z")
+MAX_SEQ = 2**63 - 1  # the largest seq or size a BIGINT column holds; larger ones exist in no log
+
+
+def in_range(n: int) -> bool:
+    """Whether ``n`` can be a seq or tree size at all (0 … 2^63−1): check before it reaches SQL."""
+    return 0 <= n <= MAX_SEQ
 
 
 class LogError(ValueError):
@@ -127,7 +133,8 @@ def consistency_proof(session: Session, log_id: int, size1: int, size2: int) -> 
 
 
 def get_entry(session: Session, log_id: int, seq: int) -> Entry | None:
-    return session.get(Entry, (log_id, seq))
+    """Entry ``seq`` of the log, or None (also for a seq no log can have, e.g. beyond 2^63−1)."""
+    return session.get(Entry, (log_id, seq)) if in_range(seq) else None
 
 
 def entries(session: Session, log_id: int, start: int = 0, stop: int | None = None) -> list[Entry]:

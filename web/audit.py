@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Iterator
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import PlainTextResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from ledger import bundle, checkpoint, keys, log as logs, receipt
 from ledger.checkpoint import parse_checkpoint
@@ -112,31 +112,60 @@ def entry_bytes(request: Request, slug: str, seq: int) -> Response:
 
 
 @router.get("/estates/{slug}/audit/entries/{seq}/receipt.json")
-def entry_receipt(request: Request, slug: str, seq: int, size: int | None = None) -> Response:
-    """Inclusion proof of entry ``seq`` against a signed checkpoint (SPEC §2.6), as a download."""
-    with reading(request.app.state.engine) as session:
-        try:
-            found = receipt.build_receipt(session, _log_id(session, slug), seq, size)
-        except receipt.ReceiptError as exc:
-            raise HTTPException(404, str(exc)) from None
+def entry_receipt(request: Request, slug: str, seq: str, size: str | None = None) -> Response:
+    """Inclusion proof of entry ``seq`` against a signed checkpoint (SPEC §2.6), as a download.
+
+    Every refusal is a JSON ``{"detail": "中文 / English"}`` with a 4xx status."""
+    try:
+        number = _whole(seq, "条目序号", "entry number")
+        tree_size = None if size is None else _whole(size, "检查点大小", "size")
+        with reading(request.app.state.engine) as session:
+            try:
+                found = receipt.build_receipt(session, _log_id(session, slug), number, tree_size)
+            except receipt.ReceiptError as exc:
+                raise HTTPException(404, str(exc)) from None
+    except HTTPException as exc:
+        return _json_error(exc)
     body = json.dumps(found, ensure_ascii=False, indent=2).encode("utf-8")
     return Response(body, media_type="application/json",
-                    headers={"Content-Disposition": f'attachment; filename="{slug}-entry-{seq}-receipt.json"'})
+                    headers={"Content-Disposition": f'attachment; filename="{slug}-entry-{number}-receipt.json"'})
 
 
 @router.get("/estates/{slug}/audit/consistency.json")
-def consistency(request: Request, slug: str, size1: int, size2: int) -> Response:
-    """Consistency proof between two sizes; both must be sizes the server signed."""
-    with reading(request.app.state.engine) as session:
-        log_id = _log_id(session, slug)
-        for s in (size1, size2):
-            if checkpoint.at_size(session, log_id, s) is None:
-                raise HTTPException(404, f"没有大小为 {s} 的签名检查点 / no signed checkpoint of size {s}")
-        try:
-            found = receipt.consistency(session, log_id, size1, size2)
-        except logs.LogError as exc:
-            raise HTTPException(400, str(exc)) from None
+def consistency(request: Request, slug: str, size1: str | None = None, size2: str | None = None) -> Response:
+    """Consistency proof between two sizes; both must be sizes the server signed (JSON errors, 4xx)."""
+    try:
+        first, second = _whole(size1, "起始大小 size1", "size1"), _whole(size2, "结束大小 size2", "size2")
+        if first > second:
+            raise HTTPException(400, f"size1（{first}）不能大于 size2（{second}） / size1 ({first}) must not exceed "
+                                     f"size2 ({second})")
+        with reading(request.app.state.engine) as session:
+            log_id = _log_id(session, slug)
+            for s in (first, second):
+                if checkpoint.at_size(session, log_id, s) is None:
+                    raise HTTPException(404, f"没有大小为 {s} 的签名检查点 / no signed checkpoint of size {s}")
+            try:
+                found = receipt.consistency(session, log_id, first, second)
+            except logs.LogError as exc:
+                raise HTTPException(400, f"无法给出这两个大小之间的一致性证明 / {exc}") from None
+    except HTTPException as exc:
+        return _json_error(exc)
     return Response(json.dumps(found, indent=2), media_type="application/json")
+
+
+def _whole(text: str | None, zh: str, en: str) -> int:
+    """A whole number given in a URL: ASCII digits only, at most 2^63−1 (else 404: no such entry or size)."""
+    if text is None or not text:
+        raise HTTPException(400, f"缺少{zh} / {en} is missing")
+    if not (text.isascii() and text.isdigit()):
+        raise HTTPException(400, f"{zh}必须是非负整数 / {en} must be a whole number (got {text[:30]!r})")
+    if len(text) > 19 or not logs.in_range(int(text)):
+        raise HTTPException(404, f"没有这样的{zh}：{text[:30]} / no such {en}: {text[:30]}")
+    return int(text)
+
+
+def _json_error(exc: HTTPException) -> JSONResponse:
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
 
 
 @router.get("/estates/{slug}/audit/bundle.zip")
