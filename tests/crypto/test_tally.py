@@ -278,8 +278,36 @@ def test_dlog_refuses_out_of_bound():
         dlog.dlog(group.base_mul(11), 10)
     with pytest.raises(dlog.DlogError):
         dlog.dlog(group.base_mul(L - 1), 1000)
-    with pytest.raises(ValueError, match="outside"):
-        dlog.dlog(group.G, -1)
+    for bound in (-1, dlog.MAX_BOUND + 1, True, 10.0):
+        with pytest.raises(dlog.DlogError, match="outside"):
+            dlog.dlog(group.G, bound)
+
+
+def test_decryption_is_bounded_by_the_rounds_recorded_totals():
+    """Issue #7.3: beyond the recorded totals a clear TrusteeError naming the item and the bound (SPEC §3.8)."""
+    import dataclasses
+    secrets, ts = _trustees()
+    verified, heads, area = _round(random.Random(8), ts.joint_key, 4)
+    agg = tally.tally_secret(verified, fingerprint=FP, items=ITEMS)
+    assert [list(r.heads) for r in _decrypt(agg, secrets, ts)] == heads
+    top = max(heads[0])
+    low = dataclasses.replace(agg, ballots=top - 1)
+    with pytest.raises(trustee.TrusteeError) as e:
+        _decrypt(low, secrets, ts)
+    index = heads[0].index(top)
+    assert str(e.value) == (f"item 'm' heads {index}: the decrypted total is not in [0, {top - 1}] (the round's "
+                            f"recorded ballots): the record or a share is inconsistent")
+    low = dataclasses.replace(agg, total_weight=max(area[0]) - 1)
+    with pytest.raises(trustee.TrusteeError, match=rf"item 'm' area {area[0].index(max(area[0]))}: .*"
+                                                   rf"not in \[0, {max(area[0]) - 1}\] \(the round's recorded total_weight\)"):
+        _decrypt(low, secrets, ts)
+    for name, value in (("ballots", dlog.MAX_BOUND + 1), ("total_weight", dlog.MAX_BOUND + 1), ("ballots", -1)):
+        with pytest.raises(trustee.TrusteeError, match=rf"recorded {name} {value} is outside the decryptable range "
+                                                      rf"\[0, {dlog.MAX_BOUND}\]"):
+            _decrypt(dataclasses.replace(agg, **{name: value}), secrets, ts)
+    # exactly at the bound still decrypts
+    exact = dataclasses.replace(agg, ballots=top, total_weight=max(max(a) for a in area))
+    assert [list(r.area) for r in _decrypt(exact, secrets, ts)] == area
 
 
 def test_dlog_up_to_ten_to_the_ten():

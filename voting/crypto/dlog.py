@@ -1,7 +1,7 @@
 """Bounded discrete logarithm base G by baby-step giant-step (docs/SPEC.md §3.8).
 
 Decryption yields M = m·G with 0 ≤ m ≤ bound, where the bound is a known total (number of
-ballots for heads, total area in 0.01 m² for area sums).  With b = ⌊√bound⌋ + 1 the baby
+ballots for heads, total area in 0.01 m² for area sums), at most ``MAX_BOUND`` = 10^12.  With b = ⌊√bound⌋ + 1 the baby
 steps are the table {enc(j·G) ↦ j : 0 ≤ j < b} (j = 0 is the identity O) and the giant steps
 M − i·(b·G), i = 0, 1, …, ⌊bound / b⌋.  Tables are cached per process and reused for any
 smaller bound; bound = 10^10 needs a 10^5-entry table.
@@ -33,7 +33,7 @@ _tables: dict[int, dict[bytes, int]] = {}
 
 
 class DlogError(ValueError):
-    """No m in [0, bound] with m·G = M."""
+    """No m in [0, bound] with m·G = M, or a bound outside [0, MAX_BOUND]."""
 
 
 # --- field-level Edwards arithmetic (private to the table walk) ---------------------------
@@ -119,8 +119,8 @@ def _baby_table(b: int) -> dict[bytes, int]:
 
 def dlog(m_point: Point, bound: int) -> int:
     """The m in [0, bound] with m·G = M; DlogError if there is none."""
-    if not 0 <= bound <= MAX_BOUND:
-        raise ValueError(f"discrete-log bound {bound} outside [0, {MAX_BOUND}]")
+    if type(bound) is not int or not 0 <= bound <= MAX_BOUND:
+        raise DlogError(f"discrete-log bound {bound!r} outside [0, {MAX_BOUND}]")
     if not group.is_valid(m_point, allow_identity=True):
         raise DlogError("not a valid group element")
     b = math.isqrt(bound) + 1

@@ -27,7 +27,7 @@ from typing import Callable, Sequence
 
 from voting.crypto import group
 from voting.crypto.chaum_pedersen import ProofError, ShareProof, prove_share, verify_share
-from voting.crypto.dlog import DlogError, dlog
+from voting.crypto.dlog import MAX_BOUND, DlogError, dlog
 from voting.crypto.group import L, GroupError, Point
 from voting.crypto.schnorr import KeyProof, prove_key, verify_key
 from voting.crypto.tally import Aggregates
@@ -236,17 +236,23 @@ def combine(aggregates: Aggregates, shares: Sequence[VerifiedShares], *, trustee
             raise TrusteeError(f"{len(present)} trustees present, {trustees.threshold} needed")
         present = present[:trustees.threshold]
         lambdas = {j: lagrange_at_zero(j, present) for j in present}
+    bounds = (("heads", "ballots", aggregates.ballots), ("area", "total_weight", aggregates.total_weight))
+    for part, name, bound in bounds:
+        if type(bound) is not int or not 0 <= bound <= MAX_BOUND:
+            raise TrusteeError(f"{part} totals: the recorded {name} {bound!r} is outside the decryptable range "
+                               f"[0, {MAX_BOUND}] (SPEC §3.8)")
     results = []
     for k, it in enumerate(aggregates.items):
         sums = []
-        for part, (cts, bound) in enumerate(((it.heads, aggregates.ballots), (it.area, aggregates.total_weight))):
+        for part, ((label, name, bound), cts) in enumerate(zip(bounds, (it.heads, it.area))):
             values = []
             for index, ct in enumerate(cts):
                 masked = group.add_all(_scaled(lambdas[j], by_j[j].items[k][part][index]) for j in present)
                 try:
                     values.append(dlog(group.sub(ct.beta, masked), bound))
-                except DlogError as e:
-                    raise TrusteeError(f"item {it.id!r} {('heads', 'area')[part]} {index}: {e}") from None
+                except DlogError:
+                    raise TrusteeError(f"item {it.id!r} {label} {index}: the decrypted total is not in [0, {bound}] "
+                                       f"(the round's recorded {name}): the record or a share is inconsistent") from None
             sums.append(tuple(values))
         results.append(ItemResult(it.id, sums[0], sums[1]))
     return tuple(results)
