@@ -17,6 +17,7 @@ in one pass over the parts (``scope_totals``).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -84,6 +85,23 @@ def build_roll(version: int, roll: Roll, voter_salt: Callable[[str], str],
                       "voter": v["voter"], "salt": part_salt()})
     openings = {"version": version, "voters": list(voters.values()), "parts": parts}
     return public_body(version, parts), openings
+
+
+def roll_body(version: int, roll: Roll, secret: bytes = bytes(32)) -> dict:
+    """The public body of ``roll`` with salts derived from ``secret`` (deterministic: for tests
+    and tools; the store uses random part salts, identity.store.prepare_roll)."""
+    return build_roll_with_secret(version, roll, secret)[0]
+
+
+def build_roll_with_secret(version: int, roll: Roll, secret: bytes) -> tuple[dict, dict]:
+    """Body and openings with every salt derived from ``secret`` (HMAC-SHA-256)."""
+    counter = iter(range(len(roll.parts)))
+    return build_roll(version, roll, lambda owner: _hmac(secret, b"owner\0" + owner.encode()),
+                      lambda: _hmac(secret, b"part\0%d" % next(counter)))
+
+
+def _hmac(key: bytes, message: bytes) -> str:
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 def public_body(version: int, parts: list[dict]) -> dict:

@@ -183,14 +183,15 @@ def read_roll(data: bytes, filename: str) -> Roll:
     plain_owner_lines: dict[str, int] = {}
     for row in rows:
         where = f"{filename}:{row.line}"
+        key = tuple(unicodedata.normalize("NFKC", row.cells.get(k, "")).strip() for k in ("building", "unit", "room"))
+        if key in seen and key[0] and key[2]:
+            label = "-".join(x for x in key if x)
+            problems.append(f"{where}: 房屋重复 / duplicate part {label} (first on line {seen[key]})")
+            continue
+        seen.setdefault(key, row.line)
         part = _read_part(row.cells, where, problems)
         if part is None:
             continue
-        key = (part.building, part.unit, part.room)
-        if key in seen:
-            problems.append(f"{where}: 房屋重复 / duplicate part {part.label} (first on line {seen[key]})")
-            continue
-        seen[key] = row.line
         total += part.area
         if total > MAX_AREA and total - part.area <= MAX_AREA:  # reported once, on the line that crosses
             problems.append(f"{where}: 面积合计超过上限 {format_area(MAX_AREA)} m² / the areas sum to more than "
@@ -225,7 +226,7 @@ def _read_private(cells: dict[str, str], owner: str, where: str, names: dict[str
     """The owner's name and phone (private columns); one phone per owner id."""
     before = len(problems)
     try:
-        name = clean_text(cells.get("owner_name", ""), "业主姓名 owner_name", MAX_NAME)
+        name = clean_text(" ".join(cells.get("owner_name", "").split()), "业主姓名 owner_name", MAX_NAME)
     except ValueError as exc:
         problems.append(f"{where}: {exc}")
         name = ""

@@ -261,7 +261,9 @@ def roll_entry(session: Session, estate: Estate, version: RollVersion) -> dict:
             raise RollTampered(estate.slug, version.version, f"entry {version.ledger_seq}'s bytes do not give its hash")
         body = parse_entry(data).body
         if len(_BODIES) >= 8:
-            _COMMITMENTS.pop(_BODIES.pop(next(iter(_BODIES))) and next(iter(_COMMITMENTS)), None)
+            oldest = next(iter(_BODIES))
+            del _BODIES[oldest]
+            _COMMITMENTS.pop(oldest, None)
         _BODIES[leaf] = body
         _COMMITMENTS[leaf] = None
     if body.get("version") != version.version:
@@ -319,20 +321,27 @@ def current_roll(session: Session, slug: str) -> RollView | None:
     if version is None:
         return None
     opened = _open(session, estate, version)
-    names = dict(session.execute(select(OwnerName.voter_id, OwnerName.name)
-                                 .where(OwnerName.roll_version_id == version.id)).all())
+    return RollView(estate.slug, estate.name, estate.origin, version.version, _with_private(session, version, opened),
+                    opened)
+
+
+def load_roll(session: Session, version: RollVersion) -> Roll:
+    """The parts of ``version`` with owner ids, names and phones, opened against the ledger
+    (RollTampered)."""
+    estate = session.get(Estate, version.estate_id)
+    return _with_private(session, version, _open(session, estate, version))
+
+
+def _with_private(session: Session, version: RollVersion, opened: record.OpenedRoll) -> Roll:
+    """The opened roll with the owners' names and phones (private; not in the ledger)."""
+    owners = {v.owner for v in opened.voters}
+    names = {o: n for o, n in session.execute(select(OwnerName.voter_id, OwnerName.name)
+                                              .where(OwnerName.roll_version_id == version.id)) if o in owners}
     owner_of = {v.voter: v.owner for v in opened.voters}
     phones = {owner_of[v]: p for v, p in session.execute(select(RollPhone.voter, RollPhone.phone)
                                                          .where(RollPhone.roll_version_id == version.id))
               if v in owner_of}
-    roll = Roll(opened.roll.parts, names, phones)
-    return RollView(estate.slug, estate.name, estate.origin, version.version, roll, opened)
-
-
-def load_roll(session: Session, version: RollVersion) -> Roll:
-    """The parts of ``version`` with owner ids, opened against the ledger (RollTampered)."""
-    estate = session.get(Estate, version.estate_id)
-    return _open(session, estate, version).roll
+    return Roll(opened.roll.parts, names, phones)
 
 
 def roll_openings(session: Session, slug: str, version: int | None = None) -> dict:

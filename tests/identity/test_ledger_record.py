@@ -45,6 +45,11 @@ def test_estate_and_roll_versions_are_ledger_entries_without_names(tmp_path):
     assert entries[1]["body"]["totals"]["estate"] == {"heads": 2, "area": 27855}
     assert entries[2]["body"]["totals"]["estate"] == {"heads": 3, "area": 27855}
     assert "张三" not in lines[1].decode() and "开发商" not in lines[2].decode()
+    for body in (entries[1]["body"], entries[2]["body"]):  # SPEC §6.2: no owner ids, no locations
+        assert set(body) == {"version", "voters", "developer", "parts", "totals"}
+        assert '"A"' not in json.dumps(body) and '"101"' not in json.dumps(body)
+    same = {v["voter"] for v in entries[1]["body"]["voters"]} & {v["voter"] for v in entries[2]["body"]["voters"]}
+    assert len(same) == 2  # A and D keep their pseudonyms in version 2; B is new
     checkpoint = (bundle / "checkpoint").read_text()
     assert checkpoint.startswith("gongjue.local/maple-court\n3\n")
     done = gongjue(tmp_path, "verify", str(bundle), "--no-progress", "--json")
@@ -85,4 +90,4 @@ def test_verifier_recomputes_roll_totals(tmp_path):
     done = gongjue(tmp_path, "verify", str(tmp_path / "b"), "--no-progress")
     assert done.returncode != 0
     assert "entry 1" in done.stdout
-    assert "totals.estate.heads: stated 3, the parts give 2" in done.stdout
+    assert "totals.estate.heads: stated 3, the voters give 2" in done.stdout

@@ -90,16 +90,16 @@ def test_every_problem_listed_with_line_numbers():
     assert "developer_held must be yes or no" in problems[4]
     assert "building is empty" in problems[5]
     assert "owner is empty" in problems[6]
-    assert "ID card" in problems[7]
+    assert "owner id looks like an ID card number ('110101199003077777')" in problems[7]
 
 
 def test_missing_and_unknown_columns():
     problems = refused("building,room,size,owner,colour\n1,101,50,A,red\n")
     assert problems == [
         "roll.csv:1: 未知列 / unknown column 'size' (known: area, area_source, building, developer_held, owner, "
-        "owner_name, room, unit, 业主姓名, 业主编号, 单元, 开发商持有, 房号, 楼栋, 面积, 面积来源)",
+        "owner_name, phone, room, unit, 业主姓名, 业主编号, 单元, 开发商持有, 房号, 手机号, 楼栋, 面积, 面积来源)",
         "roll.csv:1: 未知列 / unknown column 'colour' (known: area, area_source, building, developer_held, owner, "
-        "owner_name, room, unit, 业主姓名, 业主编号, 单元, 开发商持有, 房号, 楼栋, 面积, 面积来源)",
+        "owner_name, phone, room, unit, 业主姓名, 业主编号, 单元, 开发商持有, 房号, 手机号, 楼栋, 面积, 面积来源)",
         "roll.csv:1: 缺少列 / missing column: area | 面积",
     ]
 
