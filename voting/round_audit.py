@@ -98,17 +98,18 @@ def fingerprint_of(*, origin: str, ann_round: str, secrecy: str, agenda: dict, r
 
 def _check_announcement(entries: Sequence[ParsedEntry], rec: RoundEntries, origin: str, out: RoundAudit) -> None:
     ann, seq = rec.announcement, rec.announce_seq
-    rolls = [e for e in entries[:seq] if e.type == ROLL]
+    rolls = [e for e in entries if e.type == ROLL and e.seq < seq]
     if not rolls or rolls[-1].seq != ann.roll_seq:
         latest = rolls[-1].seq if rolls else None
         out.add(seq, f"名册快照不是此前最新的名册 / the round snapshots entry {ann.roll_seq}, but the latest roll "
                      f"entry before it is {latest}")
         return
     roll_entry = rolls[-1]
-    leaf = entries[roll_entry.seq + 1].prev  # the chain (checked structurally) holds each leaf hash
+    after = next((e for e in entries if e.seq == roll_entry.seq + 1), None)
+    leaf = after.prev if after is not None else None  # the chain (checked structurally) holds each leaf hash
     if leaf != ann.roll_leaf_hash:
         out.add(seq, f"名册快照哈希不符 / roll.leaf_hash {ann.roll_leaf_hash[:16]}… is not the leaf hash "
-                     f"{leaf[:16]}… of roll entry {roll_entry.seq}")
+                     f"{(leaf or '?')[:16]}… of roll entry {roll_entry.seq}")
     try:
         estate = voter_weights(roll_entry.body)
     except (KeyError, TypeError, ValueError) as e:

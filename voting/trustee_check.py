@@ -16,6 +16,7 @@ from ledger.verify import CHECK_NAMES, ContentChecks, VerifyContext, verify_bund
 from voting.crypto import tally
 from voting.crypto import trustee as trustees_
 from voting.round_audit import RoundAudit, check_log
+from voting.round_record import check_rounds
 
 MAX_SHOWN = 20
 
@@ -48,8 +49,8 @@ class _Rounds:
         return check_log(entries, ctx.origin, jobs=self.jobs, audits=self.audits)
 
 
-def identity_checks() -> list[ContentChecks]:
-    """The content checks of ``identity`` (roll and credentials) that exist in this tree."""
+def identity_checks() -> ContentChecks:
+    """The content checks of ``identity`` (roll and credentials) that this tree provides."""
     out = []
     for module in ("identity.record", "identity.authority"):
         try:
@@ -58,15 +59,22 @@ def identity_checks() -> list[ContentChecks]:
             checks = None
         if isinstance(checks, ContentChecks):
             out.append(checks)
-    return out
+    return ContentChecks.merge(*out)
 
 
 def decryptable(bundle: Path, round_id: str, old_checkpoints: list[tuple[str, str]] | None = None, *,
-                jobs: int = 1) -> Decryptable:
-    """Verify ``bundle`` and recompute round ``round_id``; DecryptRefused unless all of it holds."""
+                checks: ContentChecks | None = None, jobs: int = 1) -> Decryptable:
+    """Verify ``bundle`` and recompute round ``round_id``; DecryptRefused unless all of it holds.
+
+    ``checks``: the content checks of the packages below (what ``gongjue verify`` runs; default
+    ``identity_checks()``); the round check of ``voting.round_record.CHECKS`` is replaced by one
+    that keeps each round's audit, so the ballots are verified once.
+    """
     rounds = _Rounds(jobs)
-    checks = ContentChecks.merge(*identity_checks(), ContentChecks(whole_log=(rounds,)))
-    report = verify_bundle(Path(bundle), old_checkpoints, checks=checks, jobs=jobs)
+    others = checks if checks is not None else identity_checks()
+    others = ContentChecks(others.per_entry, [f for f in others.whole_log if f is not check_rounds])
+    report = verify_bundle(Path(bundle), old_checkpoints, checks=ContentChecks.merge(others, ContentChecks(
+        whole_log=(rounds,))), jobs=jobs)
     if not report.ok:
         lines = [f"[{CHECK_NAMES.get(p.check, p.check)}] {p.message}" for p in report.problems[:MAX_SHOWN]]
         more = len(report.problems) - MAX_SHOWN

@@ -21,7 +21,7 @@ from ledger import bundle, checkpoint, keys, log
 from ledger.db import transaction
 from ledger.entry import parse_entry
 from voting.agenda import parse_agenda
-from voting.crypto import ballot, tally, trustee
+from voting.crypto import ballot, dkg, tally, trustee
 from voting.round_audit import fingerprint_of, voter_weights
 from voting.round_record import (
     BALLOT,
@@ -42,6 +42,7 @@ HEADS, AREA = (2, 0, 1), (15393, 0, 12000)  # the honest result: agree 2 / 153.9
 AGENDA = parse_agenda({"rules": "civil-code-2021",
                        "items": [{"id": "m1", "kind": "motion", "matter": "hire_manager"}]}, "agenda.json")
 TRUSTEE_SECRETS = {1: 0x1234567890ABCDEF, 2: 0xFEDCBA0987654321}
+DEALER_COEFFICIENTS = {1: (11, 12), 2: (21, 22), 3: (31, 32)}  # k-of-n: 3 trustees, threshold 2
 AUTHORITY_KEY = nacl.signing.SigningKey(hashlib.sha256(b"authority").digest())
 
 
@@ -55,11 +56,18 @@ class Scenario:
     out: Path
     pseudonym: dict[str, str] = field(default_factory=dict)  # owner id → voter id in the ledger
     trustees: trustee.TrusteeSet | None = None
+    secrets: dict[int, int] = field(default_factory=dict)  # trustee number → decryption secret
 
 
 def _roll() -> Roll:
     return Roll(tuple(Part("1", "1", str(101 + i), area, "registered", owner)
                       for i, (owner, area) in enumerate(AREAS.items())))
+
+
+def _voter_of(session, i: int, owner: str) -> str:
+    """The ledger's voter id of the owner of room 101 + i (contract C2: a pseudonym)."""
+    find = getattr(store, "voter_for_part", None)
+    return owner if find is None else find(session, SLUG, "1", "1", str(101 + i))  # TODO(lead): unguard after C2
 
 
 def _append(session, log_id: int, type_: str, body: dict) -> int:
@@ -68,7 +76,8 @@ def _append(session, log_id: int, type_: str, body: dict) -> int:
 
 def build(engine, out: Path, *, close: bool = True, one_ballot_aggregate: bool = False,
           weight_times_ten: bool = False, revoked_casts: bool = False, unregistered_casts: bool = False,
-          second_ballot: bool = False, other_round_ballot: bool = False, secrecy: str = "secret") -> Scenario:
+          second_ballot: bool = False, other_round_ballot: bool = False, secrecy: str = "secret",
+          revoke_after_cast: bool = False, reissue_and_recast: bool = False, k_of_n: bool = False) -> Scenario:
     """The honest round, or the round with one attack; exported to ``out``."""
     with transaction(engine) as session:
         store.import_roll(session, SLUG, _roll(), filename="roll.csv", data=b"roll", name="枫林苑")
@@ -78,8 +87,8 @@ def build(engine, out: Path, *, close: bool = True, one_ballot_aggregate: bool =
         roll_row = [e for e in log.entries(session, lid) if e.type == "roll"][-1]
         roll_entry = parse_entry(bytes(roll_row.data))
         weights = voter_weights(roll_entry.body)
-        # the ledger's voter ids in roll order are the owners' in roll order (pseudonyms or not)
-        sc.pseudonym = dict(zip(AREAS, weights))
+        sc.pseudonym = {owner: _voter_of(session, i, owner) for i, owner in enumerate(AREAS)}
+        assert set(sc.pseudonym.values()) == set(weights)
         authority.record_authority(session, SLUG, "街道办 / street office", "", AUTHORITY_KEY.verify_key.encode().hex())
         pk = AUTHORITY_KEY.verify_key.encode().hex()
         pairs = [(sc.pseudonym[o], credential_key(o).verify_key.encode().hex()) for o in AREAS]
@@ -91,19 +100,29 @@ def build(engine, out: Path, *, close: bool = True, one_ballot_aggregate: bool =
             authority.record_statement(session, SLUG, authority.sign_statement(revoke, AUTHORITY_KEY))
 
         context = trustee_context(origin, ROUND_ID)
-        publics = [trustee.public_key_json(s, j, context=context) for j, s in TRUSTEE_SECRETS.items()]
-        ts = trustee.trustee_set([trustee.verify_public_key(p, context=context) for p in publics])
+        if k_of_n:
+            polys = {i: dkg.Polynomial(c) for i, c in DEALER_COEFFICIENTS.items()}
+            dealers = [dkg.commitments_json(p, i, context=context, signing_key=nacl.signing.SigningKey(bytes([i]) * 32).verify_key, transport=bytes([i]) * 32) for i, p in polys.items()]  # noqa: E501 (H1: dealer keys, SPEC §3.10)
+            ts = dkg.trustee_set([dkg.verify_commitments(d, context=context, threshold=2, trustees=3)
+                                  for d in dealers], trustees=3)
+            sc.secrets = {j: sum(p.at(j) for p in polys.values()) for j in polys}
+            recorded = {"threshold": 2, "dealers": dealers}
+        else:
+            publics = [trustee.public_key_json(s, j, context=context) for j, s in TRUSTEE_SECRETS.items()]
+            ts = trustee.trustee_set([trustee.verify_public_key(p, context=context) for p in publics])
+            sc.secrets = dict(TRUSTEE_SECRETS)
+            recorded = {"threshold": None, "keys": publics}
         sc.trustees = ts
         secret = secrecy == "secret"
         voters = list(weights.items())
-        if weight_times_ten:
-            voters[0] = (voters[0][0], voters[0][1] * 10)
+        if weight_times_ten:  # A-01 (who votes) weighs ten times its area
+            voters = [(v, a * 10 if v == sc.pseudonym["A-01"] else a) for v, a in voters]
         joint = ts.joint_key if secret else None
         fp = fingerprint_of(origin=origin, ann_round=ROUND_ID, secrecy=secrecy, agenda=AGENDA.as_json(),
                             roll=bytes(roll_row.leaf_hash).hex(), joint_key=joint)
         body = round_body(round_id=ROUND_ID, secrecy=secrecy, agenda=AGENDA, roll_seq=roll_row.seq,
                           roll_leaf_hash=bytes(roll_row.leaf_hash).hex(), voters=voters,
-                          trustees={"threshold": None, "keys": publics} if secret else None,
+                          trustees=recorded if secret else None,
                           joint_key=joint.hex() if secret else None, fingerprint=fp)
         _append(session, lid, ROUND, body)
         items = item_shapes(AGENDA)
@@ -126,6 +145,16 @@ def build(engine, out: Path, *, close: bool = True, one_ballot_aggregate: bool =
             signed = cast(owner, choices)
             if not (revoked_casts and owner == "C-03"):
                 counted.append((signed, snapshot[sc.pseudonym[owner]]))
+        if revoke_after_cast:  # C's ballot was cast while the key was current: it still counts
+            c_key = credential_key("C-03").verify_key.encode().hex()
+            revoke = authority.revoke_statement(origin, pk, sc.pseudonym["C-03"], c_key, "lost")
+            authority.record_statement(session, SLUG, authority.sign_statement(revoke, AUTHORITY_KEY))
+        if reissue_and_recast:  # A's key is reissued; A casts again with the new key: still one voter
+            new_key = nacl.signing.SigningKey(hashlib.sha256(b"reissued A-01").digest())
+            reissue = authority.reissue_statement(origin, pk, sc.pseudonym["A-01"], new_key.verify_key.encode().hex(),
+                                                  credential_key("A-01").verify_key.encode().hex(), "lost")
+            authority.record_statement(session, SLUG, authority.sign_statement(reissue, AUTHORITY_KEY))
+            cast("A-01", [0, 1, 0], key=new_key)
         if unregistered_casts:
             cast("X-99", [0, 1, 0], key=nacl.signing.SigningKey(hashlib.sha256(b"intruder").digest()))
         if second_ballot:

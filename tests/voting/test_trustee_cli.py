@@ -114,3 +114,28 @@ def test_decrypt_no_longer_takes_an_aggregates_file(tmp_path, key_files, capsys)
         main(["trustee", "decrypt", "--key", str(key_files[1]), "--aggregates", "agg.json", "--out", "s.json"])
     assert exc.value.code == 2
     assert "--bundle" in capsys.readouterr().err
+
+
+def test_k_of_n_two_of_three_trustees_decrypt_the_recomputed_aggregates(engine, tmp_path, capsys):
+    sc = rs.build(engine, tmp_path / "b", k_of_n=True)
+    for j in (1, 3):  # trustee 2 is absent
+        write_json(str(tmp_path / f"k{j}.json"), key_file(j, "ctx", sc.secrets[j], 2, PASSPHRASE.encode()),
+                   private=True)
+        assert _decrypt(tmp_path / "b", tmp_path / f"k{j}.json", tmp_path / f"s{j}.json") == 0
+    close = [json.loads(line) for line in (tmp_path / "b" / "entries.jsonl").read_text().splitlines()][-1]
+    agg = tally.Aggregates.from_json(close["body"]["aggregates"])
+    shares = [json.loads((tmp_path / f"s{j}.json").read_text()) for j in (1, 3)]
+    assert [(r.heads, r.area) for r in rs.combine(sc, agg, shares)] == [(rs.HEADS, rs.AREA)]
+    # trustee 2's secret under trustee 3's number is not trustee 3's recorded key X_3
+    write_json(str(tmp_path / "bad.json"), key_file(3, "ctx", sc.secrets[2], 2, PASSPHRASE.encode()), private=True)
+    assert _decrypt(tmp_path / "b", tmp_path / "bad.json", tmp_path / "s.json") == 2
+    assert "this key is not the key recorded for trustee 3 in round r1" in capsys.readouterr().err
+
+
+def test_decrypt_with_a_wrong_passphrase_is_refused_after_verification(engine, tmp_path, key_files, capsys,
+                                                                      monkeypatch):
+    rs.build(engine, tmp_path / "b")
+    monkeypatch.setenv("GONGJUE_TRUSTEE_PASSPHRASE", "wrong passphrase")
+    assert _decrypt(tmp_path / "b", key_files[1], tmp_path / "s.json") == 2
+    assert "wrong passphrase or damaged key file" in capsys.readouterr().err
+    assert not (tmp_path / "s.json").exists()

@@ -31,6 +31,7 @@ from web.cli.keyfiles import (
     run,
     write_json,
 )
+from web.cli.ledger import content_checks
 
 
 def cmd_keygen(args) -> int:
@@ -59,7 +60,8 @@ def cmd_decrypt(args) -> int:
     if not Path(args.bundle).exists():
         raise Refused(f"{args.bundle}: 导出包不存在 / no such bundle")
     try:
-        target = trustee_check.decryptable(Path(args.bundle), args.round, olds, jobs=max(1, args.jobs))
+        target = trustee_check.decryptable(Path(args.bundle), args.round, olds, checks=content_checks(),
+                                           jobs=max(1, args.jobs))
         j, secret = load_key(args.key)
         shares = trustee_check.shares_for(target, j, secret)
     except trustee_check.DecryptRefused as e:
