@@ -39,6 +39,7 @@ from identity.models import Estate
 from ledger import checkpoint, keys, log
 from ledger.entry import ParsedEntry, parse_entry
 from ledger.models import Entry
+from ledger.verify import ContentChecks
 
 AUTHORITY = "authority"
 CREDENTIALS = "credentials"
@@ -356,11 +357,12 @@ class Registry:
 
 
 def roll_voters(body: dict) -> Iterable[str]:
-    """The voters (pseudonyms) a ``roll`` entry body lists (SPEC §6.2)."""
-    weights = getattr(record, "voter_weights", None)  # C2 (H4): pseudonym → weight, from the public entry
-    if weights is not None:
-        return weights(body).keys()
-    return (p["voter"] for p in body.get("parts", ()))  # TODO(lead): drop once identity.record.voter_weights lands
+    """The voters (pseudonyms) a ``roll`` entry body lists (SPEC §6.2); none when it is malformed
+    (``identity.record.CHECKS`` reports that entry)."""
+    try:
+        return record.voter_weights(body).keys()
+    except (ValueError, TypeError, KeyError):
+        return ()
 
 
 def registry_from_entries(entries: Iterable[ParsedEntry], *, check_roll: bool = True) -> Registry:
@@ -392,16 +394,8 @@ def check_log(entries: Iterable[ParsedEntry], ctx: object) -> Iterator[tuple[int
             yield entry.seq, f"{entry.type}: malformed ({exc})"
 
 
-def _content_checks():
-    try:
-        from ledger.verify import ContentChecks  # C4 (H3)
-    except ImportError:  # TODO(lead): remove once ledger.verify.ContentChecks lands
-        return None
-    return ContentChecks(whole_log=(check_log,))
-
-
-CHECKS = _content_checks()
-"""What ``gongjue verify`` runs for credentials (``ledger.verify.ContentChecks``, contract C4)."""
+CHECKS = ContentChecks(whole_log=(check_log,))
+"""What ``gongjue verify`` runs for credentials (contract C4): ``check_log`` over the whole log."""
 
 
 # --- the database side: read the ledger, record statements ------------------------------------

@@ -223,3 +223,36 @@ def test_registry_from_entries_names_the_entry(engine):
         au.registry_from_entries([*entries[:-1], edited])
     problems = list(au.check_log([*entries[:-1], edited], type("Ctx", (), {"origin": ORIGIN})()))
     assert len(problems) == 1 and problems[0][0] == last.seq and "bad signature" in problems[0][1]
+
+
+def test_verify_reports_every_statement_a_dishonest_server_forced_in(engine):
+    """Entries appended straight to the log (bypassing record_statement) are each reported by check_log."""
+    from ledger import log
+
+    version, voters = estate_with_authority(engine)
+    good = au.sign_statement(au.credentials_statement(ORIGIN, AUTH_PK, version, [(voters[0], key(0))]), AUTH)
+    forced = [
+        good,
+        au.sign_statement(au.credentials_statement(ORIGIN, AUTH_PK, version, [(voters[1], key(0))]), AUTH),
+        au.sign_statement(au.credentials_statement(ORIGIN, AUTH_PK, version, [("f" * 32, key(2))]), AUTH),
+        au.sign_statement(au.revoke_statement(ORIGIN, AUTH_PK, voters[1], key(1), "lost"), AUTH),
+        au.sign_statement(au.credentials_statement(ORIGIN, MALLORY.verify_key.encode().hex(), version,
+                                                   [(voters[2], key(3))]), MALLORY),
+        au.sign_statement(au.credentials_statement("gongjue.local/elsewhere", AUTH_PK, version,
+                                                   [(voters[2], key(4))]), AUTH),
+    ]
+    with transaction(engine) as s:
+        log_id = store.get_estate(s, SLUG).log_id
+        seqs = [log.append(s, log_id, doc["statement"]["type"], doc).seq for doc in forced]
+        entries = [parse_entry(bytes(d)) for d in s.scalars(select(Entry.data).where(Entry.log_id == log_id)
+                                                           .order_by(Entry.seq))]
+    problems = dict(au.check_log(entries, type("Ctx", (), {"origin": ORIGIN})()))
+    assert sorted(problems) == seqs[1:]
+    assert "public key already registered" in problems[seqs[1]]
+    assert f"voter {'f' * 32} is not in roll version 1" in problems[seqs[2]]
+    assert "not the voter's current key" in problems[seqs[3]]
+    assert "not signed by the credential authority recorded" in problems[seqs[4]]
+    assert "for another estate" in problems[seqs[5]]
+    # the registry of the good prefix is what the ledger states; the first bad entry stops a replay
+    with pytest.raises(ValueError, match=f"条目 {seqs[1]}"):
+        au.registry_from_entries(entries)
