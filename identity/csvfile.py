@@ -2,6 +2,8 @@
 
 Problems are reported as ``file:line: message`` strings, line 1 being the header, so a
 supervisor can open the file at the right row.  Files are read whole and refused whole.
+``write_csv`` is the one writer for every CSV the product writes; it neutralises formula
+prefixes (OWASP CSV injection, issue #8.4).
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 
@@ -111,3 +115,26 @@ def _canonical_header(header: list[str], filename: str, columns: dict[str, str],
             problems.append(f"{filename}:1: 列重复 / duplicate column '{key}'")
         names.append(name)
     return names
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # OWASP "CSV injection": a spreadsheet runs these
+
+
+def neutralise(cell: object) -> str:
+    """A cell that a spreadsheet shows as text: a leading ``= + - @`` tab or CR (also in their
+    full-width forms) gets a ``'`` prefix, so ``=cmd|' /C calc'!A0`` is never run (issue #8.4)."""
+    text = "" if cell is None else str(cell)
+    if text and unicodedata.normalize("NFKC", text[0])[:1] in FORMULA_START:
+        return "'" + text
+    return text
+
+
+def write_csv(header: Sequence[str], rows: Iterable[Sequence[object]], *, bom: bool = False) -> bytes:
+    """The one CSV writer for every CSV the product writes: UTF-8 (with a BOM for Excel when
+    ``bom``), ``\\n`` line ends, every cell neutralised (``neutralise``)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([neutralise(h) for h in header])
+    for row in rows:
+        writer.writerow([neutralise(c) for c in row])
+    return ("\ufeff" if bom else "").encode() + out.getvalue().encode("utf-8")

@@ -100,6 +100,19 @@ def check_slug(slug: str) -> str:
     return slug
 
 
+def check_name(name: str) -> str:
+    """An estate name: NFKC, 1–200 characters, no invisible or control characters (EstateError)."""
+    from identity.roll import MAX_NAME, clean_text
+
+    try:
+        text = clean_text(name, "小区名称 name", MAX_NAME)
+    except ValueError as exc:
+        raise EstateError(str(exc)) from None
+    if not text:
+        raise EstateError("请填写小区名称 / the estate name is empty")
+    return text
+
+
 def get_estate(session: Session, slug: str) -> Estate | None:
     return session.scalar(select(Estate).where(Estate.slug == slug))
 
@@ -107,7 +120,7 @@ def get_estate(session: Session, slug: str) -> Estate | None:
 def create_estate(session: Session, slug: str, name: str, secret: bytes | None = None) -> Estate:
     """Create an estate, its pseudonym secret and its ledger, whose entry 0 records it (SPEC §6.1)."""
     check_slug(slug)
-    name = name.strip() or slug
+    name = check_name(name) if name.strip() else slug
     origin = origin_for(slug)
     ledger_log = log.create_log(session, origin)
     estate = Estate(slug=slug, name=name, origin=origin, log_id=ledger_log.id, created_at=_now())

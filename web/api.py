@@ -1,7 +1,10 @@
 """JSON API, version 1 (``/api/v1``; OpenAPI at ``/api/v1/openapi.json``).
 
 Public, read-only figures of estates.  Areas are decimal strings with exactly two decimals
-("1234.50", SPEC §1: never floating-point numbers); owners' names never appear.
+("1234.50", SPEC §1: never floating-point numbers); owners' names never appear.  Figures come
+from the estate's latest ``roll`` ledger entry after the roll tables were compared with it
+(SPEC §6.4): a mismatch is a 500 with the reason, never tampered figures.  Reads never take the
+write lock (``ledger.db.reading``).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from pydantic import BaseModel
 
 from identity import store
 from identity.area import format_area
-from ledger.db import transaction
+from ledger.db import reading
 
 router = APIRouter(prefix="/api/v1", tags=["estates"])
 
@@ -40,15 +43,19 @@ def overview_json(view: store.Overview) -> EstateOverview:
 
 @router.get("/estates", response_model=list[EstateSummary], summary="List estates")
 def list_estates(request: Request) -> list[EstateSummary]:
-    with transaction(request.app.state.engine) as session:
+    with reading(request.app.state.engine) as session:
         return [EstateSummary(slug=e.slug, name=e.name) for e in store.list_estates(session)]
 
 
 @router.get("/estates/{slug}", response_model=EstateOverview, summary="An estate's current roll figures",
-            responses={404: {"description": "no such estate"}})
+            responses={404: {"description": "no such estate"},
+                       500: {"description": "the roll tables disagree with the ledger"}})
 def get_estate(request: Request, slug: str) -> EstateOverview:
-    with transaction(request.app.state.engine) as session:
-        view = store.overview(session, slug)
+    try:
+        with reading(request.app.state.engine) as session:
+            view = store.overview(session, slug)
+    except store.RollTampered as exc:
+        raise HTTPException(500, str(exc)) from None
     if view is None:
         raise HTTPException(404, f"没有这个小区 / no estate '{slug}'")
     return overview_json(view)

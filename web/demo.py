@@ -10,8 +10,6 @@ The demo account's password is random and returned once; only its argon2id hash 
 
 from __future__ import annotations
 
-import csv
-import io
 import secrets
 from dataclasses import dataclass
 
@@ -20,6 +18,7 @@ from sqlalchemy import Engine
 from identity import staff as staff_store
 from identity import store
 from identity.area import format_area
+from identity.csvfile import write_csv
 from identity.roll import read_roll
 from ledger.db import transaction
 
@@ -27,7 +26,7 @@ DEMO_SLUG = "maple-court"
 DEMO_NAME = "枫林苑"
 DEMO_USERNAME = "demo"
 DEMO_FILENAME = "maple-court-roll.csv"
-HEADER = ("楼栋", "单元", "房号", "面积", "面积来源", "业主编号", "业主姓名", "开发商持有")
+HEADER = ("楼栋", "单元", "房号", "面积", "面积来源", "业主编号", "业主姓名", "开发商持有", "手机号")
 DEVELOPER = ("DEV", "枫林置业有限公司")
 MULTI_OWNER = "M0007"  # owns 1-1-101, 1-1-102, 2-2-1201 and parking space B1-001
 _SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
@@ -44,6 +43,11 @@ class DemoRow:
     owner: str
     name: str
     developer: bool = False
+
+    @property
+    def phone(self) -> str:
+        """A made-up mobile number (private column, SPEC §6.3) for every owner but the developer."""
+        return "" if self.developer else f"1380000{int(self.owner[1:]):04d}"
 
 
 @dataclass(frozen=True)
@@ -101,17 +105,12 @@ def demo_rows() -> list[DemoRow]:
 
 def demo_roll_csv() -> bytes:
     """The demo roll as a UTF-8 CSV with Chinese headers, as a supervisor would upload it."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(HEADER)
-    for r in demo_rows():
-        writer.writerow((r.building, r.unit, r.room, format_area(r.area), r.source, r.owner, r.name,
-                         "是" if r.developer else "否"))
-    return out.getvalue().encode()
+    return write_csv(HEADER, ((r.building, r.unit, r.room, format_area(r.area), r.source, r.owner, r.name,
+                               "是" if r.developer else "否", r.phone) for r in demo_rows()))
 
 
 def create_demo(engine: Engine, *, with_account: bool = True) -> Demo:
-    """Import the demo estate and create the demo supervisor, in one transaction.
+    """Import the demo estate (identity.store.import_roll_file), then create the demo supervisor.
 
     The account is created only if ``with_account`` and no account of that name exists; its
     random password is returned here and nowhere else.
@@ -119,9 +118,8 @@ def create_demo(engine: Engine, *, with_account: bool = True) -> Demo:
     data = demo_roll_csv()
     roll = read_roll(data, DEMO_FILENAME)
     password = secrets.token_urlsafe(12) if with_account else None
+    version = store.import_roll_file(engine, DEMO_SLUG, roll, filename=DEMO_FILENAME, data=data, name=DEMO_NAME)
     with transaction(engine) as session:
-        version = store.import_roll(session, DEMO_SLUG, roll, filename=DEMO_FILENAME, data=data,
-                                    name=DEMO_NAME).version
         username = None
         if password is not None and staff_store.find_staff(session, DEMO_USERNAME) is None:
             staff_store.create_staff(session, DEMO_USERNAME, password, "staff", by="demo")

@@ -1,4 +1,4 @@
-"""Server-rendered pages: estates, estate overview, staff sign-in, roll upload.
+"""Server-rendered pages: estates, estate overview, roll upload (staff sign-in: web/signin.py).
 
 Pages are plain HTML forms (no JavaScript) so they work in WeChat's browser and on old phones.
 Every POST checks the session's CSRF token first (web.security), then who is asking, then the
@@ -8,30 +8,26 @@ input; writes happen in one transaction only after the whole input has been acce
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.datastructures import FormData, UploadFile
 
-from identity import staff as staff_store
 from identity import store
 from identity.csvfile import CsvError
 from identity.roll import read_roll
 from ledger.checkpoint import CheckpointError
-from ledger.db import transaction
+from ledger.db import reading, transaction
 from ledger.log import LogError
-from web import security
-from web.security import Visitor, visitor
+from web import security, sessions
+from web.security import visitor
+from web.signin import signin_redirect
 from web.templating import templates
 
 router = APIRouter(include_in_schema=False)
 
-TOO_MANY = (f"登录失败次数过多，请 {staff_store.FAILURE_WINDOW // 60} 分钟后再试 / too many failed sign-ins; "
-            f"try again in {staff_store.FAILURE_WINDOW // 60} minutes")
-WRONG = "用户名或密码错误 / wrong username or password"
 MAX_NAME = 200
 
 
@@ -45,90 +41,25 @@ def index(request: Request) -> Response:
 @router.get("/estates/{slug}")
 def estate(request: Request, slug: str) -> Response:
     found = visitor(request)
-    with transaction(request.app.state.engine) as session:
-        view = store.overview(session, slug)
-        flash = staff_store.pop_flash(session, found.token) if view and found.token else None
-    if view is None:
-        raise HTTPException(404, f"没有这个小区 / no estate '{slug}'")
+    view = _overview(request, slug)  # figures from the ledger entry, tables checked (SPEC §6.4)
+    flash = None
+    if found.token:
+        with transaction(request.app.state.engine) as session:
+            flash = sessions.pop_flash(session, found.token)
     return templates.TemplateResponse(request, "estate.html", {"estate": view, "flash": flash})
 
 
-def _local_path(target: str | None) -> str:
-    """``target`` if it is a path on this site, else "/" (no open redirects)."""
-    if (target and target.startswith("/") and not target.startswith("//") and "\\" not in target
-            and target.isprintable() and " " not in target):
-        return target
-    return "/"
-
-
-def _signin_page(request: Request, *, next_path: str, username: str = "", error: str | None = None,
-                 status: int = 200) -> Response:
-    return templates.TemplateResponse(request, "signin.html", {"next": next_path, "username": username,
-                                                               "error": error}, status_code=status)
-
-
-@router.get("/signin")
-def signin_form(request: Request, next: str | None = None) -> Response:  # noqa: A002
-    """The sign-in form; an anonymous session is opened to bind the form's CSRF token."""
-    found = visitor(request)
-    next_path = _local_path(next)
-    if found.token:
-        return _signin_page(request, next_path=next_path)
-    with transaction(request.app.state.engine) as session:
-        token = staff_store.open_session(session, None)
-        signed_in = staff_store.session_for(session, token)
-    security.remember(request, Visitor(token, signed_in))
-    response = _signin_page(request, next_path=next_path)
-    security.set_session_cookie(request, response, token, staff_store.ANONYMOUS_SECONDS)
-    return response
-
-
-@router.post("/signin")
-async def signin(request: Request) -> Response:
-    async with request.form(max_files=0, max_fields=10) as form:
-        return await run_in_threadpool(_signin, request, form)  # argon2 takes ~0.1 s: off the event loop
-
-
-def _signin(request: Request, form: FormData) -> Response:
-    """Check CSRF, then the rate limit, then the password; a success gets a new session."""
-    found = security.check_csrf(request, form.get("csrf"))
-    username = str(form.get("username") or "")[:200]
-    password = str(form.get("password") or "")
-    next_path = _local_path(str(form.get("next") or "/"))
-    client = security.client_address(request)
-    engine = request.app.state.engine
-    with transaction(engine) as session:
-        limited = staff_store.signin_limited(session, username, client)
-    if limited:
-        return _signin_page(request, next_path=next_path, username=username, error=TOO_MANY, status=429)
-    with transaction(engine) as session:
-        account = staff_store.verify_password(session, username, password)
-        if account is None:
-            staff_store.record_failure(session, username, client)
-        else:
-            staff_store.clear_failures(session, username)
-            staff_store.close_session(session, found.token)  # a new token on sign-in: no fixation
-            token = staff_store.open_session(session, account)
-    if account is None:
-        return _signin_page(request, next_path=next_path, username=username, error=WRONG, status=401)
-    response = RedirectResponse(next_path, status_code=303)
-    security.set_session_cookie(request, response, token, staff_store.SESSION_SECONDS)
-    return response
-
-
-@router.post("/signout")
-async def signout(request: Request) -> Response:
-    async with request.form(max_files=0, max_fields=10) as form:
-        return await run_in_threadpool(_signout, request, form)
-
-
-def _signout(request: Request, form: FormData) -> Response:
-    found = security.check_csrf(request, form.get("csrf"))
-    with transaction(request.app.state.engine) as session:
-        staff_store.close_session(session, found.token)
-    response = RedirectResponse("/", status_code=303)
-    security.clear_session_cookie(request, response)
-    return response
+def _overview(request: Request, slug: str) -> store.Overview:
+    """The estate's figures, read without the write lock; 404 unknown, 500 when the roll tables
+    disagree with the ledger (an error page, never the tampered figures)."""
+    try:
+        with reading(request.app.state.engine) as session:
+            view = store.overview(session, slug)
+    except store.RollTampered as exc:
+        raise HTTPException(500, str(exc)) from None
+    if view is None:
+        raise HTTPException(404, f"没有这个小区 / no estate '{slug}'")
+    return view
 
 
 @dataclass
@@ -146,22 +77,14 @@ def _upload_page(request: Request, form: UploadForm, status: int = 200) -> Respo
     return templates.TemplateResponse(request, "roll_upload.html", {"form": form}, status_code=status)
 
 
-def _signin_redirect(request: Request) -> Response:
-    return RedirectResponse(f"/signin?next={quote(request.url.path)}", status_code=303)
-
-
 def _existing(request: Request, slug: str) -> store.Overview:
-    with transaction(request.app.state.engine) as session:
-        view = store.overview(session, slug)
-    if view is None:
-        raise HTTPException(404, f"没有这个小区 / no estate '{slug}'")
-    return view
+    return _overview(request, slug)
 
 
 @router.get("/roll/new")
 def new_estate_roll_form(request: Request) -> Response:
     if visitor(request).staff is None:
-        return _signin_redirect(request)
+        return signin_redirect(request)
     security.require_role(visitor(request))
     return _upload_page(request, UploadForm())
 
@@ -169,7 +92,7 @@ def new_estate_roll_form(request: Request) -> Response:
 @router.get("/estates/{slug}/roll")
 def estate_roll_form(request: Request, slug: str) -> Response:
     if visitor(request).staff is None:
-        return _signin_redirect(request)
+        return signin_redirect(request)
     security.require_role(visitor(request))
     view = _existing(request, slug)
     security.require_estate_role(request, slug, "supervisor")
@@ -225,32 +148,37 @@ def _accept_roll(request: Request, form: FormData, file: tuple[str, bytes] | Non
         page.error = f"名册未导入：{len(exc.problems)} 处错误，未写入任何内容 / roll refused, nothing was written"
         page.problems = exc.problems
         return _upload_page(request, page, 422)
-    try:
-        with transaction(request.app.state.engine) as session:
-            version = store.import_roll(session, page.slug, roll, filename=filename, data=data,
-                                        name=page.name).version
-            staff_store.set_flash(session, found.token, f"已导入第 {version} 版名册 / roll version {version} imported")
-    except (IntegrityError, LogError):  # another upload created the estate meanwhile
-        page.error = f"小区代号 '{page.slug}' 已被使用 / estate slug already taken"
+    try:  # hashing before, one short write transaction (identity.store.import_roll_file)
+        version = store.import_roll_file(request.app.state.engine, page.slug, roll, filename=filename, data=data,
+                                         name=page.name)
+    except store.ImportConflict as exc:  # a concurrent upload won twice: nothing written, try again
+        page.error = str(exc)
         return _upload_page(request, page, 409)
+    except store.EstateError as exc:
+        page.error = str(exc)
+        return _upload_page(request, page, 422)
+    except (IntegrityError, LogError, OperationalError) as exc:
+        page.error = ("数据库忙，名册未导入，请稍后重试 / the database is busy; the roll was not imported, "
+                      f"please try again ({type(exc).__name__})")
+        return _upload_page(request, page, 503)
     except CheckpointError as exc:  # the server's log key is not the one that signed this log
         page.error = f"账本拒绝签署，名册未导入 / the ledger refused to sign, roll not imported: {exc}"
         return _upload_page(request, page, 500)
+    with transaction(request.app.state.engine) as session:
+        sessions.set_flash(session, found.token, f"已导入第 {version} 版名册 / roll version {version} imported")
     return RedirectResponse(f"/estates/{page.slug}", status_code=303)
 
 
 def _check_new_estate(request: Request, page: UploadForm) -> None:
     store.check_slug(page.slug)
-    if not page.name:
-        raise store.EstateError("请填写小区名称 / the estate name is empty")
-    if len(page.name) > MAX_NAME:
-        raise store.EstateError(f"小区名称过长（最多 {MAX_NAME} 字）/ estate name longer than {MAX_NAME} characters")
-    with transaction(request.app.state.engine) as session:
+    page.name = store.check_name(page.name)  # 1–200 characters, no NUL, invisible or control characters
+    with reading(request.app.state.engine) as session:
         if store.get_estate(session, page.slug) is not None:
             raise store.EstateError(f"小区代号 '{page.slug}' 已被使用；要更新名册请到该小区页面上传 / "
                                     f"estate '{page.slug}' exists; upload a new roll version from its page")
 
 
 def _base_name(filename: str) -> str:
-    name = filename.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if ch.isprintable()).strip()  # no NUL or control characters
     return name[:100] or "roll.csv"
