@@ -237,6 +237,8 @@ def begin(session: Session, slug: str, building: str, unit: str, room: str, *, c
           gateway: SmsGateway | None, at: int | None = None) -> Started:
     """Find the voter holding a part and start their second factor (sends the SMS code)."""
     at = now() if at is None else at
+    if _count(session, "fail", at - FAILURE_WINDOW, client=client[:64]) >= MAX_CLIENT_FAILURES:
+        raise FactorError(TOO_MANY)  # also bounds guessing which parts exist
     store = _store()
     try:
         voter = store.voter_for_part(session, slug, building.strip(), unit.strip(), room.strip())
@@ -247,8 +249,6 @@ def begin(session: Session, slug: str, building: str, unit: str, room: str, *, c
         _event(session, "fail", slug, "", client, at)
         raise FactorError("名册中没有这套房屋，请核对楼栋、单元、房号 / no such part in the roll; check building, "
                           "unit and room")
-    if _count(session, "fail", at - FAILURE_WINDOW, client=client[:64]) >= MAX_CLIENT_FAILURES:
-        raise FactorError(TOO_MANY)
     phone = store.voter_phone(session, slug, voter)
     if phone and gateway is not None:
         _send(session, slug, voter, phone, client, gateway, at)

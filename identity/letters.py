@@ -280,11 +280,12 @@ _PAGE = """<section class="letter" data-voter="{voter}">
 <ol class="steps">
 <li>用手机微信“扫一扫”或相机扫描上面的二维码，会打开投票页面（凭证码已自动填好）。</li>
 <li>如果不方便扫码：在手机浏览器打开 <strong>{booth}</strong>，照上面的凭证码输入（大小写、横线都可以不输）。</li>
+<li>先登录：填一套房屋，再输入发到登记手机的短信验证码（无登记手机的用另寄的 PIN 信）。</li>
 <li>核对页面上的小区名称是 <strong>{estate}</strong>，然后逐项选择“同意”“反对”或“弃权”（选举项按提示勾选候选人）。</li>
 <li>检查无误后点“提交”。页面会显示一个“回执码”，请抄下来或截图，之后可以用它核对您的票已被计入。</li>
-<li>在投票截止前都可以投；同一份凭证只计一票。有疑问请联系业主委员会或筹备组，家人可以帮您操作，但请您自己做决定。</li>
+<li>截止前都可以投，同一份凭证只计一票。家人可以帮您操作，但请您自己做决定。</li>
 </ol>
-<div class="en">Scan the QR code (or open {booth} and type the code), check the estate name, mark each item, submit, and keep the receipt code shown.</div>
+<div class="en">Scan the QR code (or open {booth} and type the code), sign in with one of your flats and the SMS code (or your PIN letter), check the estate name, mark each item, submit, and keep the receipt code shown.</div>
 <div class="warn">
 请妥善保管本信：凭证码就是您的电子签名，任何人拿到它都能以您的名义投票。不要告诉别人，不要拍照发给别人；
 工作人员、物业和业委会都不会向您索要凭证码。如果遗失或怀疑被别人看到，请立即联系业主委员会或筹备组作废并补发。

@@ -33,9 +33,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from starlette.datastructures import FormData
 
 from identity import authority, factor
-from identity import staff as staff_store
 from identity.models import Estate
-from ledger.db import Base, transaction
+from ledger.db import Base, reading, transaction
 from web import security
 from web.templating import templates
 
@@ -76,13 +75,11 @@ def _row(request: Request) -> OwnerSessionRow | None:
     token = request.cookies.get(OWNER_COOKIE)
     if not token or len(token) > 100 or not token.isascii():
         return None
-    with transaction(request.app.state.engine) as session:
+    with reading(request.app.state.engine) as session:  # expired rows are purged when sessions open
         row = session.get(OwnerSessionRow, _hash(token))
-        if row is not None and row.expires_at <= int(time.time()):
-            session.delete(row)
+        if row is None or row.expires_at <= int(time.time()):
             return None
-        if row is not None:
-            session.expunge(row)
+        session.expunge(row)
         return row
 
 
@@ -112,41 +109,23 @@ def _set_cookie(request: Request, response: Response, token: str, max_age: int) 
                         secure=request.url.scheme == "https")
 
 
-# --- CSRF (contract C5: visitor(request).csrf / check_csrf) ---------------------------------------
-
-
-def _csrf(request: Request) -> tuple[str, str | None]:
-    """The form's CSRF token, and a new anonymous staff-session token to set when one was needed."""
-    found = security.visitor(request)
-    if found.csrf:
-        return found.csrf, None
-    # TODO(lead): drop once anonymous CSRF without a session row (C5, H5) lands; this mirrors /signin.
-    with transaction(request.app.state.engine) as session:
-        token = staff_store.open_session(session, None)
-        signed_in = staff_store.session_for(session, token)
-    security.remember(request, security.Visitor(token, signed_in))
-    return security.visitor(request).csrf, token
+# --- pages ------------------------------------------------------------------------------------
 
 
 def _page(request: Request, name: str, context: dict, status: int = 200) -> Response:
-    csrf, new_token = _csrf(request)
-    response = templates.TemplateResponse(request, f"owner/{name}", {**context, "csrf": csrf}, status_code=status)
-    if new_token is not None:
-        security.set_session_cookie(request, response, new_token, staff_store.ANONYMOUS_SECONDS)
-    return response
+    """An owner page; its forms carry ``web.security.visitor(request).csrf`` (contract C5)."""
+    return templates.TemplateResponse(request, f"owner/{name}",
+                                      {**context, "csrf": security.visitor(request).csrf}, status_code=status)
 
 
 def _estate(request: Request, slug: str) -> Estate:
-    with transaction(request.app.state.engine) as session:
+    with reading(request.app.state.engine) as session:
         estate = session.scalar(select(Estate).where(Estate.slug == slug))
         if estate is not None:
             session.expunge(estate)
     if estate is None:
         raise HTTPException(404, f"没有这个小区 / no estate '{slug}'")
     return estate
-
-
-# --- pages ------------------------------------------------------------------------------------
 
 
 @router.get("/estates/{slug}/owner")
@@ -156,7 +135,7 @@ def owner_home(request: Request, slug: str) -> Response:
     me = owner_session(request)
     if me is None or me.estate != slug:
         return _page(request, "signin.html", {"estate": estate, "form": {}, "error": None})
-    with transaction(request.app.state.engine) as session:
+    with reading(request.app.state.engine) as session:
         reg = authority.registry(session, slug)
     key = reg.key_of(me.voter)
     return _page(request, "mykey.html", {
@@ -210,7 +189,7 @@ def _masked(request: Request, row: OwnerSessionRow) -> str | None:
         return None
     from identity import store
 
-    with transaction(request.app.state.engine) as session:
+    with reading(request.app.state.engine) as session:
         phone = store.voter_phone(session, row.estate, row.voter)
     return store.mask_phone(phone) if phone else None
 

@@ -36,3 +36,23 @@ def test_one_printed_a4_page_per_voter(tmp_path):
     assert len(sizes) == 1
     (width, height), = sizes
     assert abs(width - 595.28) < 1.5 and abs(height - 841.89) < 1.5  # A4 in points
+
+
+def test_one_printed_a4_page_per_pin_letter(tmp_path):
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    from identity.roll import Part
+
+    parts = tuple(Part("12A", "3", f"商铺{1000 + i}", 5000, "registered", "D") for i in range(40))
+    pages = [("A001", (Part("1", "1", "101", 5000, "registered", "A001"),), "01234 56789"),
+             ("开发商（未售房屋）", parts, "98765 43210")]
+    path = tmp_path / "pins.html"
+    cl.write_private(path, cl.render_pin_letters("枫林苑花园小区（一期、二期）业主大会", "maple-court", pages))
+    with sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_page()
+        page.goto(path.as_uri())
+        pdf = page.pdf(prefer_css_page_size=True)
+        browser.close()
+    assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 2
