@@ -101,7 +101,7 @@ _READING = "gongjue_reading"
 
 @contextmanager
 def reading(engine: Engine) -> Iterator[Session]:
-    """A read-only transaction that never takes SQLite's write lock; always rolled back.
+    """A read-only transaction that never takes SQLite's write lock; it ends with a rollback.
 
     SQLite: deferred ``BEGIN`` under ``PRAGMA query_only`` (a write inside is refused, it never
     upgrades to the write lock).  PostgreSQL: ``READ ONLY``, ``REPEATABLE READ``.  Use it for
@@ -114,10 +114,7 @@ def reading(engine: Engine) -> Iterator[Session]:
             conn.execution_options(**{_READING: True})
         try:
             with Session(bind=conn, expire_on_commit=False, autoflush=False) as session:
-                try:
-                    yield session
-                finally:
-                    session.rollback()
+                yield session  # closing rolls the transaction back; loaded objects stay readable
         finally:
             if conn.dialect.name == "sqlite":
                 conn.connection.driver_connection.execute("PRAGMA query_only=OFF")

@@ -1,6 +1,7 @@
-"""The ledger's tables (migration ``ledger_0001``): logs, entries, stored hashes, checkpoints, cosignatures.
+"""The ledger's tables (migration ``ledger_0001``): logs, entries, stored hashes, checkpoints, cosignatures;
+and the self-check state (``ledger_0002``).
 
-Every table is append-only; the database refuses UPDATE and DELETE (and TRUNCATE on PostgreSQL)
+Every ledger_0001 table is append-only; the database refuses UPDATE and DELETE (and TRUNCATE on PostgreSQL)
 with triggers, and refuses an entry or stored hash that is not the next one of its log.  That is
 defence in depth only: tampering is detected by checkpoints held by others (SPEC §2).
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ledger.db import Base
@@ -69,3 +70,15 @@ class Cosignature(Base):
     witness: Mapped[str] = mapped_column(String(300), nullable=False)  # the witness's vkey
     line: Mapped[str] = mapped_column(Text, nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class SelfCheck(Base):
+    """The last self-check of a log (migration ``ledger_0002``; state, not part of the ledger)."""
+
+    __tablename__ = "ledger_selfcheck"
+    log_id: Mapped[int] = mapped_column(ForeignKey("ledger_logs.id"), primary_key=True)
+    checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    ok: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -38,7 +38,8 @@ class GongjueApp(FastAPI):
 def create_app(engine: Engine | None = None) -> FastAPI:
     """The ASGI application over ``engine`` (default: ledger.db.make_engine())."""
     app = GongjueApp(title="共决 Gongjue", version="1", openapi_url="/api/v1/openapi.json",
-                     docs_url=None, redoc_url=None)  # no Swagger UI: it needs scripts the CSP refuses
+                     docs_url=None, redoc_url=None,  # no Swagger UI: it needs scripts the CSP refuses
+                     lifespan=audit.lifespan)  # the periodic ledger self-check (SPEC §2.9)
     app.state.engine = engine if engine is not None else make_engine()
     app.state.templates = templates
     app.add_middleware(BodyLimit)

@@ -10,6 +10,10 @@ Anyone may read them — the ledger holds no names or phone numbers.  Routes, al
 - ``/consistency.json?size1=&size2=``: a consistency proof between two sizes;
 - ``/bundle.zip``: the export bundle (SPEC §2.7), the same files as ``gongjue export``.
 
+The overview warns, Chinese first, when the server's last self-check of the log failed
+(ledger.selfcheck, SPEC §2.9); ``lifespan`` runs that check periodically in a background thread,
+and staff pages show the same warning through ``base.html`` (``ledger_warnings``).
+
 The log is found by its origin ``<site>/<slug>`` in the ledger's own table.  Every handler reads
 in ``ledger.db.reading`` (never the write lock: a long import does not queue these pages).
 """
@@ -17,14 +21,17 @@ in ``ledger.db.reading`` (never the write lock: a long import does not queue the
 from __future__ import annotations
 
 import json
+import logging
 import re
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
-from ledger import bundle, checkpoint, keys, log as logs, receipt
+from ledger import bundle, checkpoint, keys, log as logs, receipt, selfcheck
 from ledger.checkpoint import parse_checkpoint
 from ledger.db import reading
 from web.templating import templates
@@ -70,6 +77,7 @@ def audit_page(request: Request, slug: str, start: int | None = None) -> Respons
                         for e in reversed(page)],
             "start": start, "older": max(0, start - PAGE) if start > 0 else None,
             "newer": start + PAGE if start + PAGE < current else None,
+            "selfcheck": selfcheck.status(session, log_id),
         }
     return templates.TemplateResponse(request, "audit/index.html", context)
 
@@ -190,3 +198,47 @@ def _chunks(spool) -> Iterator[bytes]:  # noqa: ANN001
             yield chunk
     finally:
         spool.close()
+
+
+def ledger_warnings(request: Request) -> list[dict]:
+    """For staff pages (base.html): every estate whose last ledger self-check failed."""
+    with reading(request.app.state.engine) as session:
+        return [{"slug": origin.rsplit("/", 1)[-1], "seq": row.seq, "message": row.message,
+                 "checked_at": row.checked_at} for origin, row in selfcheck.problems(session)]
+
+
+templates.env.globals["ledger_warnings"] = ledger_warnings
+
+
+class SelfCheckThread(threading.Thread):
+    """Runs ledger.selfcheck.run every ``seconds`` until ``stop``; a failure is logged, never fatal."""
+
+    def __init__(self, engine, seconds: int) -> None:  # noqa: ANN001
+        super().__init__(name="gongjue-selfcheck", daemon=True)
+        self.engine, self.seconds, self.stopping = engine, seconds, threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.seconds):
+            try:
+                selfcheck.run(self.engine)
+            except Exception:  # noqa: BLE001 — a busy or unreachable database must not end the loop
+                logging.getLogger("gongjue.selfcheck").exception("账本自检未能运行 / ledger self-check could not run")
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(10)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The app's lifespan: the periodic ledger self-check (GONGJUE_SELFCHECK_SECONDS, 0 = off)."""
+    seconds = selfcheck.interval()
+    worker = SelfCheckThread(app.state.engine, seconds) if seconds > 0 else None
+    if worker:
+        worker.start()
+    app.state.selfcheck = worker
+    try:
+        yield
+    finally:
+        if worker:
+            worker.stop()

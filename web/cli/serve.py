@@ -2,12 +2,16 @@
 
 ``serve`` brings the database (GONGJUE_DATABASE_URL, default ./var/gongjue.db) to every head
 revision first, optionally creates the demo estate and its supervisor when the database has no
-estate yet, then runs the app under Uvicorn.
+estate yet, checks every estate's ledger against its signed checkpoints (ledger.selfcheck; the
+app repeats it every GONGJUE_SELFCHECK_SECONDS), then runs the app under Uvicorn.
 """
 
 from __future__ import annotations
 
+import sys
+
 from identity import store
+from ledger import selfcheck
 from ledger.db import migrated_engine, transaction
 
 
@@ -39,10 +43,26 @@ def run_serve(args) -> int:  # noqa: ANN001
     engine = migrated_engine()
     if args.demo:
         _ensure_demo(engine)
+    try:
+        selfcheck.interval()  # a bad GONGJUE_SELFCHECK_SECONDS is refused before serving
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    _selfcheck_on_start(engine)
     print(f"共决 Gongjue: http://{args.host}:{args.port}/", flush=True)
     uvicorn.run(create_app(engine), host=args.host, port=args.port, proxy_headers=True,
                 server_header=False, log_level="info")
     return 0
+
+
+def _selfcheck_on_start(engine) -> None:  # noqa: ANN001
+    """Re-hash every estate's log against its signed checkpoints before serving (SPEC §2.9)."""
+    outcomes = selfcheck.run(engine)
+    bad = [o for o in outcomes if not o.ok]
+    print(f"账本自检 / ledger self-check: {len(outcomes) - len(bad)} 个账本正常 / logs ok, "
+          f"{len(bad)} 个有问题 / with problems", flush=True)
+    for o in bad:
+        print(f"警告 / WARNING: {o.origin}: {o.finding.message}", file=sys.stderr, flush=True)
 
 
 def _ensure_demo(engine) -> None:  # noqa: ANN001
