@@ -116,3 +116,15 @@ def test_merge_keeps_order_and_runs_a_check_once():
     assert merged.per_entry == {"roll": (_odd_i, _boom), "estate": (_boom,)}
     assert merged.whole_log == (_record_order,)
     assert ContentChecks.merge() == NO_CONTENT_CHECKS
+
+
+def test_gongjue_verify_runs_the_checks_of_every_package():
+    from identity import authority
+    from voting import round_record
+
+    merged = content_checks()
+    for part in (record.CHECKS, authority.CHECKS, round_record.CHECKS):
+        for entry_type, fns in part.per_entry.items():
+            assert set(fns) <= set(merged.per_entry[entry_type])
+        assert set(part.whole_log) <= set(merged.whole_log)
+    assert authority.check_log in merged.whole_log and round_record.check_rounds in merged.whole_log

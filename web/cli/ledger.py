@@ -8,7 +8,6 @@ its own state directory) with a consistency proof, and refuses to cosign a fork 
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import sys
@@ -156,37 +155,13 @@ def _print_report(report: verify.Report) -> None:
 
 
 def content_checks() -> verify.ContentChecks:
-    """The election-content checks of every package above the ledger, merged (SPEC §2.8 item 7)."""
-    from identity import record
+    """The election-content checks of every package above the ledger, merged (SPEC §2.8 item 7):
+    estates and rolls (identity.record), credentials (identity.authority), rounds and ballots
+    (voting.round_record)."""
+    from identity import authority, record
+    from voting import round_record
 
-    parts = [getattr(record, "CHECKS", None) or _IDENTITY_CHECKS]  # TODO(lead): record.CHECKS (H4) once it lands
-    for module in ("identity.authority", "voting.round_record"):  # TODO(lead): unguard when H6, H2 land
-        try:
-            found = getattr(importlib.import_module(module), "CHECKS", None)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            found = None
-        if found is not None:
-            parts.append(found)
-    return verify.ContentChecks.merge(*parts)
-
-
-def _check_roll(entry, ctx: verify.VerifyContext) -> list[str]:  # noqa: ANN001, ARG001
-    """SPEC §6.2: the roll's totals recomputed from its parts (identity.record)."""
-    from identity import record
-
-    return record.check_roll_body(entry.body)
-
-
-def _check_estate(entry, ctx: verify.VerifyContext) -> list[str]:  # noqa: ANN001
-    """SPEC §6.1: the estate entry is seq 0 and names the signed origin and the bundle's key."""
-    from identity import record
-
-    return record.check_estate_body(entry.body, seq=entry.seq, origin=ctx.origin, log_vkey=ctx.vkey)
-
-
-_IDENTITY_CHECKS = verify.ContentChecks({"roll": [_check_roll], "estate": [_check_estate]})
+    return verify.ContentChecks.merge(record.CHECKS, authority.CHECKS, round_record.CHECKS)
 
 
 def run_checkpoint(args) -> int:  # noqa: ANN001
