@@ -25,6 +25,8 @@ import bisect
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from identity import record
+from identity.authority import registry_from_entries
 from ledger.entry import ParsedEntry
 from voting.crypto import ballot as ballots_
 from voting.crypto import dkg, tally
@@ -68,21 +70,11 @@ class RoundAudit:
 
 def voter_weights(roll_body: dict) -> dict[str, int]:
     """Pseudonym → estate area of a public ``roll`` entry (contract C2)."""
-    from identity import record
-
-    weights = getattr(record, "voter_weights", None)
-    if weights is not None:
-        return weights(roll_body)
-    out: dict[str, int] = {}  # TODO(lead): drop once identity.record.voter_weights (C2, H4) lands
-    for part in roll_body["parts"]:
-        out[part["voter"]] = out.get(part["voter"], 0) + part["area"]
-    return out
+    return record.voter_weights(roll_body)
 
 
 def default_registry(entries: list[ParsedEntry]) -> object:
     """The credential registry stated by the identity entries (contract C3)."""
-    from identity.authority import registry_from_entries
-
     return registry_from_entries(entries)
 
 

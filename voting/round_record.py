@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ledger.entry import HEX64_RE, ParsedEntry
+from ledger.verify import ContentChecks
 from voting.agenda import Agenda, AgendaError, parse_agenda
 from voting.crypto.ballot import ItemShape
 
@@ -289,12 +290,5 @@ def check_rounds(entries: Iterable[ParsedEntry], ctx) -> Iterable[tuple[int | No
     return check_log(entries, ctx.origin)
 
 
-def _checks():
-    try:
-        from ledger.verify import ContentChecks
-    except ImportError:  # TODO(H3, contract C4): ContentChecks lands in ledger.verify
-        return None
-    return ContentChecks(whole_log=(check_rounds,))
-
-
-CHECKS = _checks()
+CHECKS = ContentChecks(whole_log=(check_rounds,))
+"""What ``gongjue verify`` runs for rounds (``ledger.verify.ContentChecks``, contract C4)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from identity import authority, record
 from ledger.verify import CHECK_NAMES, ContentChecks, VerifyContext, verify_bundle
 from voting.crypto import tally
 from voting.crypto import trustee as trustees_
@@ -50,16 +51,8 @@ class _Rounds:
 
 
 def identity_checks() -> ContentChecks:
-    """The content checks of ``identity`` (roll and credentials) that this tree provides."""
-    out = []
-    for module in ("identity.record", "identity.authority"):
-        try:
-            checks = getattr(__import__(module, fromlist=["CHECKS"]), "CHECKS", None)
-        except ImportError:
-            checks = None
-        if isinstance(checks, ContentChecks):
-            out.append(checks)
-    return ContentChecks.merge(*out)
+    """The content checks of ``identity``: estate and roll (SPEC §6), credentials (§4.5)."""
+    return ContentChecks.merge(record.CHECKS, authority.CHECKS)
 
 
 def decryptable(bundle: Path, round_id: str, old_checkpoints: list[tuple[str, str]] | None = None, *,

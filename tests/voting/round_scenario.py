@@ -64,10 +64,9 @@ def _roll() -> Roll:
                       for i, (owner, area) in enumerate(AREAS.items())))
 
 
-def _voter_of(session, i: int, owner: str) -> str:
+def _voter_of(session, i: int) -> str:
     """The ledger's voter id of the owner of room 101 + i (contract C2: a pseudonym)."""
-    find = getattr(store, "voter_for_part", None)
-    return owner if find is None else find(session, SLUG, "1", "1", str(101 + i))  # TODO(lead): unguard after C2
+    return store.voter_for_part(session, SLUG, "1", "1", str(101 + i))
 
 
 def _append(session, log_id: int, type_: str, body: dict) -> int:
@@ -87,7 +86,7 @@ def build(engine, out: Path, *, close: bool = True, one_ballot_aggregate: bool =
         roll_row = [e for e in log.entries(session, lid) if e.type == "roll"][-1]
         roll_entry = parse_entry(bytes(roll_row.data))
         weights = voter_weights(roll_entry.body)
-        sc.pseudonym = {owner: _voter_of(session, i, owner) for i, owner in enumerate(AREAS)}
+        sc.pseudonym = {owner: _voter_of(session, i) for i, owner in enumerate(AREAS)}
         assert set(sc.pseudonym.values()) == set(weights)
         authority.record_authority(session, SLUG, "街道办 / street office", "", AUTHORITY_KEY.verify_key.encode().hex())
         pk = AUTHORITY_KEY.verify_key.encode().hex()
@@ -102,7 +101,7 @@ def build(engine, out: Path, *, close: bool = True, one_ballot_aggregate: bool =
         context = trustee_context(origin, ROUND_ID)
         if k_of_n:
             polys = {i: dkg.Polynomial(c) for i, c in DEALER_COEFFICIENTS.items()}
-            dealers = [dkg.commitments_json(p, i, context=context, signing_key=nacl.signing.SigningKey(bytes([i]) * 32).verify_key, transport=bytes([i]) * 32) for i, p in polys.items()]  # noqa: E501 (H1: dealer keys, SPEC §3.10)
+            dealers = [dkg.commitments_json(p, i, context=context, signing_key=nacl.signing.SigningKey(bytes([i]) * 32).verify_key, transport=bytes([i]) * 32) for i, p in polys.items()]
             ts = dkg.trustee_set([dkg.verify_commitments(d, context=context, threshold=2, trustees=3)
                                   for d in dealers], trustees=3)
             sc.secrets = {j: sum(p.at(j) for p in polys.values()) for j in polys}

@@ -1,8 +1,11 @@
 """Round entries (SPEC §7.1–§7.3): builders, shapes, one round out of a log, and the whole-log
 content check run by ``gongjue verify`` as a library call (contract C4)."""
 
+import json
+
 import pytest
 
+from ledger.db import make_engine, migrate
 from ledger.entry import ParsedEntry
 from ledger.verify import ContentChecks, verify_bundle
 from tests.voting import round_scenario as rs
@@ -138,3 +141,21 @@ def test_open_round_with_a_changed_count_is_reported(engine, tmp_path):
     messages = [p.message for p in _verify(tmp_path / "b").problems]
     assert any("round.close counts: item 'm1' selection 0 heads is 1, recomputed 2" in m for m in messages)
     assert any("round.close counts: item 'm1' selection 2 area is 0, recomputed 12000" in m for m in messages)
+
+
+def test_gongjue_verify_reports_a_round_attack_by_its_entry(engine, tmp_path, capsys):
+    from web.cli import main
+
+    good = make_engine(f"sqlite:///{tmp_path / 'good.db'}")
+    migrate(good)
+    rs.build(good, tmp_path / "good")
+    good.dispose()
+    assert main(["verify", str(tmp_path / "good"), "--json", "--jobs", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["types"]["ballot"] == 3
+    rs.build(engine, tmp_path / "bad", unregistered_casts=True)
+    assert main(["verify", str(tmp_path / "bad"), "--json", "--jobs", "1"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    lines = (tmp_path / "bad" / "entries.jsonl").read_text().splitlines()
+    intruder = max(i for i, line in enumerate(lines) if '"type":"ballot"' in line)
+    assert report["first"]["check"] == "content" and report["first"]["seq"] == intruder
+    assert "ballot signed with a credential key that is not registered" in report["first"]["message"]
