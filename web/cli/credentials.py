@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import nacl.signing
@@ -241,13 +242,30 @@ def _warn_placeholder(origin: str, base_url: str | None) -> None:
               f"give the real booth address with --base-url", file=sys.stderr)
 
 
-def generate(args: argparse.Namespace) -> int:
-    """``credentials generate``: letters and the signed list for voters without a credential."""
+@dataclass(frozen=True)
+class _Offline:
+    """What each of the authority's commands starts from: its key and the verified ledger."""
+
+    key: nacl.signing.SigningKey
+    public_key: str
+    estate: dict
+    roll: dict
+    registry: au.Registry
+
+
+def _offline(args: argparse.Namespace) -> _Offline:
+    """Load the authority key, verify the bundle, and check that the ledger records this key."""
     key, _ = load_authority_key(args.authority_key)
     entries = _verified_entries(args.bundle)
     estate, roll = _estate_and_roll(entries)
     reg = au.registry_from_entries(entries)
-    pk = _authority_matches(reg, key)
+    return _Offline(key, _authority_matches(reg, key), estate, roll, reg)
+
+
+def generate(args: argparse.Namespace) -> int:
+    """``credentials generate``: letters and the signed list for voters without a credential."""
+    ctx = _offline(args)
+    key, pk, estate, roll, reg = ctx.key, ctx.public_key, ctx.estate, ctx.roll, ctx.registry
     voters = _opened_voters(roll, args.openings)
     todo = [v for v in voters if not reg.had_credential(v.voter_id)]
     if not todo:
@@ -287,11 +305,8 @@ def _voter_for(args: argparse.Namespace, roll: dict) -> letters.LetterVoter | st
 
 def revoke(args: argparse.Namespace) -> int:
     """``credentials revoke``: a signed ``credential.revoke`` statement for the voter's current key."""
-    key, _ = load_authority_key(args.authority_key)
-    entries = _verified_entries(args.bundle)
-    estate, roll = _estate_and_roll(entries)
-    reg = au.registry_from_entries(entries)
-    pk = _authority_matches(reg, key)
+    ctx = _offline(args)
+    key, pk, estate, roll, reg = ctx.key, ctx.public_key, ctx.estate, ctx.roll, ctx.registry
     who = _voter_for(args, roll)
     voter = who if isinstance(who, str) else who.voter_id
     current = reg.key_of(voter)
@@ -306,11 +321,8 @@ def revoke(args: argparse.Namespace) -> int:
 
 def reissue(args: argparse.Namespace) -> int:
     """``credentials reissue``: a new letter and a signed ``credential.reissue`` statement."""
-    key, _ = load_authority_key(args.authority_key)
-    entries = _verified_entries(args.bundle)
-    estate, roll = _estate_and_roll(entries)
-    reg = au.registry_from_entries(entries)
-    pk = _authority_matches(reg, key)
+    ctx = _offline(args)
+    key, pk, estate, roll, reg = ctx.key, ctx.public_key, ctx.estate, ctx.roll, ctx.registry
     if args.openings is None:
         raise Refused("补发凭证信需要 --openings（信上要印房屋）/ reissue needs --openings (the letter lists the parts)")
     voter = _voter_for(args, roll)
