@@ -37,7 +37,11 @@ from typing import Protocol
 from sqlalchemy import BigInteger, Boolean, Integer, String, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from identity import letters, record, store
+from identity.models import Estate
 from ledger.db import Base
+from ledger.entry import parse_entry
+from ledger.models import Entry
 
 GATEWAY_ENV = "GONGJUE_SMS_GATEWAY"
 SMS = "sms"
@@ -227,19 +231,12 @@ class Started:
     masked_phone: str | None = None
 
 
-def _store():
-    from identity import store  # C2 (H4): voter_for_part, voter_phone, mask_phone
-
-    return store
-
-
 def begin(session: Session, slug: str, building: str, unit: str, room: str, *, client: str,
           gateway: SmsGateway | None, at: int | None = None) -> Started:
     """Find the voter holding a part and start their second factor (sends the SMS code)."""
     at = now() if at is None else at
     if _count(session, "fail", at - FAILURE_WINDOW, client=client[:64]) >= MAX_CLIENT_FAILURES:
         raise FactorError(TOO_MANY)  # also bounds guessing which parts exist
-    store = _store()
     try:
         voter = store.voter_for_part(session, slug, building.strip(), unit.strip(), room.strip())
     except ValueError as e:  # identity.store.RollTampered: the tables disagree with the ledger
@@ -339,8 +336,6 @@ def write_pin_letters(session: Session, slug: str, out_dir: Path) -> PinLetters:
     Runs in the caller's transaction: the file is written last, so a failure stores nothing; an
     existing ``pins.html`` is never overwritten.
     """
-    from identity import letters
-
     opened = current_voters(session, slug)
     todo = [v for v in opened.voters if session.get(OwnerPin, (slug, v.voter_id)) is None]
     if not todo:
@@ -367,11 +362,6 @@ class CurrentVoters:
 
 def current_voters(session: Session, slug: str) -> CurrentVoters:
     """The current roll's voters with owner ids and parts: the ledger's roll entry opened (C2)."""
-    from identity import record
-    from identity.models import Estate
-    from ledger.entry import parse_entry
-    from ledger.models import Entry
-
     estate = session.scalar(select(Estate).where(Estate.slug == slug))
     if estate is None:
         raise FactorError(f"小区 '{slug}' 不存在 / no estate '{slug}'")
@@ -381,9 +371,7 @@ def current_voters(session: Session, slug: str) -> CurrentVoters:
         raise FactorError(f"小区 '{slug}' 尚未导入名册 / estate '{slug}' has no roll")
     body = parse_entry(bytes(data)).body
     try:
-        opened = record.open_roll(body, _store().roll_openings(session, slug, body["version"]))
+        opened = record.open_roll(body, store.roll_openings(session, slug, body["version"]))
     except ValueError as e:
         raise FactorError(f"名册与账本不符 / the roll does not match the ledger: {e}") from None
-    from identity import letters
-
     return CurrentVoters(estate.name, letters.letter_voters(opened))
