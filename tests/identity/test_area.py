@@ -7,6 +7,8 @@ from identity.area import format_area, format_area_grouped, parse_area
 
 @pytest.mark.parametrize("text, value", [
     ("88", 8800), ("88.5", 8850), ("88.05", 8805), ("0.01", 1), (" 120.00 ", 12000), ("007.10", 710),
+    ("８８．５０", 8850),  # full-width digits and point: NFKC-normalised (issue #8.4)
+    ("90071992547409.91", 2**53 - 1),  # the largest area (SPEC §1)
 ])
 def test_parse_area_exact(text, value):
     assert parse_area(text) == value
@@ -24,6 +26,11 @@ def test_parse_area_exact(text, value):
     (".5", "not a number"),
     ("", "empty"),
     ("八十", "not a number"),
+    ("٨٨", "not a number"),  # Arabic-Indic digits: \d matched them, only ASCII digits count (#8.4)
+    ("８８\u200b", "not a number"),
+    ("१२", "not a number"),  # Devanagari
+    ("90071992547409.92", "above the limit"),  # 2^53 (0.01 m²): beyond exact JSON integers (#8.3)
+    ("9" * 40, "above the limit"),
 ])
 def test_parse_area_refuses(text, message):
     with pytest.raises(ValueError, match=message):

@@ -137,3 +137,82 @@ def test_scope_counts_only_parts_in_scope():
     assert [(v.voter_id, v.area) for v in voters_in_scope(roll, stairwell)] == [("O1", 17850)]
     assert totals(roll, Scope(buildings=("2",))) == Totals(heads=2, area=18010 + 7525)
     assert totals(roll, Scope(buildings=("2",), units=(("1", "2"),))) == Totals(heads=3, area=25535 + 10005)
+
+
+# --- issue #7.5: owner ids that identify a person; #8.4: look-alike input; #8.3: limits ---------
+
+HEAD = "building,unit,room,area,owner,owner_name,phone,developer_held\n"
+
+
+@pytest.mark.parametrize("owner, reason", [
+    ("13812345678", "owner id looks like a phone number"),
+    ("138 1234 5678", "owner id looks like a phone number"),
+    ("138-1234-5678", "owner id looks like a phone number"),
+    ("１３８１２３４５６７８", "owner id looks like a phone number"),  # full-width
+    ("110101199003077777", "owner id looks like an ID card number"),
+    ("11010119900307777X", "owner id looks like an ID card number"),
+    ("11010119900307777x", "owner id looks like an ID card number"),
+    ("110101 19900307 777X", "owner id looks like an ID card number"),
+    ("１１０１０１１９９００３０７７７７Ｘ", "owner id looks like an ID card number"),
+    ("110101900307777", "owner id looks like an ID card number"),  # 15-digit first-generation card
+    ("张三", "owner id contains Chinese characters, like a name"),
+    ("M张0007", "owner id contains Chinese characters, like a name"),
+    ("Zhang San", "owner id looks like a personal name"),
+    ("Wang.Wei", "owner id looks like a personal name"),
+    ("Zhangsan", "owner id looks like a personal name"),
+    ("m1@b.cn", "owner id may only use letters, digits"),  # an e-mail address
+])
+def test_owner_ids_that_identify_a_person_are_refused_with_their_line(owner, reason):
+    problems = refused(HEAD + "1,1,101,50,M0001,,,no\n" + f'1,1,102,50,"{owner}",,,no\n')
+    assert len(problems) == 1 and problems[0].startswith("roll.csv:3: "), problems
+    assert reason in problems[0] and "use a roll number such as M0007" in problems[0]
+
+
+@pytest.mark.parametrize("owner", ["M0007", "A", "DEV", "3-2-1201", "B1-001", "1380013800", "123456789012"])
+def test_roll_numbers_are_accepted(owner):
+    assert read_roll((HEAD + f"1,1,101,50,{owner},,,no\n").encode(), "r.csv").parts[0].owner == owner
+
+
+def test_full_width_labels_are_the_same_room_and_invisible_characters_are_refused():
+    problems = refused(HEAD + "1,1,101,50,M1,,,no\n１,１,１０１,50,M2,,,no\n")
+    assert problems == ["roll.csv:3: 房屋重复 / duplicate part 1-1-101 (first on line 2)"]
+    for bad, code in (("1\u200b01", "U+200B"), ("101\u202e", "U+202E"), ("\u2066101", "U+2066"),
+                      ("10\u00ad1", "U+00AD"), ("101\ufe0f", "U+FE0F"), ("1\x0001", "U+0000")):
+        problems = refused(HEAD + f"1,1,101,50,M1,,,no\n1,1,{bad},50,M2,,,no\n")
+        assert problems == [f"roll.csv:3: 房号 room 含有不可见或控制字符 {code} / room contains an invisible or "
+                            f"control character {code}"], bad
+    problems = refused(HEAD + "1,1,101,50,M\u200d1,,,no\n")
+    assert "owner contains an invisible or control character U+200D" in problems[0]
+
+
+def test_names_are_limited_and_clean():
+    problems = refused(HEAD + f"1,1,101,50,M1,{'王' * 201},,no\n1,1,102,50,M2,王\x00五,,no\n")
+    assert problems == ["roll.csv:2: 业主姓名 owner_name 过长（最多 200 字）/ owner_name longer than 200 characters",
+                        "roll.csv:3: 业主姓名 owner_name 含有不可见或控制字符 U+0000 / owner_name contains an "
+                        "invisible or control character U+0000"]
+    assert read_roll((HEAD + f"1,1,101,50,M1,{'王' * 200},,no\n").encode(), "r.csv").names == {"M1": "王" * 200}
+
+
+def test_areas_summing_above_2_to_the_53_are_refused():
+    big = "45035996273704.96"  # 2^52 (0.01 m²): two of them reach 2^53
+    problems = refused(HEAD + f"1,1,101,{big},M1,,,no\n1,1,102,{big},M2,,,no\n1,1,103,1,M3,,,no\n")
+    assert problems == ["roll.csv:3: 面积合计超过上限 90071992547409.91 m² / the areas sum to more than "
+                        "90071992547409.91 m²"]
+    roll = read_roll((HEAD + f"1,1,101,{big},M1,,,no\n1,1,102,45035996273704.95,M2,,,no\n").encode(), "r.csv")
+    assert sum(p.area for p in roll.parts) == 2**53 - 1
+
+
+def test_phone_column_is_private_validated_and_one_per_owner():
+    roll = read_roll((HEAD + "1,1,101,50,M1,,+86 138-1234-5678,no\n1,1,102,50,M1,,,no\n"
+                      "1,1,103,50,M2,,１３９００００１１１１,no\n1,1,104,50,M3,,,no\n").encode(), "r.csv")
+    assert roll.phones == {"M1": "13812345678", "M2": "13900001111"}
+    problems = refused("楼栋,房号,面积,业主编号,手机号\n1,101,50,M1,13812345678\n1,102,50,M1,13900001111\n"
+                       "1,103,50,M2,12345678901\n1,104,50,M3,0571-88886666\n")
+    assert problems == [
+        "roll.csv:3: 业主 'M1' 的手机号与第 2 行不同（每位业主一个手机号）/ owner 'M1' has another phone on line 2; "
+        "one phone per owner id",
+        "roll.csv:4: 手机号 '12345678901' 无效（应为 11 位大陆手机号，如 13812345678）/ phone must be an 11-digit "
+        "mainland mobile number like 13812345678",
+        "roll.csv:5: 手机号 '0571-88886666' 无效（应为 11 位大陆手机号，如 13812345678）/ phone must be an 11-digit "
+        "mainland mobile number like 13812345678",
+    ]
