@@ -122,7 +122,7 @@ def test_generate_register_verify(engine, tmp_path, monkeypatch, capsys):
 
 def test_operator_key_cannot_make_a_list(engine, tmp_path, monkeypatch, capsys):
     """Attack: the operator generates codes itself and signs the list with its own key."""
-    key, bundle, openings = _setup(engine, tmp_path, monkeypatch, capsys)
+    _key, bundle, openings = _setup(engine, tmp_path, monkeypatch, capsys)
     mallory = tmp_path / "operator.key"
     assert main(["authority", "keygen", "--name", "运营方", "--out", str(mallory)]) == 0
     status = main(["credentials", "generate", "--bundle", str(bundle), "--openings", str(openings),
@@ -218,3 +218,27 @@ def test_command_line_end_to_end(tmp_path):
     done = run("credentials", "generate", "--bundle", "bundle", "--openings", "none.json",
                "--authority-key", "a.key", "--out", "out")
     assert done.returncode == 2 and "none.json: 文件不存在 / no such file" in done.stderr
+
+
+def test_zip_bundle_key_files_and_pin_letters(engine, tmp_path, monkeypatch, capsys):
+    key, _, openings = _setup(engine, tmp_path, monkeypatch, capsys)
+    # keygen never overwrites a key; register takes only the public half
+    assert main(["authority", "keygen", "--name", "X", "--out", str(key)]) == 2
+    assert "refusing to overwrite" in capsys.readouterr().err
+    assert main(["authority", "register", "--estate", SLUG, "--vkey", str(key)]) == 2
+    assert "not an authority public key file" in capsys.readouterr().err
+    # the authority's tool reads a zipped bundle as well
+    assert main(["export", "--estate", SLUG, "--out", str(tmp_path / "b.zip"), "--zip"]) == 0
+    assert main(["credentials", "generate", "--bundle", str(tmp_path / "b.zip"), "--openings", str(openings),
+                 "--authority-key", str(key), "--out", str(tmp_path / "letters"),
+                 "--base-url", "https://vote.example.cn/m"]) == 0
+    assert "placeholder" not in capsys.readouterr().err  # a real base URL: no warning
+    # PIN letters: one per voter, 0600, hashes only in the database; a second run finds nobody new
+    assert main(["pins", "generate", "--estate", SLUG, "--out", str(tmp_path / "pins")]) == 0
+    assert "3 PIN letters" in capsys.readouterr().out
+    pins_html = tmp_path / "pins" / "pins.html"
+    assert stat.S_IMODE(pins_html.stat().st_mode) == 0o600
+    assert len(re.findall(r'<div class="code">\d{5} \d{5}</div>', pins_html.read_text("utf-8"))) == 3
+    assert main(["pins", "generate", "--estate", SLUG, "--out", str(tmp_path / "pins2")]) == 2
+    assert "every voter already has a PIN letter" in capsys.readouterr().err
+    assert not (tmp_path / "pins2" / "pins.html").exists()
