@@ -12,7 +12,7 @@ finds the voter of the current roll (``identity.store.voter_for_part``) and then
 
 Failures and sends are rows (``FactorEvent``), counted per voter and per client address over a
 sliding window, so the limits hold across processes: ``MAX_VOTER_FAILURES`` and
-``MAX_CLIENT_FAILURES`` per ``FAILURE_WINDOW``; ``MAX_SENDS`` per voter and ``MAX_CLIENT_SENDS``
+``MAX_CLIENT_FAILURES`` per ``FAILURE_WINDOW``, ``MAX_VOTER_FAILURES_PER_DAY`` per voter a day; ``MAX_SENDS`` per voter and ``MAX_CLIENT_SENDS``
 per client per ``SEND_WINDOW`` with ``RESEND_SECONDS`` between two sends to a voter (no SMS
 bombing). Times are integer Unix seconds.
 
@@ -52,6 +52,8 @@ MAX_CODE_ATTEMPTS = 5
 FAILURE_WINDOW = 15 * 60
 MAX_VOTER_FAILURES = 10
 MAX_CLIENT_FAILURES = 20
+DAY = 24 * 3600
+MAX_VOTER_FAILURES_PER_DAY = 30  # bounds a slow guess at one voter's 6-digit codes to 30 in 10^6 a day
 SEND_WINDOW = 3600
 MAX_SENDS = 5
 MAX_CLIENT_SENDS = 20
@@ -216,7 +218,8 @@ def attempts_limited(session: Session, slug: str, voter: str, client: str, at: i
     at = now() if at is None else at
     since = at - FAILURE_WINDOW
     return (_count(session, "fail", since, estate=slug, voter=voter) >= MAX_VOTER_FAILURES
-            or _count(session, "fail", since, client=client[:64]) >= MAX_CLIENT_FAILURES)
+            or _count(session, "fail", since, client=client[:64]) >= MAX_CLIENT_FAILURES
+            or _count(session, "fail", at - DAY, estate=slug, voter=voter) >= MAX_VOTER_FAILURES_PER_DAY)
 
 
 # --- the flow ---------------------------------------------------------------------------------

@@ -196,3 +196,19 @@ def test_gateway_from_env(monkeypatch, tmp_path):
     monkeypatch.setenv(factor.GATEWAY_ENV, "carrier-pigeon")
     with pytest.raises(factor.FactorError, match="file:<DIR> or console"):
         factor.gateway_from_env()
+
+
+def test_daily_cap_per_voter(engine, roll, outbox):
+    """Spread over many clients and 15-minute windows, a voter still gets at most 30 wrong tries a day."""
+    at = T0
+    failures = 0
+    while failures < factor.MAX_VOTER_FAILURES_PER_DAY:
+        begin(engine, outbox, at=at, client=f"c{failures}")
+        for _ in range(min(5, factor.MAX_VOTER_FAILURES_PER_DAY - failures)):
+            assert check(engine, A, "000000" if code_in(sent(outbox)[-1]) != "000000" else "111111",
+                         client=f"c{failures}", at=at + 1) is False
+            failures += 1
+        at += factor.FAILURE_WINDOW + factor.RESEND_SECONDS  # a fresh 15-minute window each time
+    begin(engine, outbox, at=at, client="fresh")
+    with pytest.raises(factor.FactorError, match="too many attempts"):
+        check(engine, A, code_in(sent(outbox)[-1]), client="fresh", at=at + 1)
