@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import BigInteger, Boolean, Integer, String, func, select
+from sqlalchemy import BigInteger, Boolean, Integer, String, delete, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from identity import letters, record, store
@@ -272,6 +272,8 @@ def _send(session: Session, slug: str, voter: str, phone: str, client: str, gate
             or _count(session, "send", at - SEND_WINDOW, client=client[:64]) >= MAX_CLIENT_SENDS):
         raise FactorError(f"验证码发送次数过多，请 {SEND_WINDOW // 60} 分钟后再试 / too many codes sent; "
                           f"try again in {SEND_WINDOW // 60} minutes")
+    session.execute(delete(FactorEvent).where(FactorEvent.at < at - DAY))  # nothing older counts
+    session.execute(delete(OtpChallenge).where(OtpChallenge.expires_at < at - DAY))
     code = _digits(OTP_DIGITS)
     nonce = secrets.token_hex(16)
     for old in session.scalars(select(OtpChallenge).where(OtpChallenge.estate == slug, OtpChallenge.voter == voter,
