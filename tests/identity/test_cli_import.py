@@ -4,7 +4,9 @@ import os
 import subprocess
 import sys
 
+import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from identity.models import RollPart, RollVersion
 from ledger.db import make_engine, transaction
@@ -66,3 +68,63 @@ def test_another_log_key_is_refused_cleanly_and_nothing_written(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'g.db'}")
     with transaction(engine) as s:
         assert s.scalar(select(func.count()).select_from(RollVersion)) == 1
+
+
+# --- issue #8.3: database refusals are clear messages; erasure from the command line -------------
+
+def _cli(engine, monkeypatch, capsys, *args):
+    from web.cli import main
+
+    monkeypatch.setenv("GONGJUE_DATABASE_URL", engine.url.render_as_string(hide_password=False)
+                       .replace("postgresql+psycopg://", "postgresql://"))
+    capsys.readouterr()
+    status = main(list(args))
+    out = capsys.readouterr()
+    return status, out.out, out.err
+
+
+@pytest.mark.parametrize("error, message", [
+    (OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked")),
+     "数据库忙（被锁定），未写入任何内容，请稍后重试 / the database is locked by another process; nothing was written"),
+    (IntegrityError("INSERT", {}, Exception("duplicate key value violates unique constraint")),
+     "数据库拒绝写入，未写入任何内容 / the database refused the write; nothing was written"),
+])
+def test_locked_or_refusing_database_is_a_message_not_a_traceback(engine, tmp_path, monkeypatch, capsys, error, message):
+    from identity import store
+
+    roll = tmp_path / "roll.csv"
+    roll.write_text("building,room,area,owner\n1,101,50,A\n")
+
+    def refuse(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(store, "import_roll_file", refuse)
+    status, out, err = _cli(engine, monkeypatch, capsys, "import-roll", "--estate", "maple-court", str(roll))
+    assert status == 2 and out == ""
+    assert message in err and "Traceback" not in err
+
+
+def test_estate_name_with_nul_is_refused_before_the_database(engine, tmp_path, monkeypatch, capsys):
+    roll = tmp_path / "roll.csv"
+    roll.write_text("building,room,area,owner\n1,101,50,A\n")
+    status, _, err = _cli(engine, monkeypatch, capsys, "import-roll", "--estate", "maple-court", "--name",
+                          "枫\x00林", str(roll))
+    assert status == 2 and "U+0000" in err
+    status, _, err = _cli(engine, monkeypatch, capsys, "import-roll", "--estate", "maple-court", "--name",
+                          "枫" * 201, str(roll))
+    assert status == 2 and "longer than 200 characters" in err
+    with transaction(engine) as s:
+        assert s.scalar(select(func.count()).select_from(RollVersion)) == 0
+
+
+def test_roll_erase_command(engine, tmp_path, monkeypatch, capsys):
+    roll = tmp_path / "roll.csv"
+    roll.write_text("building,room,area,owner\n1,101,50,A\n")
+    for _ in range(3):
+        assert _cli(engine, monkeypatch, capsys, "import-roll", "--estate", "maple-court", str(roll))[0] == 0
+    status, out, _ = _cli(engine, monkeypatch, capsys, "roll", "erase", "--estate", "maple-court", "--before", "3")
+    assert status == 0 and "erased the openings of version(s) 1, 2" in out
+    status, _, err = _cli(engine, monkeypatch, capsys, "roll", "erase", "--estate", "maple-court", "--before", "9")
+    assert status == 2 and "only versions before the current one (3)" in err
+    with transaction(engine) as s:
+        assert s.scalar(select(func.count()).select_from(RollPart)) == 1
