@@ -8,7 +8,9 @@ Anyone may read them — the ledger holds no names or phone numbers.  Routes, al
 - ``/entries/{seq}``: the entry's exact stored bytes; ``/entries/{seq}/receipt.json``: its
   inclusion proof against the latest (or ``?size=``) signed checkpoint;
 - ``/consistency.json?size1=&size2=``: a consistency proof between two sizes;
-- ``/bundle.zip``: the export bundle (SPEC §2.7), the same files as ``gongjue export``.
+- ``/bundle.zip``: the export bundle (SPEC §2.7), the same files as ``gongjue export``;
+- ``/openings.zip``: the roll openings (personal data, SPEC §2.7, §6.3) as ``openings/roll-<v>.json``,
+  only for staff holding the role auditor or supervisor in the estate — never in the bundle.
 
 The overview warns, Chinese first, when the server's last self-check of the log failed
 (ledger.selfcheck, SPEC §2.9); ``lifespan`` runs that check periodically in a background thread,
@@ -20,20 +22,26 @@ in ``ledger.db.reading`` (never the write lock: a long import does not queue the
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
 import tempfile
 import threading
+import zipfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from sqlalchemy import select
 
+from identity import record, store
 from ledger import bundle, checkpoint, keys, log as logs, receipt, selfcheck
 from ledger.checkpoint import parse_checkpoint
 from ledger.db import reading
+from ledger.models import Entry
+from web.security import require_estate_role, visitor
 from web.templating import templates
 
 router = APIRouter(include_in_schema=False)
@@ -41,6 +49,8 @@ router = APIRouter(include_in_schema=False)
 PAGE = 50
 SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}\Z")
 NOT_SIGNED = "这个小区的账本还没有签名检查点 / this estate's ledger has no signed checkpoint yet"
+OPENERS = ("auditor", "supervisor")  # estate roles that may download the roll openings (contract C5)
+OPENINGS = "openings"
 
 
 def _log_id(session, slug: str) -> int:  # noqa: ANN001
@@ -78,8 +88,20 @@ def audit_page(request: Request, slug: str, start: int | None = None) -> Respons
             "start": start, "older": max(0, start - PAGE) if start > 0 else None,
             "newer": start + PAGE if start + PAGE < current else None,
             "selfcheck": selfcheck.status(session, log_id),
+            "may_open": _may_open(request, slug),
         }
     return templates.TemplateResponse(request, "audit/index.html", context)
+
+
+def _may_open(request: Request, slug: str) -> bool:
+    """Whether the visitor may download the roll openings (staff: auditor or supervisor there)."""
+    if visitor(request).staff is None:
+        return False
+    try:
+        require_estate_role(request, slug, *OPENERS)
+    except HTTPException:
+        return False
+    return True
 
 
 def _breakable(note: str) -> list[list[str]]:
@@ -190,6 +212,46 @@ def bundle_zip(request: Request, slug: str) -> Response:
     spool.seek(0)
     return StreamingResponse(_chunks(spool), media_type="application/zip",
                              headers={"Content-Disposition": f'attachment; filename="{slug}-ledger.zip"'})
+
+
+@router.get("/estates/{slug}/audit/openings.zip")
+def openings_zip(request: Request, slug: str) -> Response:
+    """The roll openings of every version still held, as ``openings/roll-<v>.json`` (auditor, supervisor)."""
+    require_estate_role(request, slug, *OPENERS)
+    with reading(request.app.state.engine) as session:
+        try:
+            files, _erased = roll_openings_files(session, _log_id(session, slug), slug)
+        except store.RollTampered as exc:
+            raise HTTPException(409, str(exc)) from None
+    if not files:
+        raise HTTPException(404, "没有可下载的名册公开值（已按保存期限删除，或还没有名册）/ no roll openings are "
+                                 "held (erased after the retention period, or no roll yet)")
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            zf.writestr(f"{OPENINGS}/{name}", data)
+    return Response(out.getvalue(), media_type="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="{slug}-openings.zip"'})
+
+
+def roll_openings_files(session, log_id: int, slug: str) -> tuple[dict[str, bytes], list[int]]:  # noqa: ANN001
+    """``{"roll-<v>.json": JSON}`` for every roll version in the estate's ledger whose openings are
+    still held, each checked against its entry (identity.store.roll_openings: RollTampered when the
+    tables no longer open it), and the versions whose openings were erased."""
+    files, erased = {}, []
+    for (data,) in session.execute(select(Entry.data).where(Entry.log_id == log_id, Entry.type == record.ROLL)
+                                   .order_by(Entry.seq)):
+        version = json.loads(data)["body"]["version"]
+        try:
+            opened = store.roll_openings(session, slug, version)
+        except store.RollTampered:
+            raise
+        except store.EstateError:
+            erased.append(version)
+            continue
+        files[f"roll-{version}.json"] = (json.dumps(opened, ensure_ascii=False, sort_keys=True, indent=1)
+                                         + "\n").encode("utf-8")
+    return files, erased
 
 
 def _chunks(spool) -> Iterator[bytes]:  # noqa: ANN001

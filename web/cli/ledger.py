@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from identity.store import RollTampered
 from ledger import bundle, checkpoint, keys, log as logs, receipt, verify
 from ledger.checkpoint import CheckpointError, open_checkpoint, parse_checkpoint
 from ledger.db import migrated_engine, reading, transaction
@@ -29,6 +30,9 @@ def register(sub) -> None:  # noqa: ANN001
     p.add_argument("--estate", required=True, metavar="SLUG")
     p.add_argument("--out", required=True, type=Path, metavar="DIR")
     p.add_argument("--zip", action="store_true", help="write DIR as a .zip file instead of a directory")
+    p.add_argument("--openings", type=Path, metavar="ODIR",
+                   help="also write the roll openings (personal data) as ODIR/roll-<version>.json, outside the "
+                        "public bundle, for auditors (SPEC §2.7)")
     p.set_defaults(handler=run_export)
 
     p = sub.add_parser("verify", help="离线核验账本审计包 / verify a ledger bundle offline",
@@ -40,6 +44,8 @@ def register(sub) -> None:  # noqa: ANN001
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
                    help="worker processes for large bundles (default: every core)")
+    p.add_argument("--openings", type=Path, metavar="ODIR",
+                   help="check each roll entry against ODIR/roll-<version>.json (the openings an auditor holds)")
     p.set_defaults(handler=run_verify)
 
     p = sub.add_parser("checkpoint", help="立即签署检查点 / sign a checkpoint now",
@@ -98,6 +104,7 @@ def run_export(args) -> int:  # noqa: ANN001
         if found is not None:
             raise CheckpointError(f"账本存储与条目字节不符 / the stored log does not match its entry bytes: "
                                   f"{found.message}")
+        openings = _collect_openings(engine, log_id, args) if args.openings is not None else None
         with transaction(engine) as session:
             checkpoint.sign(session, log_id, key)
         with transaction(engine) as session:
@@ -106,11 +113,49 @@ def run_export(args) -> int:  # noqa: ANN001
                 count = checkpoint.latest(session, log_id).size
             else:
                 count = bundle.write_dir(session, log_id, args.out)
-    except (CheckpointError, bundle.BundleError) as exc:
+    except (CheckpointError, bundle.BundleError, RollTampered) as exc:
         print(f"导出失败 / export refused: {exc}", file=sys.stderr)
         return 1
+    except OpeningsRefused as exc:
+        print(exc, file=sys.stderr)
+        return 2
     print(f"已导出 {count} 条 / exported {count} entries to {args.out}")
+    if openings is not None:
+        _write_openings(args.openings, *openings)
     return 0
+
+
+class OpeningsRefused(ValueError):
+    """An --openings directory that would mix personal data into the bundle, or overwrite files."""
+
+
+def _collect_openings(engine, log_id: int, args) -> tuple[dict[str, bytes], list[int]]:  # noqa: ANN001
+    """The openings files, checked against the ledger, before anything is written."""
+    from web.audit import roll_openings_files
+
+    target, out = args.openings.resolve(), args.out.resolve()
+    if target == out or out in target.parents:
+        raise OpeningsRefused(f"名册公开值含个人信息，不能放进公开的审计包 {args.out} / the openings hold personal data "
+                              f"and must not go inside the public bundle {args.out}: choose another directory")
+    taken = sorted(p.name for p in target.glob("roll-*.json")) if target.is_dir() else []
+    if taken:
+        raise OpeningsRefused(f"{args.openings} 已有 {', '.join(taken)}，不覆盖 / already holds {', '.join(taken)}; "
+                              "not overwritten")
+    with reading(engine) as session:
+        return roll_openings_files(session, log_id, args.estate)
+
+
+def _write_openings(directory: Path, files: dict[str, bytes], erased: list[int]) -> None:
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for name, data in files.items():
+        fd = os.open(directory / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+    print(f"已写出 {len(files)} 个名册公开值文件（含个人信息，勿公开）/ wrote {len(files)} openings file(s) to "
+          f"{directory} (personal data: keep them private)")
+    if erased:
+        versions = ", ".join(str(v) for v in erased)
+        print(f"第 {versions} 版名册的公开值已按保存期限删除 / the openings of roll version(s) {versions} were erased")
 
 
 def run_verify(args) -> int:  # noqa: ANN001
@@ -121,16 +166,80 @@ def run_verify(args) -> int:  # noqa: ANN001
         except (OSError, UnicodeDecodeError) as exc:
             print(f"{path}: 无法读取 / cannot read: {exc}", file=sys.stderr)
             return 2
+    checks, opened = content_checks(), []
+    if args.openings is not None:
+        try:
+            checks = verify.ContentChecks.merge(checks, openings_checks(args.openings, opened))
+        except OSError as exc:
+            print(f"{args.openings}: 无法读取 / cannot read: {exc}", file=sys.stderr)
+            return 2
     show = not args.no_progress and not args.json and sys.stderr.isatty()
-    report = verify.verify_bundle(args.bundle, olds, checks=content_checks(), jobs=max(1, args.jobs),
+    report = verify.verify_bundle(args.bundle, olds, checks=checks, jobs=max(1, args.jobs),
                                   progress=_progress_bar if show else None)
     if show:
         print(file=sys.stderr)
     if args.json:
-        print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        found = report.to_json()
+        if args.openings is not None:
+            found["openings"] = sorted(opened)
+        print(json.dumps(found, ensure_ascii=False, indent=2))
     else:
         _print_report(report)
+        if args.openings is not None:
+            versions = ", ".join(str(v) for v in sorted(opened)) or "—"
+            print(f"名册公开值已核对：第 {versions} 版 / roll openings checked: version(s) {versions}")
     return 0 if report.ok else 1
+
+
+def openings_checks(directory: Path, opened: list[int]) -> verify.ContentChecks:
+    """A whole-log check of every roll entry against ``directory/roll-<version>.json`` (SPEC §2.8 item 8).
+
+    Versions without a file are not checked (their openings may have been erased); a file with no
+    roll entry of its version, or that does not open its entry, is a problem.  Appends the versions
+    opened to ``opened``."""
+    from identity import record
+
+    files: dict[str, object] = {}
+    for path in sorted(directory.glob("roll-*.json")):
+        try:
+            files[path.name] = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            files[path.name] = f"不是 JSON / not JSON: {exc}"
+
+    def check_openings(entries, ctx: verify.VerifyContext):  # noqa: ANN001, ANN202
+        seen = set()
+        for entry in entries:
+            if entry.type != record.ROLL:
+                continue
+            name = f"roll-{entry.body.get('version')}.json"
+            if name not in files:
+                continue
+            seen.add(name)
+            found = files[name]
+            problems = [found] if isinstance(found, str) else _openings_problems(entry, ctx, found)
+            for problem in problems:
+                yield entry.seq, f"名册公开值 / openings {name}: {problem}"
+            if not problems:
+                opened.append(entry.body["version"])
+        for name in sorted(set(files) - seen):
+            yield None, f"名册公开值 / openings {name}: 账本中没有这一版名册 / the bundle has no roll entry of that version"
+        if not files:
+            yield None, f"{directory} 中没有 roll-<版本>.json / no roll-<version>.json files in {directory}"
+
+    return verify.ContentChecks(whole_log=[check_openings])
+
+
+def _openings_problems(entry, ctx: verify.VerifyContext, found: object) -> list[str]:  # noqa: ANN001
+    from identity import record
+
+    if not isinstance(found, dict):
+        return ["不是 JSON 对象 / not a JSON object"]
+    problems = []
+    if found.get("origin") != ctx.origin:
+        problems.append(f"origin {found.get('origin')!r} is not the bundle's {ctx.origin!r}")
+    if found.get("seq") != entry.seq:
+        problems.append(f"seq {found.get('seq')!r} is not the roll entry's {entry.seq}")
+    return problems + record.check_openings(entry.body, found)
 
 
 def _progress_bar(done: int, total: int) -> None:
