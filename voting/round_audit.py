@@ -216,9 +216,8 @@ def _count_ballots(entries: Sequence[ParsedEntry], rec: RoundEntries, out: Round
             continue
         voter = registry.voter_of(key)
         if voter is None:
-            why = ("已被吊销 / revoked" if registry.revoked(key) else "未登记 / not registered")
-            out.add(seq, f"选票的凭证公钥{why.split(' / ')[0]} / ballot signed with a credential key that is "
-                         f"{why.split(' / ')[1]} ({key[:16]}…)")
+            zh, en = ("已被吊销", "revoked") if registry.revoked(key) else ("未登记", "not registered")
+            out.add(seq, f"选票的凭证公钥{zh} / ballot signed with a credential key that is {en} ({key[:16]}…)")
             continue
         if voter not in weights:
             out.add(seq, f"投票人不在本轮范围内 / voter {voter} is not in the round's snapshot (not eligible)")

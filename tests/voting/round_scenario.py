@@ -59,9 +59,9 @@ class Scenario:
     secrets: dict[int, int] = field(default_factory=dict)  # trustee number → decryption secret
 
 
-def _roll() -> Roll:
+def _roll(areas: dict[str, int]) -> Roll:
     return Roll(tuple(Part("1", "1", str(101 + i), area, "registered", owner)
-                      for i, (owner, area) in enumerate(AREAS.items())))
+                      for i, (owner, area) in enumerate(areas.items())))
 
 
 def _voter_of(session, i: int) -> str:
@@ -76,21 +76,30 @@ def _append(session, log_id: int, type_: str, body: dict) -> int:
 def build(engine, out: Path, *, close: bool = True, one_ballot_aggregate: bool = False,
           weight_times_ten: bool = False, revoked_casts: bool = False, unregistered_casts: bool = False,
           second_ballot: bool = False, other_round_ballot: bool = False, secrecy: str = "secret",
-          revoke_after_cast: bool = False, reissue_and_recast: bool = False, k_of_n: bool = False) -> Scenario:
-    """The honest round, or the round with one attack; exported to ``out``."""
+          revoke_after_cast: bool = False, reissue_and_recast: bool = False, k_of_n: bool = False,
+          open_ballot_cast: bool = False, extra_voters: int = 0, mutate_round=None,
+          second_roll: bool = False) -> Scenario:
+    """The honest round, or the round with one attack; exported to ``out``.
+
+    ``extra_voters``: that many more owners of 50.00 m² each, every one voting "oppose".
+    ``mutate_round(body)`` edits the announcement before it is appended; ``second_roll`` imports
+    a new roll version after the announcement was prepared (so it snapshots an outdated roll).
+    """
+    extra = {f"E-{k:03d}": 5000 for k in range(extra_voters)}
+    areas, choices_of = AREAS | extra, CHOICES | {o: [0, 1, 0] for o in extra}
     with transaction(engine) as session:
-        store.import_roll(session, SLUG, _roll(), filename="roll.csv", data=b"roll", name="枫林苑")
+        store.import_roll(session, SLUG, _roll(areas), filename="roll.csv", data=b"roll", name="枫林苑")
         estate = get_estate(session, SLUG)
         lid, origin = estate.log_id, estate.origin
         sc = Scenario(origin, out)
         roll_row = [e for e in log.entries(session, lid) if e.type == "roll"][-1]
         roll_entry = parse_entry(bytes(roll_row.data))
         weights = voter_weights(roll_entry.body)
-        sc.pseudonym = {owner: _voter_of(session, i) for i, owner in enumerate(AREAS)}
+        sc.pseudonym = {owner: _voter_of(session, i) for i, owner in enumerate(areas)}
         assert set(sc.pseudonym.values()) == set(weights)
         authority.record_authority(session, SLUG, "街道办 / street office", "", AUTHORITY_KEY.verify_key.encode().hex())
         pk = AUTHORITY_KEY.verify_key.encode().hex()
-        pairs = [(sc.pseudonym[o], credential_key(o).verify_key.encode().hex()) for o in AREAS]
+        pairs = [(sc.pseudonym[o], credential_key(o).verify_key.encode().hex()) for o in areas]
         statement = authority.credentials_statement(origin, pk, roll_entry.body["version"], pairs)
         authority.record_statement(session, SLUG, authority.sign_statement(statement, AUTHORITY_KEY))
         if revoked_casts:
@@ -123,6 +132,10 @@ def build(engine, out: Path, *, close: bool = True, one_ballot_aggregate: bool =
                           roll_leaf_hash=bytes(roll_row.leaf_hash).hex(), voters=voters,
                           trustees=recorded if secret else None,
                           joint_key=joint.hex() if secret else None, fingerprint=fp)
+        if mutate_round is not None:
+            mutate_round(body)
+        if second_roll:
+            store.import_roll(session, SLUG, _roll(areas), filename="roll2.csv", data=b"roll2")
         _append(session, lid, ROUND, body)
         items = item_shapes(AGENDA)
         snapshot = dict(voters)
@@ -140,7 +153,7 @@ def build(engine, out: Path, *, close: bool = True, one_ballot_aggregate: bool =
             return signed
 
         counted = []
-        for owner, choices in CHOICES.items():
+        for owner, choices in choices_of.items():
             signed = cast(owner, choices)
             if not (revoked_casts and owner == "C-03"):
                 counted.append((signed, snapshot[sc.pseudonym[owner]]))
@@ -154,6 +167,10 @@ def build(engine, out: Path, *, close: bool = True, one_ballot_aggregate: bool =
                                                   credential_key("A-01").verify_key.encode().hex(), "lost")
             authority.record_statement(session, SLUG, authority.sign_statement(reissue, AUTHORITY_KEY))
             cast("A-01", [0, 1, 0], key=new_key)
+        if open_ballot_cast:  # D-04 sends a plaintext (named) ballot into the secret round
+            open_signed = ballot.make_open_ballot(fingerprint=fp, items=items, choices={"m1": [0, 1, 0]},
+                                                  signing_key=credential_key("D-04"))
+            _append(session, lid, BALLOT, ballot_body(ROUND_ID, open_signed, "pin"))
         if unregistered_casts:
             cast("X-99", [0, 1, 0], key=nacl.signing.SigningKey(hashlib.sha256(b"intruder").digest()))
         if second_ballot:

@@ -120,3 +120,41 @@ def test_a_key_not_recorded_for_the_trustee_is_refused(engine, tmp_path):
     with pytest.raises(DecryptRefused, match="has no trustee 3"):
         trustee_check.shares_for(target, 3, TRUSTEE_SECRETS[1])
     json.dumps(trustee_check.shares_for(target, 2, TRUSTEE_SECRETS[2]))
+
+
+def test_a_plaintext_ballot_in_a_secret_round_is_refused(engine, tmp_path):
+    message = _refused(engine, tmp_path, open_ballot_cast=True)
+    assert "ballot refused: ballot: kind must be 'secret'" in message
+
+
+def test_many_ballots_verify_the_same_in_worker_processes(sqlite_engine, tmp_path):
+    """70 ballots: with jobs=2 the ballots are verified in two worker processes (big rounds)."""
+    sc = rs.build(sqlite_engine, tmp_path / "b", extra_voters=67)
+    one = trustee_check.decryptable(tmp_path / "b", ROUND_ID, jobs=1)
+    two = trustee_check.decryptable(tmp_path / "b", ROUND_ID, jobs=2)
+    assert one.aggregates == two.aggregates and two.ballots == 70
+    shares = [trustee_check.shares_for(two, j, s) for j, s in TRUSTEE_SECRETS.items()]
+    result = rs.combine(sc, two.aggregates, shares)
+    assert [(r.heads, r.area) for r in result] == [((2, 67, 1), (15393, 67 * 5000, 12000))]
+
+
+def _drop_voter(body):
+    del body["voters"][-1]
+    body["totals"] = {"heads": len(body["voters"]), "area": sum(v["area"] for v in body["voters"])}
+
+
+@pytest.mark.parametrize(("mutate", "message"), [
+    (lambda b: b.update(fingerprint="00" * 32), "轮次指纹不符 / fingerprint 0000000000000000… is not the fingerprint"),
+    (lambda b: b["roll"].update(leaf_hash="ab" * 32), "名册快照哈希不符 / roll.leaf_hash abababababababab… is not"),
+    (lambda b: b["roll"].update(seq=0), "the round snapshots entry 0, but the latest roll entry before it is 1"),
+    (lambda b: b["trustees"]["keys"][1]["proof"].update(c="01" + "00" * 31), "监票人公钥无效 / trustees:"),
+    (lambda b: b.update(joint_key=b["trustees"]["keys"][0]["key"]), "joint_key is not the sum the trustees' keys give"),
+    (_drop_voter, "the whole-estate snapshot leaves out 1 voter(s) of the roll"),
+])
+def test_a_false_announcement_is_refused(engine, tmp_path, mutate, message):
+    assert message in _refused(engine, tmp_path, mutate_round=mutate)
+
+
+def test_a_round_on_an_outdated_roll_is_refused(engine, tmp_path):
+    message = _refused(engine, tmp_path, second_roll=True)
+    assert "快照不是此前最新的名册" in message and "but the latest roll entry before it is" in message
