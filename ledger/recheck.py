@@ -30,7 +30,7 @@ from ledger.checkpoint import CheckpointError, history, open_checkpoint
 from ledger.entry import ZERO_PREV, EntryError, parse_entry
 from ledger.models import CheckpointRow, Entry, StoredHash
 from ledger.note import NoteError, parse_vkey
-from ledger.tree import EMPTY_ROOT, leaf_hash, node_hash, stored_hash_index
+from ledger.tree import RootBuilder, compact_range_index, leaf_hash, stored_hash_index
 
 BATCH = 4096
 
@@ -45,33 +45,6 @@ class Finding:
 
     def to_json(self) -> dict:
         return {"seq": self.seq, "last": self.last, "message": self.message}
-
-
-class _Compact:
-    """The compact range of a growing tree: one hash per complete subtree, left to right."""
-
-    def __init__(self, size: int, stack: list[bytes]) -> None:
-        self.size, self.stack = size, stack
-
-    def add(self, leaf: bytes) -> list[bytes]:
-        """Append a leaf; return the hashes the stored sequence gets for it (leaf first)."""
-        out = [leaf]
-        h, n = leaf, self.size
-        while n & 1:
-            h = node_hash(self.stack.pop(), h)
-            out.append(h)
-            n >>= 1
-        self.stack.append(h)
-        self.size += 1
-        return out
-
-    def root(self) -> bytes:
-        if not self.stack:
-            return EMPTY_ROOT
-        h = self.stack[-1]
-        for left in reversed(self.stack[:-1]):
-            h = node_hash(left, h)
-        return h
 
 
 def recheck(session: Session, log_id: int, start: int = 0, stop: int | None = None) -> Finding | None:
@@ -121,26 +94,21 @@ def _checkpoint_problem(row: CheckpointRow) -> str | None:
     return None
 
 
-def _state_at(session: Session, log_id: int, start: int) -> tuple[_Compact, str] | tuple[Finding, None]:
-    """The compact range of the first ``start`` leaves (stored hashes) and entry ``start``-1's leaf hash."""
+def _state_at(session: Session, log_id: int, start: int) -> tuple[RootBuilder, str] | tuple[Finding, None]:
+    """The tree of the first ``start`` leaves (from stored hashes) and entry ``start``-1's leaf hash."""
     if start == 0:
-        return _Compact(0, []), ZERO_PREV
-    indexes, lo = [], 0
-    while lo < start:  # complete subtrees of [0, start), largest first
-        level = (start - lo).bit_length() - 1
-        indexes.append(stored_hash_index(level, lo >> level))
-        lo += 1 << level
+        return RootBuilder(), ZERO_PREV
     try:
-        stack = logs.hash_reader(session, log_id)(indexes)
+        compact = logs.hash_reader(session, log_id)(compact_range_index(start))
     except logs.LogError as exc:
         return Finding(start - 1, f"存储的哈希缺失 / stored hashes missing: {exc}"), None
     before = session.scalar(select(Entry.leaf_hash).where(Entry.log_id == log_id, Entry.seq == start - 1))
     if before is None:
         return Finding(start - 1, f"第 {start - 1} 条不见了 / entry {start - 1} is missing"), None
-    return _Compact(start, stack), before.hex()
+    return RootBuilder.resume(start, compact), before.hex()
 
 
-def _walk(session: Session, log_id: int, start: int, stop: int, compact: _Compact, prev: str,
+def _walk(session: Session, log_id: int, start: int, stop: int, compact: RootBuilder, prev: str,
           signed: dict[int, tuple[bytes, int]]) -> Finding | None:
     conn = session.connection()
     agreed = 0  # the largest signed size whose root held so far
@@ -162,7 +130,7 @@ def _walk(session: Session, log_id: int, start: int, stop: int, compact: _Compac
                 return found
             prev = row.leaf_hash.hex()
             idx = stored_hash_index(0, row.seq)
-            for level, h in enumerate(compact.add(row.leaf_hash)):
+            for level, h in enumerate(compact.add_stored(row.leaf_hash)):
                 have = hashes.get(idx + level)
                 if have is None or not hmac.compare_digest(have, h):
                     return _hash_finding(row.seq, level, idx + level, have)

@@ -105,6 +105,12 @@ def consistency_proof(size2: int, size1: int, read: HashReader) -> list[bytes]:
     return proof
 
 
+def compact_range_index(size: int) -> list[int]:
+    """Stored indexes of the complete subtrees making up the first ``size`` leaves, largest first
+    (what ``RootBuilder.resume`` continues from)."""
+    return _subtree_index(0, size, [])
+
+
 def root_of_leaves(leaves: Sequence[bytes]) -> bytes:
     """MTH computed directly from leaf hashes (for tests and small trees)."""
     return RootBuilder.of(leaves).root()
@@ -129,6 +135,27 @@ class RootBuilder:
         for h in leaves:
             b.add(h)
         return b
+
+    @classmethod
+    def resume(cls, size: int, compact: list[bytes]) -> RootBuilder:
+        """Continue the tree of ``size`` leaves from its compact range: the hashes of its complete
+        subtrees, largest (leftmost) first, as ``compact_range_index(size)`` lists them."""
+        b = cls()
+        b.size, b._stack = size, list(compact)
+        return b
+
+    def add_stored(self, leaf: bytes) -> list[bytes]:
+        """``add``, returning the hashes the stored sequence gets for this leaf (leaf first), i.e.
+        ``stored_hashes_for_leaf`` without reading them back."""
+        out = [leaf]
+        stack, h, n = self._stack, leaf, self.size
+        while n & 1:
+            h = _sha256(b"\x01" + stack.pop() + h).digest()
+            out.append(h)
+            n >>= 1
+        stack.append(h)
+        self.size += 1
+        return out
 
     def add(self, leaf: bytes) -> None:
         stack = self._stack

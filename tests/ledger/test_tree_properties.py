@@ -121,3 +121,19 @@ def test_random_proofs_verify(args):
         verify_consistency(m, n, ROOTS[m], flipped, tree.consistency_proof(n, m, read))
     with pytest.raises(ProofError):
         verify_inclusion(leaf, n, LEAVES[leaf], tree.inclusion_proof(n, leaf, read), flipped)
+
+
+@given(st.integers(min_value=0, max_value=70), st.integers(min_value=0, max_value=70))
+def test_resumed_builder_gives_the_stored_hashes_and_roots(start, extra):
+    """RootBuilder.resume + add_stored: the same stored hashes as stored_hashes_for_leaf, same roots."""
+    leaves = [tree.leaf_hash(bytes([i])) for i in range(start + extra)]
+    stored: list[bytes] = []
+    read = lambda idx: [stored[i] for i in idx]  # noqa: E731
+    for n, leaf in enumerate(leaves):
+        stored += tree.stored_hashes_for_leaf(n, leaf, read)
+    builder = tree.RootBuilder.resume(start, read(tree.compact_range_index(start)))
+    assert builder.root() == tree.root_of_leaves(leaves[:start])
+    for n in range(start, start + extra):
+        got = builder.add_stored(leaves[n])
+        assert got == stored[tree.stored_hash_index(0, n):tree.stored_hash_index(0, n + 1)]
+        assert builder.root() == tree.root_of_leaves(leaves[:n + 1])
