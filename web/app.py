@@ -20,6 +20,7 @@ from starlette.types import ASGIApp
 
 from ledger.db import make_engine
 from web import api, audit, credentials, owner, pages
+from web import admin, signin
 from web.security import BodyLimit, SecurityHeaders
 from web.templating import templates
 
@@ -54,6 +55,8 @@ def _include_routers(app: FastAPI) -> None:
     """Every router of the application, in one place."""
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(signin.router)
+    app.include_router(admin.router)
     app.include_router(audit.router)
     app.include_router(owner.router)
     app.include_router(credentials.router)

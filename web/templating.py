@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 
 from identity.area import format_area_grouped
 from identity.staff import ROLE_NAMES
-from web.security import visitor
+from web.security import LazyCsrf, visitor
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PRODUCT = "共决"
@@ -24,7 +24,7 @@ PRODUCT = "共决"
 
 def _context(request: Request) -> dict:
     found = visitor(request)
-    return {"visitor": found, "csrf": found.csrf, "product": PRODUCT}
+    return {"visitor": found, "csrf": LazyCsrf(found), "product": PRODUCT}
 
 
 def _environment() -> jinja2.Environment:

@@ -1,4 +1,6 @@
-"""Security of the web service over HTTP: headers, sessions, CSRF, rate limits, escaping, limits."""
+"""Security of the web service over HTTP: headers, sessions, CSRF, escaping, limits.
+
+Sign-in limits, device cookies, fixation and the anonymous CSRF cookie: test_staff_signin.py."""
 
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ from identity.models import Estate, RollVersion
 from identity.roll import read_roll
 from ledger.db import transaction
 from tests.web.conftest import PASSWORD, TestClient, add_staff, csrf_of, sign_in
-from web.app import create_app
+from web import sessions
+from web.limits import SignInCounter
 from web.security import CSP, MAX_BODY, MAX_UPLOAD, SESSION_COOKIE
 
 EXPECTED_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -162,7 +165,7 @@ def test_session_cookie_is_httponly_lax_and_only_its_hash_is_stored(engine, clie
     token = client.cookies[SESSION_COOKIE]
     assert len(token) == 43
     with transaction(engine) as session:
-        hashes = list(session.scalars(select(staff_store.StaffSession.token_hash)))
+        hashes = list(session.scalars(select(sessions.WebSession.token_hash)))
     assert hashlib.sha256(token.encode()).hexdigest() in hashes
     assert token not in hashes and all(token not in h for h in hashes)
     assert "alice（工作人员）" in client.get("/").text
@@ -172,16 +175,6 @@ def test_session_cookie_is_secure_over_https(engine, app):
     add_staff(engine)
     with TestClient(app, base_url="https://testserver", follow_redirects=False) as c:
         assert "Secure" in sign_in(c).headers["set-cookie"]
-
-
-def test_sign_in_issues_a_new_token_and_drops_the_anonymous_one(engine, client):
-    add_staff(engine)
-    client.get("/signin")
-    anonymous = client.cookies[SESSION_COOKIE]
-    sign_in(client)
-    assert client.cookies[SESSION_COOKIE] != anonymous
-    with transaction(engine) as session:
-        assert staff_store.session_for(session, anonymous) is None
 
 
 def test_wrong_password_is_refused_without_saying_which_part_was_wrong(engine, client):
@@ -199,7 +192,7 @@ def test_sign_out_ends_the_session(engine, supervisor):
     r = supervisor.post("/signout", data={"csrf": token})
     assert r.status_code == 303 and r.headers["location"] == "/"
     with transaction(engine) as session:
-        assert staff_store.session_for(session, old) is None
+        assert sessions.session_for(session, old) is None
     supervisor.cookies.set(SESSION_COOKIE, old)
     assert supervisor.get("/roll/new").status_code == 303  # back to the sign-in page
 
@@ -208,12 +201,12 @@ def test_session_expiry_boundary(engine):
     add_staff(engine)
     with transaction(engine) as session:
         account = staff_store.find_staff(session, "alice")
-        token = staff_store.open_session(session, account, at=1_000_000)
+        token = sessions.open_session(session, account, at=1_000_000)
     with transaction(engine) as session:
-        end = 1_000_000 + staff_store.SESSION_SECONDS
-        assert staff_store.session_for(session, token, at=end - 1).username == "alice"
-        assert staff_store.session_for(session, token, at=end) is None
-        assert staff_store.session_for(session, "x" * 101, at=end - 1) is None
+        end = 1_000_000 + sessions.SESSION_SECONDS
+        assert sessions.session_for(session, token, at=end - 1).username == "alice"
+        assert sessions.session_for(session, token, at=end) is None
+        assert sessions.session_for(session, "x" * 101, at=end - 1) is None
 
 
 @pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/\\evil.example", "/\t/evil.example",
@@ -252,9 +245,9 @@ def test_post_without_or_with_wrong_csrf_token_is_refused_and_writes_nothing(eng
         assert r.status_code == 403, data
         assert "表单已过期或来源不明" in r.text
     assert _count(engine, Estate) == 0 and _count(engine, RollVersion) == 0
-    sessions = _count(engine, staff_store.StaffSession)
+    rows = _count(engine, sessions.WebSession)
     assert supervisor.post("/signout", data={"csrf": other_token}).status_code == 403
-    assert _count(engine, staff_store.StaffSession) == sessions
+    assert _count(engine, sessions.WebSession) == rows
     assert "alice（工作人员）" in supervisor.get("/").text
 
 
@@ -263,64 +256,10 @@ def test_sign_in_form_needs_its_csrf_token(engine, client):
     client.get("/signin")
     r = client.post("/signin", data={"username": "alice", "password": PASSWORD})
     assert r.status_code == 403
-    assert _count(engine, staff_store.SignInFailure) == 0
+    assert _count(engine, SignInCounter) == 0
     with TestClient(client.app) as fresh:  # no session cookie at all
         assert fresh.post("/signin", data={"csrf": "0" * 64, "username": "alice", "password": PASSWORD},
                           follow_redirects=False).status_code == 403
-
-
-# --- sign-in rate limit --------------------------------------------------------------------
-
-
-def test_five_failures_for_a_username_lock_it_for_everyone_everywhere(engine, app):
-    add_staff(engine)
-    with TestClient(app, client=("10.0.0.1", 1000), follow_redirects=False) as c:
-        for _ in range(staff_store.MAX_FAILURES):
-            assert sign_in(c, "alice", "not the password").status_code == 401
-        r = sign_in(c, "alice", PASSWORD)
-        assert r.status_code == 429
-        assert "登录失败次数过多，请 15 分钟后再试" in r.text
-    # another address, another app instance (another process would see the same rows)
-    with TestClient(create_app(engine), client=("10.0.0.2", 1000), follow_redirects=False) as c:
-        assert sign_in(c, "ALICE", PASSWORD).status_code == 429
-        add_staff(engine, "bob")
-        assert sign_in(c, "bob", PASSWORD).status_code == 303
-
-
-def test_four_failures_do_not_lock_and_success_forgets_them(engine, app):
-    add_staff(engine)
-    with TestClient(app, follow_redirects=False) as c:
-        for _ in range(staff_store.MAX_FAILURES - 1):
-            assert sign_in(c, "alice", "not the password").status_code == 401
-        assert sign_in(c, "alice", PASSWORD).status_code == 303
-    with transaction(engine) as session:
-        assert not staff_store.signin_limited(session, "alice", "someone else")
-
-
-def test_five_failures_from_one_address_lock_that_address(engine, app):
-    add_staff(engine)
-    with TestClient(app, client=("10.0.0.9", 1000), follow_redirects=False) as c:
-        for n in range(staff_store.MAX_FAILURES):
-            assert sign_in(c, f"guess{n}", "not the password").status_code == 401
-        assert sign_in(c, "alice", PASSWORD).status_code == 429
-    with TestClient(app, client=("10.0.0.10", 1000), follow_redirects=False) as c:
-        assert sign_in(c, "alice", PASSWORD).status_code == 303
-
-
-def test_rate_limit_window_boundary(engine):
-    t = 2_000_000
-    with transaction(engine) as session:
-        for _ in range(staff_store.MAX_FAILURES):
-            staff_store.record_failure(session, "alice", "1.2.3.4", at=t)
-    window = staff_store.FAILURE_WINDOW
-    with transaction(engine) as session:
-        assert staff_store.signin_limited(session, "alice", "5.6.7.8", at=t + window - 1)
-        assert staff_store.signin_limited(session, "bob", "1.2.3.4", at=t + window - 1)
-        assert not staff_store.signin_limited(session, "alice", "5.6.7.8", at=t + window)
-        assert not staff_store.signin_limited(session, "bob", "1.2.3.4", at=t + window)
-    with transaction(engine) as session:  # old failures are forgotten when a new one is recorded
-        staff_store.record_failure(session, "carol", "9.9.9.9", at=t + window)
-    assert _count(engine, staff_store.SignInFailure) == 1
 
 
 # --- roll upload ---------------------------------------------------------------------------
@@ -330,7 +269,7 @@ def test_upload_requires_a_signed_in_supervisor(engine, client):
     assert client.get("/roll/new").status_code == 303
     _import(engine)
     assert client.get("/estates/maple-court/roll").headers["location"] == "/signin?next=/estates/maple-court/roll"
-    token = csrf_of(client.get("/signin").text)  # a valid anonymous session and token
+    token = csrf_of(client.get("/signin").text)  # a valid anonymous form token
     for path in ("/roll/new", "/estates/maple-court/roll"):
         r = client.post(path, data={"csrf": token, "slug": "new-estate", "name": "新"},
                         files={"file": ("r.csv", GOOD_ROLL, "text/csv")})

@@ -1,0 +1,196 @@
+"""Staff sign-in and sign-out (issue #8.2, SPEC §8.3).
+
+POST /signin, in order:
+1. the form's CSRF token (web.security; anonymous forms need no database row);
+2. one write transaction *reserves* the attempt against its counters (web.limits) and reads the
+   account's hash; a refusal is 429 with Retry-After and no password is checked;
+3. argon2 runs outside any transaction, behind a gate: one check at a time for browsers without
+   a device cookie and one for browsers with one, each waiting at most GATE_WAIT seconds, beyond
+   which the answer is 503 with Retry-After (the reservation is refunded): a flood of wrong
+   sign-ins takes a bounded share of the machine and public reads keep their speed;
+4. a second write transaction records the outcome: on success the attempt is refunded, the
+   owner's own counters are forgotten, any session the browser held is closed and a new token
+   issued (no session fixation), the sign-in is logged (identity access log), and a signed
+   device cookie is set (OWASP "device cookies").
+"""
+
+from __future__ import annotations
+
+import threading
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from identity import staff as staff_store
+from ledger.db import transaction
+from web import limits, security, sessions
+from web.templating import templates
+
+router = APIRouter(include_in_schema=False)
+
+DEVICE_COOKIE = "gongjue_device"
+DEVICE_SECONDS = 180 * 86400
+_DEVICE_TAG = "gongjue/v1/device|"
+GATE_WAIT = 0.5  # seconds a sign-in may wait for the argon2 gate
+BUSY_RETRY = 2
+WRONG = "用户名或密码错误 / wrong username or password"
+BUSY = "登录请求太多，服务器繁忙，请稍后再试 / too many sign-ins at the moment; try again shortly"
+
+
+class _Refusal(Exception):
+    def __init__(self, refused: limits.Refused):
+        self.refused = refused
+
+
+def too_many(seconds: int) -> str:
+    wait = f"{seconds} 秒" if seconds < 120 else f"{(seconds + 59) // 60} 分钟"
+    wait_en = f"{seconds} s" if seconds < 120 else f"{(seconds + 59) // 60} minutes"
+    return f"登录失败次数过多，请 {wait}后再试 / too many failed sign-ins; try again in {wait_en}"
+
+
+def local_path(target: str | None) -> str:
+    """``target`` if it is a path on this site, else "/" (no open redirects)."""
+    if (target and target.startswith("/") and not target.startswith("//") and "\\" not in target
+            and target.isprintable() and " " not in target):
+        return target
+    return "/"
+
+
+def signin_redirect(request: Request) -> Response:
+    return RedirectResponse(f"/signin?next={quote(request.url.path)}", status_code=303)
+
+
+def _page(request: Request, *, next_path: str, username: str = "", error: str | None = None,
+          status: int = 200, headers: dict | None = None) -> Response:
+    return templates.TemplateResponse(request, "signin.html", {"next": next_path, "username": username,
+                                                               "error": error}, status_code=status, headers=headers)
+
+
+@router.get("/signin")
+def signin_form(request: Request, next: str | None = None) -> Response:  # noqa: A002
+    """The sign-in form: nothing is written (its CSRF token is bound to a signed cookie)."""
+    return _page(request, next_path=local_path(next))
+
+
+@router.post("/signin")
+async def signin(request: Request) -> Response:
+    async with request.form(max_files=0, max_fields=10) as form:
+        return await run_in_threadpool(_signin, request, form)  # argon2 takes ~0.1 s: off the event loop
+
+
+def _signin(request: Request, form: FormData) -> Response:
+    found = security.check_csrf(request, form.get("csrf"))
+    username = str(form.get("username") or "")[:200]
+    password = str(form.get("password") or "")
+    next_path = local_path(str(form.get("next") or "/"))
+    client = security.client_address(request)
+    engine = request.app.state.engine
+    key = sessions.server_key(engine)
+    device = device_of(request, key, username)
+    keys = limits.keys_for(username, client, device)
+    try:
+        with transaction(engine) as session:
+            refused = limits.reserve(session, keys)
+            if refused is not None:
+                raise _Refusal(refused)
+            record = staff_store.password_record(session, username) if len(password) <= staff_store.MAX_PASSWORD \
+                else None
+    except _Refusal as exc:
+        wait = max(1, exc.refused.retry_after)
+        return _page(request, next_path=next_path, username=username, error=too_many(wait), status=429,
+                     headers={"Retry-After": str(wait)})
+    gate = _gate(request.app, trusted=device is not None)
+    if not gate.acquire(timeout=GATE_WAIT):
+        with transaction(engine) as session:
+            limits.refund(session, keys, forget=())
+        return _page(request, next_path=next_path, username=username, error=BUSY, status=503,
+                     headers={"Retry-After": str(BUSY_RETRY)})
+    try:  # argon2, outside any transaction
+        right = staff_store.password_matches(record.password_hash if record else None, password)
+        new_hash = staff_store.rehash(record.password_hash, password) if right else None
+    finally:
+        gate.release()
+    if not right:
+        if record is not None:
+            with transaction(engine) as session:
+                staff_store.log_access(session, "signin.failed", username=record.username, client=client)
+        return _page(request, next_path=next_path, username=username, error=WRONG, status=401)
+    with transaction(engine) as session:
+        limits.refund(session, keys)
+        account = session.get(staff_store.Staff, record.staff_id)
+        if account is None:  # removed meanwhile
+            return _page(request, next_path=next_path, username=username, error=WRONG, status=401)
+        if new_hash is not None:
+            account.password_hash = new_hash
+        sessions.close_session(session, found.token)  # a new token on every sign-in: no fixation
+        token = sessions.open_session(session, account)
+        staff_store.log_access(session, "signin", actor=account.username, username=account.username, client=client)
+    response = RedirectResponse(next_path, status_code=303)
+    security.set_session_cookie(request, response, token, sessions.SESSION_SECONDS)
+    _set_device_cookie(request, response, key, record.username)
+    return response
+
+
+@router.post("/signout")
+async def signout(request: Request) -> Response:
+    async with request.form(max_files=0, max_fields=10) as form:
+        return await run_in_threadpool(_signout, request, form)
+
+
+def _signout(request: Request, form: FormData) -> Response:
+    found = security.check_csrf(request, form.get("csrf"))
+    with transaction(request.app.state.engine) as session:
+        sessions.close_session(session, found.token)
+        if found.staff is not None:
+            staff_store.log_access(session, "signout", actor=found.staff.username, username=found.staff.username,
+                                   client=security.client_address(request))
+    response = RedirectResponse("/", status_code=303)
+    security.clear_session_cookie(request, response)
+    return response
+
+
+# --- device cookies (OWASP) ----------------------------------------------------------------------
+
+
+def device_cookie(key: bytes, username: str, nonce: str | None = None) -> str:
+    """``<nonce>.<hmac>.<username>``: this browser signed in as ``username`` before."""
+    nonce = nonce or sessions.new_nonce()
+    return f"{nonce}.{sessions.sign(key, _DEVICE_TAG, f'{nonce}|{username}')}.{username}"
+
+
+def device_of(request: Request, key: bytes, username: str) -> str | None:
+    """The nonce of the request's device cookie when it is genuine and names ``username``."""
+    value = request.cookies.get(DEVICE_COOKIE) or ""
+    parts = value.split(".", 2)
+    if len(parts) != 3 or len(value) > 200:
+        return None
+    nonce, mac, name = parts
+    if not sessions.valid_nonce(nonce) or name != staff_store.normalize_username(username):
+        return None
+    expected = sessions.sign(key, _DEVICE_TAG, f"{nonce}|{name}")
+    return nonce if security.hmac.compare_digest(expected, mac) else None
+
+
+def _set_device_cookie(request: Request, response: Response, key: bytes, username: str) -> None:
+    response.set_cookie(DEVICE_COOKIE, device_cookie(key, username), max_age=DEVICE_SECONDS, path="/signin",
+                        httponly=True, samesite="strict", secure=request.url.scheme == "https")
+
+
+# --- the argon2 gate --------------------------------------------------------------------------------
+
+_gates_lock = threading.Lock()
+
+
+def _gate(app, *, trusted: bool) -> threading.BoundedSemaphore:  # noqa: ANN001
+    """One argon2 check at a time per kind of browser (with or without a device cookie), per app."""
+    gates = getattr(app.state, "signin_gates", None)
+    if gates is None:
+        with _gates_lock:
+            gates = getattr(app.state, "signin_gates", None)
+            if gates is None:
+                gates = app.state.signin_gates = {True: threading.BoundedSemaphore(1),
+                                                  False: threading.BoundedSemaphore(1)}
+    return gates[trusted]
