@@ -37,6 +37,7 @@ from voting.round_record import (
     Announcement,
     RoundEntries,
     collect_rounds,
+    fingerprint,
     trustee_context,
 )
 
@@ -78,13 +79,6 @@ def default_registry(entries: list[ParsedEntry]) -> object:
     return registry_from_entries(entries)
 
 
-def fingerprint_of(*, origin: str, ann_round: str, secrecy: str, agenda: dict, roll: str,
-                   joint_key: bytes | None) -> bytes:
-    """The round fingerprint of contract C1 (SPEC §3.6) from the recorded values."""
-    return ballots_.round_fingerprint(origin=origin, round_id=ann_round, secrecy=secrecy, agenda=agenda,
-                                      rules=agenda["rules"], roll=roll, joint_key=joint_key)
-
-
 # --- 1. the announcement ----------------------------------------------------------------------
 
 
@@ -109,9 +103,8 @@ def _check_announcement(entries: Sequence[ParsedEntry], rec: RoundEntries, origi
         return
     _check_weights(ann, estate, seq, out)
     _check_trustees(ann, origin, seq, out)
-    joint = bytes.fromhex(ann.joint_key) if ann.joint_key else None
-    want = fingerprint_of(origin=origin, ann_round=ann.round_id, secrecy=ann.secrecy, agenda=ann.agenda_json,
-                          roll=ann.roll_leaf_hash, joint_key=joint)
+    want = fingerprint(origin=origin, round_id=ann.round_id, secrecy=ann.secrecy, agenda=ann.agenda_json,
+                       roll_leaf_hash=ann.roll_leaf_hash, joint_key=ann.joint_key)
     if want.hex() != ann.fingerprint:
         out.add(seq, f"轮次指纹不符 / fingerprint {ann.fingerprint[:16]}… is not the fingerprint {want.hex()[:16]}… "
                      "of the recorded origin, round, secrecy, agenda, roll and joint key")

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from ledger.entry import HEX64_RE, ParsedEntry
 from ledger.verify import ContentChecks
 from voting.agenda import Agenda, AgendaError, parse_agenda
-from voting.crypto.ballot import ItemShape
+from voting.crypto.ballot import ItemShape, round_fingerprint
 
 ROUND = "round"
 BALLOT = "ballot"
@@ -70,21 +70,32 @@ def item_shapes(agenda: Agenda) -> list[ItemShape]:
     return shapes
 
 
-def round_body(*, round_id: str, secrecy: str, agenda: Agenda, roll_seq: int, roll_leaf_hash: str,
-               voters: Sequence[tuple[str, int]], trustees: dict | None, joint_key: str | None,
-               fingerprint: bytes) -> dict:
-    """Body of a ``round`` entry (SPEC §7.1).
+def fingerprint(*, origin: str, round_id: str, secrecy: str, agenda: dict, roll_leaf_hash: str,
+                joint_key: str | None) -> bytes:
+    """The round fingerprint (SPEC §3.6, contract C1) of the values a ``round`` entry records:
+    ``rules`` = ``agenda["rules"]``, ``roll`` = the snapshot's leaf hash (SPEC §7.1)."""
+    return round_fingerprint(origin=origin, round_id=round_id, secrecy=secrecy, agenda=agenda, rules=agenda["rules"],
+                             roll=roll_leaf_hash, joint_key=bytes.fromhex(joint_key) if joint_key else None)
+
+
+def round_body(*, origin: str, round_id: str, secrecy: str, agenda: Agenda, roll_seq: int, roll_leaf_hash: str,
+               voters: Sequence[tuple[str, int]], trustees: dict | None, joint_key: str | None) -> dict:
+    """Body of a ``round`` entry in the log of ``origin`` (SPEC §7.1), its fingerprint computed.
 
     ``voters``: (voter pseudonym, area in scope in 0.01 m²) in roll order; ``trustees``:
     ``{"threshold": None, "keys": [public key JSON …]}`` (n-of-n, §3.7) or ``{"threshold": k,
-    "dealers": [commitments JSON …]}`` (k-of-n, §3.10) for a secret round, None for an open one.
-    The fingerprint is computed by ``voting.round_audit.fingerprint_of`` from the same values.
+    "dealers": [commitments JSON …]}`` (k-of-n, §3.10) for a secret round, None for an open one;
+    ``joint_key``: K in hex (secret) or None (open).  Only the shape is checked here; what the
+    values must agree with is ``voting.round_audit``'s.
     """
-    body = {"v": 1, "round": round_id, "secrecy": secrecy, "agenda": agenda.as_json(),
+    agenda_json = agenda.as_json()
+    fp = fingerprint(origin=origin, round_id=round_id, secrecy=secrecy, agenda=agenda_json,
+                     roll_leaf_hash=roll_leaf_hash, joint_key=joint_key)
+    body = {"v": 1, "round": round_id, "secrecy": secrecy, "agenda": agenda_json,
             "roll": {"seq": roll_seq, "leaf_hash": roll_leaf_hash},
             "voters": [{"voter": v, "area": a} for v, a in voters],
             "totals": {"heads": len(voters), "area": sum(a for _, a in voters)},
-            "trustees": trustees, "joint_key": joint_key, "fingerprint": fingerprint.hex()}
+            "trustees": trustees, "joint_key": joint_key, "fingerprint": fp.hex()}
     parse_round(body)
     return body
 

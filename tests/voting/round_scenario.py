@@ -22,13 +22,14 @@ from ledger.db import transaction
 from ledger.entry import parse_entry
 from voting.agenda import parse_agenda
 from voting.crypto import ballot, dkg, tally, trustee
-from voting.round_audit import fingerprint_of, voter_weights
+from voting.round_audit import voter_weights
 from voting.round_record import (
     BALLOT,
     CLOSE,
     ROUND,
     ballot_body,
     close_body,
+    fingerprint,
     item_shapes,
     round_body,
     trustee_context,
@@ -126,12 +127,11 @@ def build(engine, out: Path, *, close: bool = True, one_ballot_aggregate: bool =
         if weight_times_ten:  # A-01 (who votes) weighs ten times its area
             voters = [(v, a * 10 if v == sc.pseudonym["A-01"] else a) for v, a in voters]
         joint = ts.joint_key if secret else None
-        fp = fingerprint_of(origin=origin, ann_round=ROUND_ID, secrecy=secrecy, agenda=AGENDA.as_json(),
-                            roll=bytes(roll_row.leaf_hash).hex(), joint_key=joint)
-        body = round_body(round_id=ROUND_ID, secrecy=secrecy, agenda=AGENDA, roll_seq=roll_row.seq,
+        body = round_body(origin=origin, round_id=ROUND_ID, secrecy=secrecy, agenda=AGENDA, roll_seq=roll_row.seq,
                           roll_leaf_hash=bytes(roll_row.leaf_hash).hex(), voters=voters,
                           trustees=recorded if secret else None,
-                          joint_key=joint.hex() if secret else None, fingerprint=fp)
+                          joint_key=joint.hex() if secret else None)
+        fp = bytes.fromhex(body["fingerprint"])
         if mutate_round is not None:
             mutate_round(body)
         if second_roll:
@@ -176,8 +176,8 @@ def build(engine, out: Path, *, close: bool = True, one_ballot_aggregate: bool =
         if second_ballot:
             cast("A-01", [0, 1, 0])
         if other_round_ballot:
-            other = fingerprint_of(origin=origin, ann_round="r2", secrecy=secrecy, agenda=AGENDA.as_json(),
-                                   roll=bytes(roll_row.leaf_hash).hex(), joint_key=joint)
+            other = fingerprint(origin=origin, round_id="r2", secrecy=secrecy, agenda=AGENDA.as_json(),
+                                roll_leaf_hash=bytes(roll_row.leaf_hash).hex(), joint_key=body["joint_key"])
             cast("D-04", [0, 1, 0], fingerprint=other)
         if close:
             if one_ballot_aggregate:

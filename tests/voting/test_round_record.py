@@ -19,8 +19,9 @@ H = "ab" * 32
 
 
 def _round(**change) -> dict:
-    body = rr.round_body(round_id="r1", secrecy="open", agenda=rs.AGENDA, roll_seq=1, roll_leaf_hash=H,
-                         voters=[("v1", 100), ("v2", 250)], trustees=None, joint_key=None, fingerprint=bytes(32))
+    body = rr.round_body(origin="gongjue.local/maple-court", round_id="r1", secrecy="open", agenda=rs.AGENDA,
+                         roll_seq=1, roll_leaf_hash=H, voters=[("v1", 100), ("v2", 250)], trustees=None,
+                         joint_key=None)
     body.update(change)
     return body
 
