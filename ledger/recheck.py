@@ -121,7 +121,7 @@ def _walk(session: Session, log_id: int, start: int, stop: int, compact: RootBui
                               .where(StoredHash.log_id == log_id, StoredHash.idx >= first_idx,
                                      StoredHash.idx < stored_hash_index(0, hi)).order_by(StoredHash.idx)).all()
         hashes = {r.idx: r.hash for r in stored}
-        expect = lo
+        expect, idx = lo, first_idx  # idx: where entry ``expect``'s stored hashes begin
         for row in rows:
             if row.seq != expect:
                 return Finding(expect, f"第 {expect} 条不见了 / entry {expect} is missing")
@@ -129,11 +129,11 @@ def _walk(session: Session, log_id: int, start: int, stop: int, compact: RootBui
             if found:
                 return found
             prev = row.leaf_hash.hex()
-            idx = stored_hash_index(0, row.seq)
-            for level, h in enumerate(compact.add_stored(row.leaf_hash)):
-                have = hashes.get(idx + level)
+            for h in compact.add_stored(row.leaf_hash):
+                have = hashes.get(idx)
                 if have is None or not hmac.compare_digest(have, h):
-                    return _hash_finding(row.seq, level, idx + level, have)
+                    return _hash_finding(row.seq, idx - stored_hash_index(0, row.seq), idx, have)
+                idx += 1
             expect += 1
             if compact.size in signed:
                 root, _ = signed[compact.size]
