@@ -184,7 +184,7 @@ def _registry_at(entries: Sequence[ParsedEntry], factory: RegistryFactory):
             state["n"] = n
             try:
                 state["registry"], state["error"] = factory(identity[:n]), None
-            except ValueError as e:
+            except (KeyError, TypeError, ValueError) as e:  # the credential check names the entry too
                 state["registry"], state["error"] = None, str(e)
         return state["registry"], state["error"]
 

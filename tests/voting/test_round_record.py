@@ -160,3 +160,24 @@ def test_gongjue_verify_reports_a_round_attack_by_its_entry(engine, tmp_path, ca
     intruder = max(i for i, line in enumerate(lines) if '"type":"ballot"' in line)
     assert report["first"]["check"] == "content" and report["first"]["seq"] == intruder
     assert "ballot signed with a credential key that is not registered" in report["first"]["message"]
+
+
+def test_a_scoped_round_weighs_each_voter_at_most_its_estate_area():
+    from voting.round_audit import audit_round
+
+    v1, v2, v3 = "1" * 32, "2" * 32, "3" * 32
+    roll = {"version": 1, "voters": [{"voter": v1, "area": 100}, {"voter": v2, "area": 200}]}
+    agenda = parse_agenda({"scope": {"buildings": ["1"]},
+                           "items": [{"id": "m1", "kind": "motion", "matter": "hire_manager"}]}, "agenda.json")
+    origin = "gongjue.local/maple-court"
+
+    def audit(voters):
+        body = rr.round_body(origin=origin, round_id="r1", secrecy="open", agenda=agenda, roll_seq=0,
+                             roll_leaf_hash=H, voters=voters, trustees=None, joint_key=None)
+        entries = [_e(0, "roll", roll), ParsedEntry(1, H, rr.ROUND, "2026-11-29T00:00:00Z", body)]
+        return audit_round(entries, rr.extract_round(entries, "r1"), origin, registry_factory=lambda es: None)
+
+    assert audit([(v1, 60), (v2, 200)]).problems == []
+    assert [m for _, m in audit([(v1, 101), (v3, 5)]).problems] == [
+        f"快照权重超出名册 / voter {v1}: area in scope 101 is not in 1…100",
+        f"快照中的投票人不在名册中 / voter {v3} of the snapshot is not in the roll"]
