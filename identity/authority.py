@@ -230,6 +230,7 @@ class Registry:
     _holder: dict[str, str] = field(default_factory=dict)  # every key ever registered → voter
     _revoked: set[str] = field(default_factory=set)
     _ever: set[str] = field(default_factory=set)  # voters ever given a key
+    _since: dict[str, int] = field(default_factory=dict)  # voter → seq of the entry that gave the current key
     _rolls: dict[int, frozenset[str]] = field(default_factory=dict)  # version → voters (when rolls were seen)
     _latest_roll: int | None = None
 
@@ -245,6 +246,10 @@ class Registry:
     def revoked(self, public_key: str) -> bool:
         """True when ``public_key`` was registered and has since been revoked or replaced."""
         return public_key in self._revoked
+
+    def registered_at(self, voter: str) -> int | None:
+        """The seq of the ledger entry that registered the voter's current key (for a link to it)."""
+        return self._since.get(voter) if voter in self._current else None
 
     def registered(self, public_key: str) -> bool:
         """True when ``public_key`` was ever registered for any voter."""
@@ -276,7 +281,7 @@ class Registry:
             if statement["type"] != entry.type:
                 raise AuthorityError(f"条目类型 {entry.type} 与声明类型 {statement['type']} 不符 / entry type "
                                      f"{entry.type} carries a {statement['type']} statement")
-            self._record(statement)
+            self._record(statement, entry.seq)
 
     def check(self, document: object, *, check_roll: bool = True) -> dict:
         """The statement of ``document`` if it may be recorded now, else AuthorityError naming why."""
@@ -334,12 +339,13 @@ class Registry:
         if statement["public_key"] in self._holder:
             raise AuthorityError("新公钥已登记过 / the new public key was registered before")
 
-    def _record(self, statement: dict) -> None:
+    def _record(self, statement: dict, seq: int) -> None:
         if statement["type"] == CREDENTIALS:
             for item in statement["credentials"]:
                 self._current[item["voter"]] = item["public_key"]
                 self._holder[item["public_key"]] = item["voter"]
                 self._ever.add(item["voter"])
+                self._since[item["voter"]] = seq
         elif statement["type"] == REVOKE:
             del self._current[statement["voter"]]
             self._revoked.add(statement["public_key"])
@@ -348,6 +354,7 @@ class Registry:
                 self._revoked.add(statement["replaces"])
             self._current[statement["voter"]] = statement["public_key"]
             self._holder[statement["public_key"]] = statement["voter"]
+            self._since[statement["voter"]] = seq
 
     def _see_roll(self, body: dict) -> None:
         version = body.get("version")

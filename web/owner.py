@@ -140,7 +140,8 @@ def owner_home(request: Request, slug: str) -> Response:
     key = reg.key_of(me.voter)
     return _page(request, "mykey.html", {
         "estate": estate, "me": me, "factor_name": FACTOR_NAMES[me.factor],
-        "fingerprint": authority.fingerprint(key) if key else None, "authority": reg.authority})
+        "fingerprint": authority.fingerprint(key) if key else None, "authority": reg.authority,
+        "registered_at": reg.registered_at(me.voter)})
 
 
 @router.post("/estates/{slug}/owner/identify")

@@ -157,7 +157,8 @@ def test_revoke_and_reissue(engine):
     back = au.sign_statement(au.reissue_statement(ORIGIN, AUTH_PK, a, key(0), None, "lost"), AUTH)
     with pytest.raises(au.AuthorityError, match="registered before"):
         register(engine, back)
-    register(engine, au.sign_statement(au.reissue_statement(ORIGIN, AUTH_PK, a, key(5), None, "lost"), AUTH))
+    seq = register(engine, au.sign_statement(au.reissue_statement(ORIGIN, AUTH_PK, a, key(5), None, "lost"), AUTH))
+    assert current(engine).registered_at(a) == seq
     # reissue over a current key revokes it
     register(engine, au.sign_statement(au.reissue_statement(ORIGIN, AUTH_PK, a, key(6), key(5), "exposed"), AUTH))
     reg = current(engine)

@@ -74,6 +74,10 @@ def test_sms_sign_in_and_key_check_page(engine, client, sms):
     assert au.fingerprint(estate.keys["A"]) in mine.text
     assert au.fingerprint(estate.keys["B"]) not in mine.text
     assert AUTHORITY_NAME in mine.text and "服务中心 2 号窗口" in mine.text
+    with transaction(engine) as s:
+        seq = au.registry(s, SLUG).registered_at(estate.voters["A"])
+    assert f'href="/estates/{SLUG}/audit/entries/{seq}"' in mine.text  # the public entry, to check independently
+    assert client.get(f"/estates/{SLUG}/audit/entries/{seq}").status_code == 200
     assert '<script type="module" src="/static/owner/mykey.js"></script>' in mine.text
     assert 'id="code"' in mine.text and 'name="code"' not in mine.text  # the code field is never submitted
     assert f'data-origin="{ORIGIN}"' in mine.text
