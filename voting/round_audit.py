@@ -41,7 +41,6 @@ from voting.round_record import (
     trustee_context,
 )
 
-ROLL = "roll"
 RegistryFactory = Callable[[list[ParsedEntry]], object]
 
 
@@ -84,7 +83,7 @@ def default_registry(entries: list[ParsedEntry]) -> object:
 
 def _check_announcement(entries: Sequence[ParsedEntry], rec: RoundEntries, origin: str, out: RoundAudit) -> None:
     ann, seq = rec.announcement, rec.announce_seq
-    rolls = [e for e in entries if e.type == ROLL and e.seq < seq]
+    rolls = [e for e in entries if e.type == record.ROLL and e.seq < seq]
     if not rolls or rolls[-1].seq != ann.roll_seq:
         latest = rolls[-1].seq if rolls else None
         out.add(seq, f"名册快照不是此前最新的名册 / the round snapshots entry {ann.roll_seq}, but the latest roll "
