@@ -291,3 +291,58 @@ def test_canonical_json_agrees_with_rfc8785():
                           capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == [rfc8785.dumps(v).decode("utf-8") for v in values]
+
+
+STRICT_JS = """
+import { readFileSync } from 'node:fs';
+import * as gc from './web/static/booth/gongjue-crypto.js';
+const texts = JSON.parse(readFileSync(0, 'utf8'));
+process.stdout.write(JSON.stringify(texts.map((t) => {
+  try { return {value: gc.canonicalJson(gc.parseStrictJson(t))}; } catch (e) { return {refused: e.kind}; }
+})));
+"""
+
+
+def test_strict_json_agrees_with_the_browser_module_on_random_text():
+    """Python's strictjson and the module's parseStrictJson accept and refuse the same texts (SPEC §1)."""
+    node = shutil.which("node")
+    if node is None:
+        if os.environ.get("GONGJUE_REQUIRE_NODE") == "1":
+            pytest.fail("GONGJUE_REQUIRE_NODE=1 but node is not installed")
+        pytest.skip("node is not installed")
+    import random
+
+    import rfc8785
+
+    from voting.crypto import strictjson
+
+    rng = random.Random(1053)
+    atoms = ['1', '-1', '0', '-0', '1.0', '1e0', '1E+2', '01', '9007199254740991', '9007199254740992',
+             '-9007199254740992', '"a"', '"\\ud800"', '"\\ud83d\\ude00"', '"é"', 'true', 'null', 'NaN', '[]', '{}',
+             '"\\u0000"', '"\\x"', '2.5e-3', '-', '1.', '.5']
+    keys = ['"a"', '"b"', '"__proto__"', '"\\u0061"', '""']
+
+    def value(depth: int) -> str:
+        kind = rng.randrange(4 if depth < 3 else 1)
+        if kind == 0:
+            return rng.choice(atoms)
+        if kind == 1:
+            return "[" + ", ".join(value(depth + 1) for _ in range(rng.randrange(4))) + "]"
+        pairs = [f"{rng.choice(keys)}: {value(depth + 1)}" for _ in range(rng.randrange(4))]
+        return "{" + ",".join(pairs) + "}"
+
+    texts = [value(0) for _ in range(500)]
+    texts += [" " + t + "\n" for t in texts[:20]] + ["\ufeff{}", "{} {}", "", " ", "[1,]", '{"a":1,}', "\t[\r]"]
+    done = subprocess.run([node, "--input-type=module", "-e", STRICT_JS], input=json.dumps(texts),
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.returncode == 0, done.stderr
+    js = json.loads(done.stdout)
+    py = []
+    for t in texts:
+        try:
+            py.append({"value": rfc8785.dumps(strictjson.loads(t)).decode()})
+        except strictjson.StrictJSONError:
+            py.append({"refused": "json"})
+    assert [(t, j) for t, j in zip(texts, js)] == [(t, p) for t, p in zip(texts, py)]
+    outcomes = {("value" in p) for p in py}
+    assert outcomes == {True, False} and sum("value" in p for p in py) > 50
