@@ -111,7 +111,9 @@ def build(engine, out: Path, *, close: bool = True, one_ballot_aggregate: bool =
         context = trustee_context(origin, ROUND_ID)
         if k_of_n:
             polys = {i: dkg.Polynomial(c) for i, c in DEALER_COEFFICIENTS.items()}
-            dealers = [dkg.commitments_json(p, i, context=context, signing_key=nacl.signing.SigningKey(bytes([i]) * 32).verify_key, transport=bytes([i]) * 32) for i, p in polys.items()]
+            dealers = [dkg.commitments_json(p, i, context=context, transport=bytes([i]) * 32,
+                                            signing_key=nacl.signing.SigningKey(bytes([i]) * 32).verify_key)
+                       for i, p in polys.items()]
             ts = dkg.trustee_set([dkg.verify_commitments(d, context=context, threshold=2, trustees=3)
                                   for d in dealers], trustees=3)
             sc.secrets = {j: sum(p.at(j) for p in polys.values()) for j in polys}
