@@ -12,7 +12,7 @@ import csv
 import io
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 
@@ -66,6 +66,14 @@ def read_table(data: bytes, filename: str, columns: dict[str, str], required: se
     wrong cell counts), so that callers can add row problems and refuse the file with all of
     them.  Raises CsvError only when nothing can be read at all.
     """
+    names, rows, problems = iter_table(data, filename, columns, required, open_columns)
+    return names, list(rows), problems
+
+
+def iter_table(data: bytes, filename: str, columns: dict[str, str], required: set[str],
+               open_columns: bool = False) -> tuple[list[str], Iterator[Row], list[str]]:
+    """Like ``read_table``, with the rows as an iterator: a large file is never held as rows
+    all at once (issue #8.1).  Row problems join ``problems`` as the iterator reaches them."""
     text = decode(data, filename)
     reader = csv.reader(io.StringIO(text, newline=""))
     problems: list[str] = []
@@ -80,7 +88,10 @@ def read_table(data: bytes, filename: str, columns: dict[str, str], required: se
     for name in missing:
         aliases = " | ".join(a for a, c in columns.items() if c == name)
         problems.append(f"{filename}:1: 缺少列 / missing column: {aliases}")
-    rows: list[Row] = []
+    return names, _rows(reader, names, filename, problems), problems
+
+
+def _rows(reader, names: list[str], filename: str, problems: list[str]) -> Iterator[Row]:  # noqa: ANN001
     start = reader.line_num + 1
     try:
         for record in reader:
@@ -91,10 +102,9 @@ def read_table(data: bytes, filename: str, columns: dict[str, str], required: se
                 problems.append(f"{filename}:{line}: 应有 {len(names)} 个单元格，实有 {len(record)} / "
                                 f"expected {len(names)} cells, found {len(record)}")
                 continue
-            rows.append(Row(line, {n: c.strip() for n, c in zip(names, record)}))
+            yield Row(line, {n: c.strip() for n, c in zip(names, record)})
     except csv.Error as exc:
         problems.append(f"{filename}:{reader.line_num}: CSV 格式错误 / malformed CSV: {exc}")
-    return names, rows, problems
 
 
 def _canonical_header(header: list[str], filename: str, columns: dict[str, str],

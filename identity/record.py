@@ -87,6 +87,20 @@ def build_roll(version: int, roll: Roll, voter_salt: Callable[[str], str],
     return public_body(version, parts), openings
 
 
+class OpenedParts:
+    """The opened parts of ``roll`` as a re-iterable view (SPEC §6.3 objects made one at a time):
+    a 230,000-part roll never holds 230,000 opening objects at once (issue #8.1)."""
+
+    def __init__(self, roll: Roll, pseudonyms: dict[str, str], salts: list[str]):
+        self.roll, self.pseudonyms, self.salts = roll, pseudonyms, salts
+
+    def __iter__(self):  # noqa: ANN204
+        for p, salt in zip(self.roll.parts, self.salts):
+            yield {"building": p.building, "unit": p.unit, "room": p.room, "area": p.area,
+                   "area_source": p.area_source, "developer_held": p.developer_held,
+                   "voter": self.pseudonyms[p.owner], "salt": salt}
+
+
 def roll_body(version: int, roll: Roll, secret: bytes = bytes(32)) -> dict:
     """The public body of ``roll`` with salts derived from ``secret`` (deterministic: for tests
     and tools; the store uses random part salts, identity.store.prepare_roll)."""
@@ -104,8 +118,8 @@ def _hmac(key: bytes, message: bytes) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def public_body(version: int, parts: list[dict]) -> dict:
-    """The public body that the opened ``parts`` make (one pass)."""
+def public_body(version: int, parts: Iterable[dict]) -> dict:
+    """The public body that the opened ``parts`` make (a re-iterable: three linear passes)."""
     weights: dict[str, int] = {}
     developer, developer_parts = None, 0
     for p in parts:

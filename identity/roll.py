@@ -16,12 +16,13 @@ private (SPEC §6.3): a mainland mobile number, one per owner id.
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from identity.area import MAX_AREA, format_area, parse_area
-from identity.csvfile import CsvError, read_table
+from identity.csvfile import CsvError, iter_table
 
 AREA_SOURCES = {"registered": "registered", "登记": "registered",
                 "surveyed": "surveyed", "实测": "surveyed",
@@ -110,7 +111,7 @@ def parse_phone(value: str) -> str:
     return bare
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Part:
     """One exclusive part (专有部分) as the roll states it."""
 
@@ -171,7 +172,7 @@ class Roll:
 
 def read_roll(data: bytes, filename: str) -> Roll:
     """Parse and validate a roll CSV (UTF-8, UTF-8 with BOM, or GB18030). All or nothing."""
-    names, rows, problems = read_table(data, filename, COLUMNS, REQUIRED)
+    names, rows, problems = iter_table(data, filename, COLUMNS, REQUIRED)
     if not REQUIRED <= set(names):
         raise CsvError(problems)  # rows cannot be judged without their columns
     parts: list[Part] = []
@@ -181,9 +182,12 @@ def read_roll(data: bytes, filename: str) -> Roll:
     total = 0
     developer: tuple[str, int] | None = None
     plain_owner_lines: dict[str, int] = {}
+    count = 0
     for row in rows:
+        count += 1
         where = f"{filename}:{row.line}"
-        key = tuple(unicodedata.normalize("NFKC", row.cells.get(k, "")).strip() for k in ("building", "unit", "room"))
+        key = tuple(sys.intern(unicodedata.normalize("NFKC", row.cells.get(k, "")).strip())
+                    for k in ("building", "unit", "room"))
         if key in seen and key[0] and key[2]:
             label = "-".join(x for x in key if x)
             problems.append(f"{where}: 房屋重复 / duplicate part {label} (first on line {seen[key]})")
@@ -214,7 +218,7 @@ def read_roll(data: bytes, filename: str) -> Roll:
         problems.append(f"{filename}:{line}: 业主编号 '{developer[0]}' 是开发商（第 {developer[1]} 行），"
                         f"此行须标为开发商持有 / owner '{developer[0]}' is the developer (line "
                         f"{developer[1]}); mark this part developer_held too")
-    if not rows and not problems:
+    if not count and not problems:
         problems.append(f"{filename}:2: 名册没有房屋 / the roll has no parts")
     if problems:
         raise CsvError(problems)
@@ -253,7 +257,7 @@ def _read_part(cells: dict[str, str], where: str, problems: list[str]) -> Part |
     for key, name, required in (("building", "楼栋 building", True), ("unit", "单元 unit", False),
                                 ("room", "房号 room", True), ("owner", "业主编号 owner", True)):
         try:
-            labels[key] = clean_text(cells.get(key, ""), name, MAX_LABEL)
+            labels[key] = sys.intern(clean_text(cells.get(key, ""), name, MAX_LABEL))  # shared, not copied
         except ValueError as exc:
             problems.append(f"{where}: {exc}")
             continue

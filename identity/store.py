@@ -147,17 +147,24 @@ class Prepared:
 
     secret: bytes
     body: dict
-    openings: dict
+    voters: dict[str, tuple[str, str]]  # owner id → (pseudonym, salt), roll order
+    salts: list[str]  # one per part, roll order
     roll: Roll
 
 
 def prepare_roll(roll: Roll, secret: bytes) -> Prepared:
-    """Pseudonyms, salts, commitments and totals: all the hashing, outside any transaction."""
-    def voter_salt(owner: str) -> str:
-        return hmac.new(secret, owner.encode(), hashlib.sha256).hexdigest()
+    """Pseudonyms, salts, commitments and totals: all the hashing, outside any transaction.
 
-    body, openings = record.build_roll(0, roll, voter_salt, lambda: secrets.token_hex(32))
-    return Prepared(secret, body, openings, roll)
+    Owner salt = HMAC-SHA-256(estate secret, owner id), so pseudonyms are stable across versions;
+    part salts are fresh random 32 bytes (SPEC §6.3)."""
+    voters: dict[str, tuple[str, str]] = {}
+    for p in roll.parts:
+        if p.owner not in voters:
+            salt = hmac.new(secret, p.owner.encode(), hashlib.sha256).hexdigest()
+            voters[p.owner] = (record.pseudonym(p.owner, salt), salt)
+    salts = [secrets.token_hex(32) for _ in roll.parts]
+    opened = record.OpenedParts(roll, {o: v[0] for o, v in voters.items()}, salts)
+    return Prepared(secret, record.public_body(0, opened), voters, salts, roll)
 
 
 def import_roll(session: Session, slug: str, roll: Roll, *, filename: str, data: bytes,
@@ -191,20 +198,19 @@ def import_roll(session: Session, slug: str, roll: Roll, *, filename: str, data:
 
 def _insert_openings(session: Session, version_id: int, prepared: Prepared, roll: Roll) -> None:
     conn = session.connection()
-    pseudonym = {v["owner"]: v["voter"] for v in prepared.openings["voters"]}
-    for rows in _chunks({"roll_version_id": version_id, "position": i, "building": p["building"], "unit": p["unit"],
-                         "room": p["room"], "area": p["area"], "area_source": p["area_source"],
-                         "voter_id": part.owner, "developer_held": p["developer_held"], "voter": p["voter"],
-                         "salt": p["salt"]}
-                        for i, (p, part) in enumerate(zip(prepared.openings["parts"], roll.parts))):
+    voters = prepared.voters
+    for rows in _chunks({"roll_version_id": version_id, "position": i, "building": p.building, "unit": p.unit,
+                         "room": p.room, "area": p.area, "area_source": p.area_source, "voter_id": p.owner,
+                         "developer_held": p.developer_held, "voter": voters[p.owner][0], "salt": salt}
+                        for i, (p, salt) in enumerate(zip(roll.parts, prepared.salts))):
         conn.execute(insert(RollPart), rows)
-    for rows in _chunks({"roll_version_id": version_id, "voter": v["voter"], "position": i, "owner": v["owner"],
-                         "salt": v["salt"]} for i, v in enumerate(prepared.openings["voters"])):
+    for rows in _chunks({"roll_version_id": version_id, "voter": pseudonym, "position": i, "owner": owner,
+                         "salt": salt} for i, (owner, (pseudonym, salt)) in enumerate(voters.items())):
         conn.execute(insert(RollVoter), rows)
     for rows in _chunks({"roll_version_id": version_id, "voter_id": owner, "name": name[:200]}
                         for owner, name in roll.names.items()):
         conn.execute(insert(OwnerName), rows)
-    for rows in _chunks({"roll_version_id": version_id, "voter": pseudonym[owner], "phone": phone}
+    for rows in _chunks({"roll_version_id": version_id, "voter": voters[owner][0], "phone": phone}
                         for owner, phone in roll.phones.items()):
         conn.execute(insert(RollPhone), rows)
 

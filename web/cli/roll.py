@@ -76,9 +76,9 @@ def run(args) -> int:  # noqa: ANN001
         return 1
     except (OperationalError, IntegrityError) as exc:
         return _database_refused(exc)
-    whole = roll.voters
+    heads = len({p.owner for p in roll.parts})
     print(f"已导入 {args.estate} 第 {number} 版名册 / imported roll version {number} of {args.estate}: "
-          f"{len(roll.parts)} 套房屋 parts, {len(whole)} 表决权人 voters, "
+          f"{len(roll.parts)} 套房屋 parts, {heads} 表决权人 voters, "
           f"{format_area_grouped(sum(p.area for p in roll.parts))} m²")
     return 0
 
