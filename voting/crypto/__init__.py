@@ -19,7 +19,8 @@ decrypt accept only those objects, so a caller cannot forget a check:
 - ``trustee.generate_key`` / ``trustee.verify_public_key`` -> ``VerifiedTrusteeKey``;
   ``trustee.trustee_set`` (n-of-n) or ``dkg.trustee_set`` (k-of-n, from
   ``dkg.verify_commitments`` -> ``VerifiedCommitments``) -> ``TrusteeSet``;
-  ``trustee.compute_shares``; ``trustee.verify_shares`` -> ``VerifiedShares``;
+  ``dkg.seal_share`` / ``dkg.open_share`` (shares signed by their dealer; a forged share blames
+  nobody, ``DKGError.dealer``); ``trustee.compute_shares``; ``trustee.verify_shares`` -> ``VerifiedShares``;
   ``trustee.combine(aggregates, list[VerifiedShares])`` -> decrypted totals.
 
 The ``Verified*`` classes refuse construction outside their verify function.

@@ -21,6 +21,7 @@
 //   verifyBallot({signed (JSON text or object), secrecy, fingerprint, jointKey, items, voterKey?}) → true
 //   parseStrictJson(text) → value (duplicate keys, 1.0, 1e0, |n| ≥ 2^53 refused; SPEC §1)
 //   verifySignature(publicKey, message, signature) → boolean (the Ed25519 rule, SPEC §3.6)
+//   checkCredentialKey(hex) → point, or CryptoError('voter') (the same rule for keys)
 //   canonicalJson(value) → RFC 8785 text
 //   roundFingerprint({origin, roundId, secrecy, agenda, rules, roll, jointKey}) → hex (SPEC §3.6)
 // Every refusal of received data throws CryptoError with a `kind` naming the failed check.
