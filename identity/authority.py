@@ -313,6 +313,7 @@ class Registry:
         if check_roll and voters is None:
             raise AuthorityError(f"账本中没有第 {statement['roll']} 版名册 / roll version {statement['roll']} "
                                  f"is not in the ledger")
+        latest = self._rolls[self._latest_roll] if check_roll else None
         seen_voters: set[str] = set()
         seen_keys: set[str] = set()
         for i, item in enumerate(statement["credentials"]):
@@ -320,6 +321,9 @@ class Registry:
             if voters is not None and voter not in voters:
                 raise AuthorityError(f"credentials[{i}]：表决权人 {voter} 不在第 {statement['roll']} 版名册中 / "
                                      f"voter {voter} is not in roll version {statement['roll']}")
+            if latest is not None and voter not in latest:
+                raise AuthorityError(f"credentials[{i}]：表决权人 {voter} 已不在最新的第 {self._latest_roll} 版名册中 / "
+                                     f"voter {voter} is no longer in the latest roll (version {self._latest_roll})")
             if voter in seen_voters or self.had_credential(voter):
                 raise AuthorityError(f"credentials[{i}]：表决权人 {voter} 已有凭证，补发请用 reissue / voter {voter} "
                                      f"already has a credential (use a reissue statement)")

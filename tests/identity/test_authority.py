@@ -257,3 +257,17 @@ def test_verify_reports_every_statement_a_dishonest_server_forced_in(engine):
     # the registry of the good prefix is what the ledger states; the first bad entry stops a replay
     with pytest.raises(ValueError, match=f"条目 {seqs[1]}"):
         au.registry_from_entries(entries)
+
+
+def test_a_list_for_a_voter_who_left_the_roll_is_refused(engine):
+    """A list made from roll 1 cannot give a key to an owner who sold their only flat by roll 2."""
+    version, voters = estate_with_authority(engine)
+    import_roll(engine, ROLL.replace(b"3,2,301,70,C", b"3,2,301,70,D"))  # C sold 3-2-301 to D
+    v2, voters2 = latest_roll(engine)
+    gone = next(v for v in voters if v not in voters2)
+    stale = au.sign_statement(au.credentials_statement(ORIGIN, AUTH_PK, version, [(gone, key(0))]), AUTH)
+    with pytest.raises(au.AuthorityError, match=f"voter {gone} is no longer in the latest roll \\(version {v2}\\)"):
+        register(engine, stale)
+    kept = next(v for v in voters if v in voters2)  # A or B: the same pseudonym in both versions
+    register(engine, au.sign_statement(au.credentials_statement(ORIGIN, AUTH_PK, version, [(kept, key(0))]), AUTH))
+    assert current(engine).key_of(kept) == key(0)
