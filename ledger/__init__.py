@@ -19,6 +19,10 @@ Public API (modules):
 - ``receipt``: ``build_receipt``, ``verify_receipt``, ``consistency``;
 - ``bundle``: ``write_dir``, ``write_zip``; ``verify``: ``verify_bundle(path, *, checks=…)``,
   ``ContentChecks`` (election-content checks, passed explicitly; ``ContentChecks.merge``);
+- ``recheck``: ``recheck(session, log_id, start=0, stop=None) -> Finding | None`` (re-hash the
+  stored log from its entry bytes: what ``checkpoint.sign`` runs on new entries and ``gongjue
+  export`` on the whole log); ``selfcheck``: ``run(engine)``, ``status``, ``problems`` (the
+  server's periodic self-check, table ``ledger_selfcheck``);
 - ``tree`` (hashing, stored-hash index, proof generation), ``proof`` (RFC 9162 §2.1.3.2 and
   §2.1.4.2 verification), ``note`` (signed notes, vkeys, cosignatures), ``entry`` (encoding).
 - ``db``: engine, ``Base``, ``transaction`` (write), ``reading`` (read-only, never the write
