@@ -251,3 +251,27 @@ def test_database_file_never_holds_a_code_pin_or_credential(engine, client, sms,
     for secret in [*pins, *estate.codes.values()]:
         assert secret.encode() not in raw, secret
     assert b"13812345678" in raw  # the phone is there (private table): the grep does see the data
+
+
+@pytest.mark.parametrize("role, status", [("admin", 201), ("supervisor", 403), ("authority", 403)])
+def test_record_authority_endpoint_admin_only(engine, app, role, status):
+    from identity import store
+    from identity.roll import read_roll
+    from tests.web.owner_fixtures import ROLL
+
+    with transaction(engine) as s:
+        store.import_roll(s, SLUG, read_roll(ROLL, "r.csv"), filename="r.csv", data=ROLL, name="枫林苑")
+    add_staff(engine, "root", role)  # "admin" is an account kind; the others are estate roles here
+    pub = {"v": 1, "kind": "gongjue-authority-public-key", "name": AUTHORITY_NAME, "contact": "",
+           "public_key": AUTHORITY.verify_key.encode().hex()}
+    with TestClient(app, follow_redirects=False) as c:
+        assert sign_in(c, "root").status_code == 303
+        reply = c.post(f"/api/v1/estates/{SLUG}/authority", json=pub)
+        assert reply.status_code == status, reply.text
+        if status == 201:
+            assert reply.json()["fingerprint"] == au.fingerprint(pub["public_key"])
+            secret = {**pub, "kind": "gongjue-authority-key", "seed": "00" * 32}
+            assert c.post(f"/api/v1/estates/{SLUG}/authority", json=secret).status_code == 422
+    with transaction(engine) as s:
+        recorded = au.registry(s, SLUG).authority
+    assert (recorded is not None and recorded.name == AUTHORITY_NAME) == (status == 201)
