@@ -116,8 +116,11 @@ def reading(engine: Engine) -> Iterator[Session]:
             with Session(bind=conn, expire_on_commit=False, autoflush=False) as session:
                 yield session  # closing rolls the transaction back; loaded objects stay readable
         finally:
-            if conn.dialect.name == "sqlite":
-                conn.connection.driver_connection.execute("PRAGMA query_only=OFF")
+            if conn.dialect.name == "sqlite" and not conn.invalidated:
+                try:  # the pooled connection goes back writable
+                    conn.connection.driver_connection.execute("PRAGMA query_only=OFF")
+                except Exception:  # noqa: BLE001 — then it must not go back at all
+                    conn.invalidate()
 
 
 def migrate(engine: Engine) -> None:
