@@ -164,3 +164,15 @@ def test_recheck_names_a_checkpoint_whose_root_no_longer_holds(engine):
     assert found.message == ("签名检查点 4 的根与由前 4 条重算的根不符 / signed checkpoint 4: the root recomputed from the "
                              "first 4 entries is not the signed root — 第 3 条与签名时不同 / entry 3 differs from the entry "
                              "it signed")
+
+
+def test_checkpoint_command_refuses_naming_the_entry(engine, monkeypatch, capsys):
+    monkeypatch.setenv("GONGJUE_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    log_id, _key = _grown(engine)
+    edited = _data(engine, log_id, 4).replace(b'"i":4', b'"i":6')
+    tamper(engine, ("UPDATE ledger_entries SET data = :d WHERE log_id = :l AND seq = 4", {"d": edited, "l": log_id}))
+    assert main(["checkpoint", "--estate", SLUG]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("拒绝签署 / refused: 账本存储与条目字节不符，拒绝签署 / the stored log does not match "
+                                   "its entry bytes, refusing to sign: 第 4 条：存储的字节被改过")
