@@ -43,7 +43,7 @@ def roll_csv(parts: int, buildings: int) -> bytes:
     owner = 0
     for i in range(parts):
         b, rest = divmod(i, max(1, parts // buildings))
-        unit, room = divmod(rest, max(1, parts // buildings // 4))
+        unit = rest // max(1, parts // buildings // 4)
         if i % 10 != 1:  # every 10th owner also holds the next part
             owner += 1
         area = 6000 + (i * 37) % 9000

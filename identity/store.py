@@ -28,7 +28,14 @@ from sqlalchemy.orm import Session
 
 from identity import record
 from identity.models import (
-    Estate, EstateSecret, OwnerName, RollErasure, RollPart, RollPhone, RollVersion, RollVoter,
+    Estate,
+    EstateSecret,
+    OwnerName,
+    RollErasure,
+    RollPart,
+    RollPhone,
+    RollVersion,
+    RollVoter,
 )
 from identity.roll import Roll, Voter
 from identity.scope import Totals

@@ -7,7 +7,13 @@ import json
 from hypothesis import given, settings
 
 from identity.record import (
-    build_roll_with_secret, check_openings, check_roll_body, commitment, open_roll, pseudonym, voter_weights,
+    build_roll_with_secret,
+    check_openings,
+    check_roll_body,
+    commitment,
+    open_roll,
+    pseudonym,
+    voter_weights,
 )
 from identity.roll import read_roll
 from identity.scope import Scope, totals
@@ -46,10 +52,10 @@ def test_public_body_has_weights_commitments_and_totals_but_no_personal_data():
 
 
 def test_pseudonym_is_stable_across_versions_and_needs_the_salt():
-    first, o1 = _built(version=1)
-    second, o2 = _built(ROLL.replace("2,1,102,50,D", "2,1,103,50,D"), version=2)
+    _, o1 = _built(version=1)
+    _, o2 = _built(ROLL.replace("2,1,102,50,D", "2,1,103,50,D"), version=2)
     assert [v["voter"] for v in o1["voters"]] == [v["voter"] for v in o2["voters"]]
-    other, o3 = build_roll_with_secret(1, read_roll(ROLL.encode(), "r.csv"), bytes(32))
+    _, o3 = build_roll_with_secret(1, read_roll(ROLL.encode(), "r.csv"), bytes(32))
     assert {v["voter"] for v in o3["voters"]}.isdisjoint(v["voter"] for v in o1["voters"])
     assert len(o1["voters"][0]["voter"]) == 32 and int(o1["voters"][0]["voter"], 16) >= 0
 

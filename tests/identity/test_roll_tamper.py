@@ -10,7 +10,14 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import DBAPIError
 
 from identity import store
-from identity.models import OwnerName, RollErasure, RollPart, RollPhone, RollVersion, RollVoter
+from identity.models import (
+    OwnerName,
+    RollErasure,
+    RollPart,
+    RollPhone,
+    RollVersion,
+    RollVoter,
+)
 from identity.record import pseudonym
 from identity.roll import read_roll
 from ledger.db import transaction
