@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ledger.db import Base
@@ -45,7 +47,8 @@ class RollVersion(Base):
 
 class RollPart(Base):
     __tablename__ = "identity_roll_parts"
-    __table_args__ = (UniqueConstraint("roll_version_id", "building", "unit", "room"),)
+    __table_args__ = (UniqueConstraint("roll_version_id", "building", "unit", "room"),
+                      Index("ix_identity_roll_parts_version_area", "roll_version_id", "area"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     roll_version_id: Mapped[int] = mapped_column(ForeignKey("identity_roll_versions.id"), index=True)

@@ -53,6 +53,8 @@ def upgrade() -> None:
     )
     op.add_column("identity_roll_parts", sa.Column("voter", sa.String(32), nullable=True))
     op.add_column("identity_roll_parts", sa.Column("salt", sa.String(64), nullable=True))
+    # the estate page compares the parts' count and area sum with the ledger on every view: index-only
+    op.create_index("ix_identity_roll_parts_version_area", "identity_roll_parts", ["roll_version_id", "area"])
     if op.get_bind().dialect.name == "postgresql":
         _postgres_triggers()
     else:
