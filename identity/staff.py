@@ -21,13 +21,17 @@ Times are integer Unix seconds (UTC) to compare the same way on SQLite and Postg
 
 from __future__ import annotations
 
+import base64
+import hmac
 import re
 import secrets
 import time
 from dataclasses import dataclass
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
+from argon2.low_level import core as argon2_core
+from argon2.low_level import ffi, lib
 from sqlalchemy import (
     BigInteger,
     ForeignKey,
@@ -252,11 +256,48 @@ def password_record(session: Session, username: str) -> PasswordRecord | None:
 
 
 def password_matches(password_hash: str | None, password: str) -> bool:
-    """argon2id check of ``password``; the same work for an unknown account (``None``). No database."""
+    """argon2id check of ``password``; the same work for an unknown account (``None``). No database.
+
+    The hash is recomputed on one thread (its p lanes one after another; the same result as
+    argon2's own verify, which runs a thread per lane): one check occupies at most one core, so
+    a flood of wrong sign-ins cannot take every core from the public pages (issue #8.2).
+    """
+    too_long = len(password) > MAX_PASSWORD  # never right; checked (against nothing) all the same
+    encoded = _DUMMY_HASH if password_hash is None or too_long else password_hash
+    secret = password[:MAX_PASSWORD].encode()
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password[:MAX_PASSWORD]) and password_hash is not None
-    except (VerificationError, InvalidHashError):
-        return False
+        same = _verify_on_one_thread(encoded, secret)
+    except ValueError:
+        try:  # not an argon2id hash (an older kind): argon2's own verify decides
+            same = _hasher.verify(encoded, secret)
+        except (VerificationError, InvalidHashError):
+            same = False
+    return same and password_hash is not None and not too_long
+
+
+_PHC = re.compile(r"\$argon2id\$v=(\d+)\$m=(\d+),t=(\d+),p=(\d+)\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)")
+
+
+def _verify_on_one_thread(encoded: str, secret: bytes) -> bool:
+    """argon2id (RFC 9106) of ``secret`` with the parameters and salt of ``encoded``, computed with
+    one thread, compared in constant time with the digest of ``encoded``.  ValueError when
+    ``encoded`` is not an argon2id PHC string."""
+    match = _PHC.fullmatch(encoded)
+    if match is None:
+        raise ValueError("not an argon2id hash")
+    version, memory, time_cost, lanes = (int(g) for g in match.groups()[:4])
+    salt, digest = (base64.b64decode(g + "=" * (-len(g) % 4)) for g in match.groups()[4:])
+    out = ffi.new("uint8_t[]", len(digest))
+    pwd = ffi.new("uint8_t[]", secret) if secret else ffi.NULL
+    csalt = ffi.new("uint8_t[]", salt)
+    context = ffi.new("argon2_context *", {
+        "out": out, "outlen": len(digest), "pwd": pwd, "pwdlen": len(secret), "salt": csalt, "saltlen": len(salt),
+        "secret": ffi.NULL, "secretlen": 0, "ad": ffi.NULL, "adlen": 0, "t_cost": time_cost, "m_cost": memory,
+        "lanes": lanes, "threads": 1, "version": version, "allocate_cbk": ffi.NULL, "free_cbk": ffi.NULL,
+        "flags": lib.ARGON2_DEFAULT_FLAGS})
+    if argon2_core(context, Type.ID.value) != lib.ARGON2_OK:
+        raise ValueError("argon2 refused the parameters")
+    return hmac.compare_digest(bytes(ffi.buffer(out, len(digest))), digest)
 
 
 def rehash(password_hash: str, password: str) -> str | None:

@@ -339,3 +339,25 @@ def test_a_busy_gate_answers_503_and_refunds_the_attempt(engine, app, monkeypatc
         gate.release()
     with _client(app, "10.3.0.1") as c:
         assert sign_in(c).status_code == 303
+
+
+@pytest.mark.parametrize(("time_cost", "memory_cost", "parallelism"), [(1, 8, 1), (2, 64, 3), (3, 65536, 4)])
+def test_the_one_thread_check_agrees_with_argon2s_own_verify(time_cost, memory_cost, parallelism):
+    from argon2 import PasswordHasher
+    from argon2.exceptions import VerificationError
+
+    hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism)
+    for password in ("correct horse battery staple", "密码 一二三四五六", "x" * 1024):
+        encoded = hasher.hash(password)
+        for attempt in (password, password + " ", password[:-1], "", password.upper()):
+            try:
+                expected = hasher.verify(encoded, attempt)
+            except VerificationError:
+                expected = False
+            assert staff_store.password_matches(encoded, attempt) is expected
+        assert staff_store._verify_on_one_thread(encoded, password.encode())
+    assert staff_store.password_matches(None, PASSWORD) is False  # unknown account: same work, never true
+    longest = "y" * staff_store.MAX_PASSWORD
+    encoded = hasher.hash(longest)
+    assert staff_store.password_matches(encoded, longest) is True
+    assert staff_store.password_matches(encoded, longest + "y") is False  # too long: never right, not cut
