@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections import Counter
 
 import pytest
 
@@ -55,6 +56,20 @@ def sign_in(client: TestClient, username: str = "alice", password: str = PASSWOR
     token = csrf_of(client.get("/signin").text)
     return client.post("/signin", data={"csrf": token, "username": username, "password": password},
                        follow_redirects=False)
+
+
+@pytest.fixture
+def checks(monkeypatch):
+    """Counts the argon2 password checks of sign-ins (``checks["checked"]``)."""
+    seen = Counter()
+    real = staff_store.password_matches
+
+    def counting(password_hash, password):
+        seen["checked"] += 1
+        return real(password_hash, password)
+
+    monkeypatch.setattr(staff_store, "password_matches", counting)
+    return seen
 
 
 @pytest.fixture

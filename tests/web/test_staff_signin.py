@@ -46,20 +46,6 @@ def clock(monkeypatch):
     return fake
 
 
-@pytest.fixture
-def checks(monkeypatch):
-    """Counts the argon2 checks (and asserts no database connection is held while one runs)."""
-    seen = Counter()
-    real = staff_store.password_matches
-
-    def counting(password_hash, password):
-        seen["checked"] += 1
-        return real(password_hash, password)
-
-    monkeypatch.setattr(staff_store, "password_matches", counting)
-    return seen
-
-
 def _client(app, address: str) -> TestClient:
     return TestClient(app, client=(address, 1000), follow_redirects=False)
 
