@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from ledger.db import make_engine, migrate
+from identity import staff as staff_store
+from ledger.db import make_engine, migrate, transaction
 from tests.chromium import launch, require_chromium
 from web.app import create_app
 from web.demo import DEMO_NAME, DEMO_SLUG, create_demo
@@ -30,7 +31,7 @@ PHONE = {"width": 360, "height": 740}
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """A live server over a SQLite file with the demo estate: (base URL, demo password)."""
+    """A live server over a SQLite file with the demo estate: (base URL, demo password, engine)."""
     import uvicorn
 
     require_chromium()
@@ -48,7 +49,7 @@ def server(tmp_path_factory):
     while not uv.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}", demo.password
+    yield f"http://127.0.0.1:{port}", demo.password, engine
     uv.should_exit = True
     thread.join(timeout=10)
     sock.close()
@@ -145,16 +146,26 @@ def test_phone_overview_is_chinese_readable_and_fits(phone, tmp_path):
 
 
 def test_sign_in_and_upload_a_roll_through_the_form(phone, server, tmp_path):
-    page, _ = phone
+    page, console = phone
+    console.expect("status of 403")
     _sign_in(page, server[1], tmp_path)
-    page.click("text=新建小区并导入名册")
-    _no_horizontal_scroll(page)
     roll = tmp_path / "松园.csv"
     roll.write_text("楼栋,单元,房号,面积,业主编号,业主姓名\n1,1,101,88.50,A,张三\n1,1,102,90,A,张三\n2,1,101,100.05,B,李四\n")
-    page.fill("#slug", "pine-garden")
-    page.fill("#name", "松园")
-    page.set_input_files("#file", str(roll))
-    page.click("button[type=submit]:has-text('导入名册')")
+
+    def new_estate() -> None:
+        page.goto("/")
+        page.click("text=新建小区并导入名册")
+        _no_horizontal_scroll(page)
+        page.fill("#slug", "pine-garden")
+        page.fill("#name", "松园")
+        page.set_input_files("#file", str(roll))
+        page.click("button[type=submit]:has-text('导入名册')")
+
+    new_estate()  # the demo supervisor is supervisor of the demo estate only (SPEC §8.1)
+    assert "没有权限：需要在小区 'pine-garden' 担任监督员" in page.inner_text("main")
+    with transaction(server[2]) as session:
+        staff_store.assign(session, "demo", "pine-garden", "supervisor", by="admin")
+    new_estate()
     page.wait_for_url("**/estates/pine-garden")
     assert page.inner_text(".flash") == "已导入第 1 版名册 / roll version 1 imported"
     assert page.locator(".figures dd").all_inner_texts() == ["2", "3", "2", "278.55 m²"]
