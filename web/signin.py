@@ -113,10 +113,10 @@ def _signin(request: Request, form: FormData) -> Response:
         new_hash = staff_store.rehash(record.password_hash, password) if right else None
     finally:
         gate.release()
-    if not right:
-        if record is not None:
-            with transaction(engine) as session:
-                staff_store.log_access(session, "signin.failed", username=record.username, client=client)
+    if not right:  # logged for unknown names too: the same work whether the account exists or not
+        with transaction(engine) as session:
+            staff_store.log_access(session, "signin.failed", client=client,
+                                   username=record.username if record else staff_store.normalize_username(username))
         return _page(request, next_path=next_path, username=username, error=WRONG, status=401)
     with transaction(engine) as session:
         limits.refund(session, keys)

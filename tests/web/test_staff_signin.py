@@ -141,7 +141,8 @@ def test_sign_in_and_out_are_in_the_access_log(engine, app):
     with transaction(engine) as session:
         log = [(e.action, e.username, e.client) for e in reversed(staff_store.access_log(session))]
     assert log == [("staff.add", "alice", None), ("signin.failed", "alice", "10.0.0.7"),
-                   ("signin", "alice", "10.0.0.7"), ("signout", "alice", "10.0.0.7")]
+                   ("signin.failed", "nobody", "10.0.0.7"), ("signin", "alice", "10.0.0.7"),
+                   ("signout", "alice", "10.0.0.7")]
 
 
 # --- the counters ---------------------------------------------------------------------------------
