@@ -12,6 +12,7 @@ from sqlalchemy import func, select, text
 
 from identity import staff as staff_store
 from ledger.db import MIGRATIONS, make_engine, transaction
+from tests.conftest import _postgres_engine
 from tests.web.conftest import PASSWORD, TestClient, add_staff, csrf_of, sign_in
 from web import cli, limits, sessions
 
@@ -136,8 +137,24 @@ def _alembic(engine, target: str) -> None:
         command.upgrade(cfg, target)
 
 
-def test_upgrade_keeps_supervisors_estates_sessions_and_limits(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def blank(request, tmp_path):
+    """An empty, unmigrated database of each kind."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+        yield engine
+        engine.dispose()
+        return
+    engine, admin, name = _postgres_engine()
+    yield engine
+    engine.dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_upgrade_keeps_supervisors_estates_sessions_and_limits(blank):
+    engine = blank
     _alembic(engine, "identity_0003")
     now = int(time.time())
     with engine.begin() as conn:
@@ -163,4 +180,3 @@ def test_upgrade_keeps_supervisors_estates_sessions_and_limits(tmp_path):
         assert {k: limits.counter(session, k).failures for k in ("a:alice", "s:1.2.3.4", "as:alice|1.2.3.4")} == \
             {"a:alice": 3, "s:1.2.3.4": 3, "as:alice|1.2.3.4": 3}
         assert len(sessions.server_key(engine)) == 32
-    engine.dispose()
