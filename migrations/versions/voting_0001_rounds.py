@@ -1,4 +1,4 @@
-"""voting: round tables (placeholder)
+"""voting: rounds and their lifecycle (placeholder)
 
 Revision ID: voting_0001
 Revises: None
