@@ -40,7 +40,7 @@ from identity.models import (
 from identity.roll import Roll, Voter
 from identity.scope import Totals
 from ledger import checkpoint, keys, log, tree
-from ledger.db import transaction
+from ledger.db import reading, transaction
 from ledger.entry import parse_entry
 from ledger.models import Entry, Log
 
@@ -243,7 +243,7 @@ def import_roll_file(engine: Engine, slug: str, roll: Roll, *, filename: str, da
     """
     check_slug(slug)
     for attempt in (1, 2):
-        with transaction(engine) as session:  # short: one SELECT of the secret
+        with reading(engine) as session:  # one SELECT of the secret, without the write lock
             estate = get_estate(session, slug)
             secret = estate_secret(session, estate) if estate else secrets.token_bytes(32)
         prepared = prepare_roll(roll, secret)
