@@ -16,6 +16,7 @@ POST /signin, in order:
 
 from __future__ import annotations
 
+import hmac
 import threading
 from urllib.parse import quote
 
@@ -171,7 +172,7 @@ def device_of(request: Request, key: bytes, username: str) -> str | None:
     if not sessions.valid_nonce(nonce) or name != staff_store.normalize_username(username):
         return None
     expected = sessions.sign(key, _DEVICE_TAG, f"{nonce}|{name}")
-    return nonce if security.hmac.compare_digest(expected, mac) else None
+    return nonce if hmac.compare_digest(expected, mac) else None
 
 
 def _set_device_cookie(request: Request, response: Response, key: bytes, username: str) -> None:
