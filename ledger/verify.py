@@ -44,10 +44,12 @@ CHECK_NAMES = {
 
 @dataclass(frozen=True)
 class VerifyContext:
-    """What content checks may compare against: the signed origin and the log's verifier key."""
+    """What content checks may compare against: the signed origin and the log's verifier key;
+    ``jobs``: the worker processes a whole-log check may use (``verify_bundle``'s ``jobs``)."""
 
     origin: str
     vkey: str
+    jobs: int = 1
 
 
 EntryCheck = Callable[[ParsedEntry, VerifyContext], list[str]]
@@ -232,9 +234,9 @@ def _verify(source: BundleSource, given: list[tuple[str, str]], progress, report
     report.origin, report.size, report.root = cp.origin, cp.size, cp.root.hex()
     olds = _old_checkpoints(source, given, verifier, cp.origin, report)
     sizes = {cp.size} | {old.size for _, old, _ in olds}
-    jobs = jobs if cp.size >= 4 * CHUNK else 1  # worker start-up is not worth it for small logs
-    ctx = VerifyContext(cp.origin, verifier.vkey)
-    roots = _check_entries(source, cp, ctx, sizes, progress, report, jobs, checks)
+    ctx = VerifyContext(cp.origin, verifier.vkey, jobs)  # whole-log checks (ballots) use every job
+    entry_jobs = jobs if cp.size >= 4 * CHUNK else 1  # worker start-up is not worth it for small logs
+    roots = _check_entries(source, cp, ctx, sizes, progress, report, entry_jobs, checks)
     _check_roots(cp, olds, roots, report)
     _check_whole_log(source, ctx, checks, report)
 

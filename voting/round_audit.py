@@ -33,11 +33,11 @@ from voting.crypto import dkg, tally
 from voting.crypto import trustee as trustees_
 from voting.crypto.group import GroupError
 from voting.round_record import (
-    TYPES,
     Announcement,
     RoundEntries,
     collect_rounds,
     fingerprint,
+    is_round_type,
     trustee_context,
 )
 
@@ -173,7 +173,7 @@ def _verify_all(rec: RoundEntries, jobs: int) -> list:
 def _registry_at(entries: Sequence[ParsedEntry], factory: RegistryFactory):
     """registry_at(seq) -> (registry, error): the registry the identity entries before ``seq``
     state; rebuilt only when an identity entry lies between two calls."""
-    identity = [e for e in entries if e.type not in TYPES]
+    identity = [e for e in entries if not is_round_type(e.type)]
     seqs = [e.seq for e in identity]
     state: dict = {"n": -1, "registry": None, "error": None}
 

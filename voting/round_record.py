@@ -32,7 +32,15 @@ from voting.crypto.ballot import ItemShape, round_fingerprint
 ROUND = "round"
 BALLOT = "ballot"
 CLOSE = "round.close"
-TYPES = (ROUND, BALLOT, CLOSE)
+TYPES = (ROUND, "round.extend", "candidate.nominate", "candidate.vet", BALLOT, "proxy.grant", "proxy.revoke",
+         "paper.ballot", CLOSE, "round.shares", "round.result", "round.final")
+"""Every entry type of a round (SPEC §7): each carries ``"round": <id>`` and ``collect_rounds``
+groups it with its round.  Any ``candidate.*`` type is a round type too (``is_round_type``)."""
+
+
+def is_round_type(entry_type: str) -> bool:
+    """True for the entry types that belong to a round (grouped by ``collect_rounds``)."""
+    return entry_type in TYPES or entry_type.startswith("candidate.")
 SECRECY = ("secret", "open")
 FACTORS = ("sms", "pin")
 ROUND_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}\Z")
@@ -242,23 +250,40 @@ class RoundEntries:
     announcement: Announcement
     ballots: list[tuple[int, dict]] = field(default_factory=list)  # (seq, ballot body)
     close: tuple[int, dict] | None = None  # (seq, close body)
+    body: dict | None = None  # the ``round`` entry's body as recorded
+    others: dict[str, list[tuple[int, dict]]] = field(default_factory=dict)  # type → [(seq, body)], log order
+    """Every other round entry (``round.extend``, ``candidate.*``, ``proxy.*``, ``paper.ballot``,
+    ``round.shares``, ``round.result``, ``round.final``), shape unchecked: their checks are the
+    owning modules' (plugged into ``voting.round_audit.audit_round``)."""
 
     @property
     def closed(self) -> bool:
         return self.close is not None
 
+    def of(self, entry_type: str) -> list[tuple[int, dict]]:
+        """(seq, body) of this round's entries of ``entry_type``, in log order."""
+        if entry_type == ROUND:
+            return [(self.announce_seq, self.body)] if self.body is not None else []
+        if entry_type == BALLOT:
+            return list(self.ballots)
+        if entry_type == CLOSE:
+            return [self.close] if self.close is not None else []
+        return list(self.others.get(entry_type, ()))
+
 
 def collect_rounds(entries: Iterable[ParsedEntry]) -> tuple[dict[str, RoundEntries], list[tuple[int, str]]]:
     """Every round of a log (in order) and the problems of round entries that fit no round.
 
-    A ``ballot`` or ``round.close`` naming a round not announced before it, a second
-    announcement of one id, a second close, a ballot after the close and a malformed body are
-    problems (seq, message); the well-formed rest is kept.
+    Every round entry type (``is_round_type``) is grouped with the round its ``round`` member
+    names.  A round entry naming a round not announced before it (or no round), a second
+    announcement of one id, a second close, a ballot after the close and a malformed ``round``,
+    ``ballot`` or ``round.close`` body are problems (seq, message); the well-formed rest is
+    kept.  The other types are grouped unchecked (``RoundEntries.others``).
     """
     rounds: dict[str, RoundEntries] = {}
     problems: list[tuple[int, str]] = []
     for e in entries:
-        if e.type not in TYPES:
+        if not is_round_type(e.type):
             continue
         try:
             if e.type == ROUND:
@@ -266,7 +291,17 @@ def collect_rounds(entries: Iterable[ParsedEntry]) -> tuple[dict[str, RoundEntri
                 if ann.round_id in rounds:
                     raise RoundRecordError(f"轮次 {ann.round_id} 重复公告 / round {ann.round_id} was already "
                                            f"announced at entry {rounds[ann.round_id].announce_seq}")
-                rounds[ann.round_id] = RoundEntries(ann.round_id, e.seq, ann)
+                rounds[ann.round_id] = RoundEntries(ann.round_id, e.seq, ann, body=e.body)
+                continue
+            if e.type not in (BALLOT, CLOSE):
+                rid = e.body.get("round") if isinstance(e.body, dict) else None
+                _need(isinstance(rid, str) and ROUND_ID_RE.match(rid) is not None,
+                      f"{e.type}: the round member must be a round id")
+                rec = rounds.get(rid)
+                if rec is None:
+                    raise RoundRecordError(f"轮次 {rid} 未在此前公告 / round {rid} was not announced before "
+                                           "this entry")
+                rec.others.setdefault(e.type, []).append((e.seq, e.body))
                 continue
             body = parse_ballot(e.body) if e.type == BALLOT else parse_close(e.body)
             rec = rounds.get(body["round"])
@@ -298,7 +333,7 @@ def check_rounds(entries: Iterable[ParsedEntry], ctx) -> Iterable[tuple[int | No
     """Whole-log content check (contract C4 ``LogCheck``): every round audited (voting.round_audit)."""
     from voting.round_audit import check_log
 
-    return check_log(entries, ctx.origin)
+    return check_log(entries, ctx.origin, jobs=max(1, getattr(ctx, "jobs", 1)))
 
 
 CHECKS = ContentChecks(whole_log=(check_rounds,))

@@ -1,0 +1,53 @@
+"""collect_rounds groups every round entry type of SPEC §7 with its round (issue #9, PLAN9 list)."""
+
+from ledger.entry import ParsedEntry
+from ledger.verify import VerifyContext
+from tests.voting import round_scenario as rs
+from voting import round_record as rr
+
+H = "ab" * 32
+
+
+def _e(seq: int, type_: str, body: dict) -> ParsedEntry:
+    return ParsedEntry(seq=seq, type=type_, prev="00" * 32, time="2026-01-01T00:00:00Z", body=body)
+
+
+def _round(rid: str) -> dict:
+    return rr.round_body(origin="gongjue.local/maple-court", round_id=rid, secrecy="open", agenda=rs.AGENDA,
+                         roll_seq=1, roll_leaf_hash=H, voters=[("v1", 100), ("v2", 250)], trustees=None,
+                         joint_key=None)
+
+
+OTHER = ("round.extend", "candidate.nominate", "candidate.vet", "proxy.grant", "proxy.revoke", "paper.ballot",
+         "round.shares", "round.result", "round.final")
+
+
+def test_every_round_entry_type_is_grouped_with_its_round():
+    assert all(rr.is_round_type(t) for t in (*OTHER, rr.ROUND, rr.BALLOT, rr.CLOSE, "candidate.withdraw"))
+    assert not rr.is_round_type("roll") and not rr.is_round_type("credentials")
+    entries = [_e(0, "estate", {}), _e(1, rr.ROUND, _round("r1")), _e(2, rr.ROUND, _round("r2"))]
+    for i, t in enumerate(OTHER):
+        entries.append(_e(3 + 2 * i, t, {"v": 1, "round": "r1", "n": i}))
+        entries.append(_e(4 + 2 * i, t, {"v": 1, "round": "r2", "n": i}))
+    rounds, problems = rr.collect_rounds(entries)
+    assert problems == []
+    for rid, first in (("r1", 3), ("r2", 4)):
+        rec = rounds[rid]
+        assert rec.body["round"] == rid and rec.of(rr.ROUND) == [(rec.announce_seq, rec.body)]
+        for i, t in enumerate(OTHER):
+            assert rec.of(t) == [(first + 2 * i, {"v": 1, "round": rid, "n": i})]
+
+
+def test_other_round_entries_naming_no_announced_round_are_reported():
+    entries = [_e(0, "proxy.grant", {"v": 1, "round": "r1"}), _e(1, rr.ROUND, _round("r1")),
+               _e(2, "paper.ballot", {"v": 1}), _e(3, "round.result", {"v": 1, "round": "r9"}),
+               _e(4, "round.shares", {"v": 1, "round": "r1"})]
+    rounds, problems = rr.collect_rounds(entries)
+    assert [s for s, _ in problems] == [0, 2, 3]
+    assert "round r1 was not announced before this entry" in problems[0][1]
+    assert "paper.ballot: the round member must be a round id" in problems[1][1]
+    assert rounds["r1"].of("round.shares") == [(4, {"v": 1, "round": "r1"})]
+
+
+def test_whole_log_checks_get_the_jobs_of_the_verifier():
+    assert VerifyContext("o", "k").jobs == 1 and VerifyContext("o", "k", 4).jobs == 4
