@@ -273,7 +273,8 @@ def roll_version(session: Session, estate: Estate, version: int | None = None) -
 
 def roll_entry(session: Session, estate: Estate, version: RollVersion) -> dict:
     """The public body of ``version``'s ``roll`` entry, read from the ledger (RollTampered if the
-    row points anywhere else or the entry's bytes do not give its leaf hash)."""
+    row points anywhere else or the entry's bytes do not give its leaf hash).  The body is parsed
+    once per process and shared: callers must not change it."""
     where = (Entry.log_id == estate.log_id, Entry.seq == version.ledger_seq)
     row = session.execute(select(Entry.leaf_hash, Entry.type, Log.origin).join(Log, Log.id == Entry.log_id)
                           .where(*where)).first()
@@ -286,9 +287,9 @@ def roll_entry(session: Session, estate: Estate, version: RollVersion) -> dict:
         if tree.leaf_hash(data) != leaf:
             raise RollTampered(estate.slug, version.version, f"entry {version.ledger_seq}'s bytes do not give its hash")
         body = parse_entry(data).body
-        if len(_BODIES) >= 8:
-            oldest = next(iter(_BODIES))
-            del _BODIES[oldest]
+        while len(_BODIES) >= 8:  # a few recent entries per process; threads may race here
+            oldest = next(iter(_BODIES), None)
+            _BODIES.pop(oldest, None)
             _COMMITMENTS.pop(oldest, None)
         _BODIES[leaf] = body
         _COMMITMENTS[leaf] = None
