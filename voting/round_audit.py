@@ -56,6 +56,7 @@ class RoundAudit:
     counted: int = 0
     closed: bool = False
     later: list[tuple[int, str]] = field(default_factory=list)  # (seq, voter) of ballots not counted
+    weight: int = 0  # Σ weights of the counted ballots (participation area, count checks)
 
     @property
     def ok(self) -> bool:
@@ -323,3 +324,12 @@ def check_log(entries: Iterable[ParsedEntry], origin: str, *, jobs: int = 1,
             audits[rec.round_id] = audit
         problems += [(s, f"轮次 {rec.round_id} / round {rec.round_id}: {m}") for s, m in audit.problems]
     return sorted(problems, key=lambda p: (p[0] is None, p[0] or 0))
+    out.weight = sum(w for _, w in counted)
+def _check_count(entries: Sequence[ParsedEntry], rec: RoundEntries, out: RoundAudit) -> None:
+    """The close's time, every decryption share, the result and the final (SPEC §7.10; voting.count_audit)."""
+    from voting.count_audit import check_count
+
+    check_count(entries, rec, out)
+
+
+        _check_count(entries, rec, out)

@@ -6,6 +6,8 @@ first).  Routers are listed in ``_include_routers`` only.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from http import HTTPStatus
 from pathlib import Path
 
@@ -19,6 +21,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp
 
 from ledger.db import make_engine
+from voting import scheduler
+from web import api_count
 from web import api, audit, credentials, owner, pages
 from web import admin, signin
 from web.security import BodyLimit, SecurityHeaders
@@ -40,7 +44,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     """The ASGI application over ``engine`` (default: ledger.db.make_engine())."""
     app = GongjueApp(title="共决 Gongjue", version="1", openapi_url="/api/v1/openapi.json",
                      docs_url=None, redoc_url=None,  # no Swagger UI: it needs scripts the CSP refuses
-                     lifespan=audit.lifespan)  # the periodic ledger self-check (SPEC §2.9)
+                     lifespan=_lifespan)  # ledger self-check (SPEC §2.9) and count scheduler
     app.state.engine = engine if engine is not None else make_engine()
     app.state.templates = templates
     app.add_middleware(BodyLimit)
@@ -49,6 +53,13 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _include_routers(app)
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The periodic ledger self-check (web.audit) and the count scheduler (voting.scheduler)."""
+    async with audit.lifespan(app), scheduler.lifespan(app):
+        yield
 
 
 def _include_routers(app: FastAPI) -> None:
@@ -60,6 +71,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(audit.router)
     app.include_router(owner.router)
     app.include_router(credentials.router)
+    app.include_router(api_count.router)
 
 
 def _wants_json(request: Request) -> bool:

@@ -1,0 +1,93 @@
+"""The in-app count scheduler: closes rounds at the end of their window and announces them final
+after the objection window (issue #9 part 7; no cron).
+
+``run_once(engine, now)`` looks at every estate (``voting.count_round.due``: a read of the
+round-state entries only, in ``ledger.db.reading``) and, for each round that is due, opens a
+write transaction and calls ``count_round.close`` or ``count_round.finalise``.  Those re-check
+everything inside the transaction after locking the log, so when several app processes run the
+scheduler at once exactly one of them appends the ``round.close`` (or ``round.final``); the
+others find it there and do nothing.
+
+``CountScheduler`` is the background thread the app's lifespan starts
+(``GONGJUE_COUNT_SECONDS``, default 30; 0 = off).  A failure is logged, never fatal.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+
+from identity.store import list_estates
+from ledger.db import reading, transaction
+from voting import count_round
+
+DEFAULT_SECONDS = 30
+LOG = logging.getLogger("gongjue.count")
+
+
+def interval() -> int:
+    """Seconds between two runs (GONGJUE_COUNT_SECONDS; 0 = the scheduler is off)."""
+    try:
+        return max(0, int(os.environ.get("GONGJUE_COUNT_SECONDS", DEFAULT_SECONDS)))
+    except ValueError:
+        return DEFAULT_SECONDS
+
+
+def run_once(engine: Engine, now: datetime | None = None) -> list[tuple[str, str, str, int | None]]:
+    """Close and finalise whatever is due; returns (slug, round, action, seq or None when another
+    process did it first) for each attempt.  A refused attempt is logged and skipped."""
+    now = now or datetime.now(UTC)
+    with reading(engine) as session:
+        work = [(e.slug, rid, action) for e in list_estates(session) for rid, action in
+                count_round.due(session, e.slug, now)]
+    done = []
+    for slug, rid, action in work:
+        try:
+            with transaction(engine) as session:
+                step = count_round.close if action == "close" else count_round.finalise
+                entry = step(session, slug, rid, now=now)
+            done.append((slug, rid, action, entry.seq if entry is not None else None))
+        except count_round.CountError as e:
+            LOG.warning("轮次 %s/%s 的 %s 未完成 / %s of round %s/%s refused: %s", slug, rid, action, action, slug, rid,
+                        e.message)
+    return done
+
+
+class CountScheduler(threading.Thread):
+    """Runs ``run_once`` every ``seconds`` until ``stop``."""
+
+    def __init__(self, engine: Engine, seconds: int) -> None:
+        super().__init__(name="gongjue-count", daemon=True)
+        self.engine, self.seconds, self.stopping = engine, seconds, threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.seconds):
+            try:
+                run_once(self.engine)
+            except Exception:  # noqa: BLE001 — a busy or unreachable database must not end the loop
+                LOG.exception("计票调度未能运行 / the count scheduler could not run")
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(30)
+
+
+@asynccontextmanager
+async def lifespan(app) -> AsyncIterator[None]:  # noqa: ANN001
+    """Starts the scheduler over ``app.state.engine`` for the app's lifetime."""
+    seconds = interval()
+    worker = CountScheduler(app.state.engine, seconds) if seconds > 0 else None
+    if worker:
+        worker.start()
+    app.state.count_scheduler = worker
+    try:
+        yield
+    finally:
+        if worker:
+            worker.stop()
