@@ -28,6 +28,7 @@ from ledger.entry import HEX64_RE, ParsedEntry
 from ledger.verify import ContentChecks
 from voting.agenda import Agenda, AgendaError, parse_agenda
 from voting.crypto.ballot import ItemShape, round_fingerprint
+from voting.lifecycle import LIFECYCLE_KEYS, LifecycleError, check_lifecycle
 
 ROUND = "round"
 BALLOT = "ballot"
@@ -87,7 +88,8 @@ def fingerprint(*, origin: str, round_id: str, secrecy: str, agenda: dict, roll_
 
 
 def round_body(*, origin: str, round_id: str, secrecy: str, agenda: Agenda, roll_seq: int, roll_leaf_hash: str,
-               voters: Sequence[tuple[str, int]], trustees: dict | None, joint_key: str | None) -> dict:
+               voters: Sequence[tuple[str, int]], trustees: dict | None, joint_key: str | None,
+               lifecycle: dict | None = None) -> dict:
     """Body of a ``round`` entry in the log of ``origin`` (SPEC §7.1), its fingerprint computed.
 
     ``voters``: (voter pseudonym, area in scope in 0.01 m²) in roll order; ``trustees``:
@@ -103,14 +105,17 @@ def round_body(*, origin: str, round_id: str, secrecy: str, agenda: Agenda, roll
             "roll": {"seq": roll_seq, "leaf_hash": roll_leaf_hash},
             "voters": [{"voter": v, "area": a} for v, a in voters],
             "totals": {"heads": len(voters), "area": sum(a for _, a in voters)},
-            "trustees": trustees, "joint_key": joint_key, "fingerprint": fp.hex()}
-    parse_round(body)
+            "trustees": trustees, "joint_key": joint_key, "fingerprint": fp.hex()} | (lifecycle or {})
+    parse_round(body)  # lifecycle: the members of voting.lifecycle (SPEC §7.1), written by voting.rounds
     return body
 
 
-def ballot_body(round_id: str, signed: dict, factor: str) -> dict:
-    """Body of a ``ballot`` entry (SPEC §7.2): the signed ballot and the second factor's kind."""
+def ballot_body(round_id: str, signed: dict, factor: str, *, for_voter: str | None = None) -> dict:
+    """Body of a ``ballot`` entry (SPEC §7.2): the signed ballot and the second factor's kind;
+    ``for_voter``: the represented voter of a ballot cast by a proxy (SPEC §7.8), member ``for``."""
     body = {"v": 1, "round": round_id, "ballot": signed, "factor": factor}
+    if for_voter is not None:
+        body["for"] = for_voter
     parse_ballot(body)
     return body
 
@@ -142,6 +147,7 @@ class Announcement:
     trustees: dict | None
     joint_key: str | None
     fingerprint: str
+    lifecycle: dict | None = None  # form, notice, window, … (voting.lifecycle, SPEC §7.1); None: a bare announcement
 
     @property
     def items(self) -> list[ItemShape]:
@@ -159,8 +165,9 @@ def _need(cond: bool, message: str) -> None:
 
 def parse_round(body: object) -> Announcement:
     """Check the shape of a ``round`` body (SPEC §7.1) and return it parsed."""
-    _need(isinstance(body, dict) and set(body) == ROUND_KEYS,
-          f"轮次公告字段不符 / round: expected exactly the members {', '.join(sorted(ROUND_KEYS))}")
+    _need(isinstance(body, dict) and set(body) in (ROUND_KEYS, ROUND_KEYS | LIFECYCLE_KEYS),
+          f"轮次公告字段不符 / round: expected exactly the members {', '.join(sorted(ROUND_KEYS))} "
+          f"(and all or none of {', '.join(sorted(LIFECYCLE_KEYS))})")
     _need(body["v"] == 1 and _int(body["v"]), "round: v must be 1")
     _need(isinstance(body["round"], str) and ROUND_ID_RE.match(body["round"]) is not None,
           f"round: id {body['round']!r} must match [a-z0-9][a-z0-9-]{{0,62}}")
@@ -206,13 +213,26 @@ def parse_round(body: object) -> Announcement:
           "round: fingerprint must be 64 hex digits")
     return Announcement(body["round"], body["secrecy"], agenda, body["agenda"], roll["seq"], roll["leaf_hash"],
                         voters, totals["heads"], totals["area"], body["trustees"], body["joint_key"],
-                        body["fingerprint"])
+                        body["fingerprint"], _lifecycle(body, agenda))
+
+
+def _lifecycle(body: dict, agenda: Agenda) -> dict | None:
+    if not LIFECYCLE_KEYS <= set(body):
+        return None
+    try:
+        check_lifecycle(body, election_items={i.id: i.candidates for i in agenda.items if i.kind == "election"})
+    except LifecycleError as e:
+        raise RoundRecordError(str(e)) from None
+    return {k: body[k] for k in sorted(LIFECYCLE_KEYS)}
 
 
 def parse_ballot(body: object) -> dict:
     """Check the envelope of a ``ballot`` body (SPEC §7.2); the signed ballot is checked by the audit."""
-    _need(isinstance(body, dict) and set(body) == BALLOT_KEYS,
-          f"选票条目字段不符 / ballot: expected exactly the members {', '.join(sorted(BALLOT_KEYS))}")
+    _need(isinstance(body, dict) and set(body) in (BALLOT_KEYS, BALLOT_KEYS | {"for"}),
+          f"选票条目字段不符 / ballot: expected exactly the members {', '.join(sorted(BALLOT_KEYS))} (and \"for\" "
+          "for a proxy's ballot)")
+    _need("for" not in body or isinstance(body["for"], str) and VOTER_RE.match(body["for"]) is not None,
+          "ballot: for must be a voter pseudonym")
     _need(body["v"] == 1 and _int(body["v"]), "ballot: v must be 1")
     _need(isinstance(body["round"], str) and ROUND_ID_RE.match(body["round"]) is not None, "ballot: bad round id")
     _need(body["factor"] in FACTORS, "ballot: factor must be \"sms\" or \"pin\"")
