@@ -277,6 +277,7 @@ def _check_close(rec: RoundEntries, counted: list, out: RoundAudit) -> None:
         out.aggregates = tally.tally_secret(counted, fingerprint=fp, items=ann.items)
     else:
         out.counts = tally.tally_open(counted, fingerprint=fp, items=ann.items)
+    out.weight = sum(w for _, w in counted)
     if rec.close is None:
         return
     seq, body = rec.close
@@ -294,6 +295,13 @@ def _check_close(rec: RoundEntries, counted: list, out: RoundAudit) -> None:
         _compare_counts(body["counts"], out.counts, seq, out)
 
 
+def _check_count(entries: Sequence[ParsedEntry], rec: RoundEntries, out: RoundAudit) -> None:
+    """The close's time, every decryption share, the result and the final (SPEC §7.10; voting.count_audit)."""
+    from voting.count_audit import check_count
+
+    check_count(entries, rec, out)
+
+
 # --- entry points -----------------------------------------------------------------------------
 
 
@@ -307,6 +315,7 @@ def audit_round(entries: Sequence[ParsedEntry], rec: RoundEntries, origin: str, 
     try:
         counted = _count_ballots(entries, rec, out, jobs, registry_factory or default_registry)
         _check_close(rec, counted, out)
+        _check_count(entries, rec, out)
     except (tally.TallyError, GroupError) as e:  # defensive: verified ballots always tally
         out.add(rec.announce_seq, f"round {rec.round_id}: {e}")
     return out
@@ -324,12 +333,3 @@ def check_log(entries: Iterable[ParsedEntry], origin: str, *, jobs: int = 1,
             audits[rec.round_id] = audit
         problems += [(s, f"轮次 {rec.round_id} / round {rec.round_id}: {m}") for s, m in audit.problems]
     return sorted(problems, key=lambda p: (p[0] is None, p[0] or 0))
-    out.weight = sum(w for _, w in counted)
-def _check_count(entries: Sequence[ParsedEntry], rec: RoundEntries, out: RoundAudit) -> None:
-    """The close's time, every decryption share, the result and the final (SPEC §7.10; voting.count_audit)."""
-    from voting.count_audit import check_count
-
-    check_count(entries, rec, out)
-
-
-        _check_count(entries, rec, out)
