@@ -9,7 +9,7 @@ Pure shape checks and the notice arithmetic, no database (``voting.rounds`` writ
   fewer than ``NOTICE_DAYS`` (物业管理条例 Art. 14; the notice day itself is not counted);
 - ``window``: ``{"opens", "closes"}`` as announced (extensions are later ``round.extend`` entries);
 - ``attachments``: ``[{"name", "sha256"}]`` of each document of the notice;
-- ``policies``: ``{"duplicate", "revote", "proxy_cap", "deemed_consent"}``;
+- ``policies``: ``{"duplicate", "revote", "proxy_cap", "deemed_consent", "objection_days"}``;
 - ``credentials``: ``{"seq", "keys", "digest"}`` — the registered credentials frozen with the roll;
 - ``candidates``: null, or ``{"cosigners", "list": [...]}`` — every nomination of the round's
   elections, with its vetting, fixed in the announcement (SPEC §7.7, ``voting.candidates``).
@@ -30,6 +30,7 @@ LIFECYCLE_KEYS = frozenset({"form", "notice", "window", "attachments", "policies
 EXTEND_KEYS = frozenset({"v", "round", "previous", "closes", "reason"})
 EXTEND = "round.extend"
 FORMS = ("written", "meeting")
+POLICY_KEYS = frozenset({"duplicate", "revote", "proxy_cap", "deemed_consent", "objection_days"})
 DUPLICATE = ("first", "electronic")
 NOMINATED_BY = ("organiser", "owners", "self")
 VETTING = ("approved", "rejected")
@@ -133,13 +134,15 @@ def check_lifecycle(body: dict, *, election_items: dict[str, tuple[str, ...]], t
 
 
 def check_policies(p: object, what: str) -> None:
-    _need(isinstance(p, dict) and set(p) == {"duplicate", "revote", "proxy_cap", "deemed_consent"},
-          f"{what} must be {{duplicate, revote, proxy_cap, deemed_consent}}")
+    _need(isinstance(p, dict) and set(p) == POLICY_KEYS,
+          f"{what} must be {{duplicate, revote, proxy_cap, deemed_consent, objection_days}}")
     _need(p["duplicate"] in DUPLICATE, f"{what}.duplicate must be \"first\" or \"electronic\"")
     _need(type(p["revote"]) is bool, f"{what}.revote must be true or false")
     _need(p["proxy_cap"] is None or type(p["proxy_cap"]) is int and 0 <= p["proxy_cap"] <= 1000,
           f"{what}.proxy_cap must be null (no cap) or an integer 0–1000")
     _need(type(p["deemed_consent"]) is bool, f"{what}.deemed_consent must be true or false")
+    _need(type(p["objection_days"]) is int and 0 <= p["objection_days"] <= 365,
+          f"{what}.objection_days must be an integer 0–365")
 
 
 def check_candidates(member: object, election_items: dict[str, tuple[str, ...]], *, opens: datetime,

@@ -77,7 +77,8 @@ LIFE_TYPES = (ROUND, EXTEND, CLOSE, SHARES, RESULT, FINAL)
 STATES = ("draft", "announced", "open", "closed", "counted", "published", "final")
 SPEC_KEYS = frozenset({"round", "agenda", "secrecy", "form", "opens", "closes", "short_notice_reason",
                        "attachments", "trustees", "policies", "cosigners"})
-DEFAULT_POLICIES = {"duplicate": "first", "revote": False, "proxy_cap": None, "deemed_consent": False}
+DEFAULT_POLICIES = {"duplicate": "first", "revote": False, "proxy_cap": None, "deemed_consent": False,
+                    "objection_days": 7}
 DEFAULT_COSIGNERS = 5
 
 
@@ -122,8 +123,8 @@ def check_spec(spec: object, *, origin: str | None = None) -> dict:
     ``form`` (``written`` default | ``meeting``), ``opens``/``closes`` (RFC 3339 UTC),
     ``short_notice_reason`` (null), ``attachments`` ([{name, sha256}]), ``trustees`` (secret
     rounds: §7.1 form, may stay null until the announcement; with ``origin`` the keys' proofs are
-    checked now), ``policies`` ({duplicate, revote, proxy_cap, deemed_consent}, defaults: first,
-    false, null, false), ``cosigners`` (owners needed to co-sign a nomination, default 5).
+    checked now), ``policies`` ({duplicate, revote, proxy_cap, deemed_consent, objection_days},
+    defaults: first, false, null, false, 7), ``cosigners`` (owners needed to co-sign a nomination, default 5).
     """
     if not isinstance(spec, dict):
         raise _bad("轮次设置必须是 JSON 对象 / the round spec must be a JSON object")
@@ -305,10 +306,11 @@ class Policies:
     revote: bool = False
     proxy_cap: int | None = None
     deemed_consent: bool = False
+    objection_days: int = 7
 
     def as_json(self) -> dict:
         return {"duplicate": self.duplicate, "revote": self.revote, "proxy_cap": self.proxy_cap,
-                "deemed_consent": self.deemed_consent}
+                "deemed_consent": self.deemed_consent, "objection_days": self.objection_days}
 
 
 @dataclass(frozen=True)
