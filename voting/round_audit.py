@@ -191,39 +191,86 @@ def _registry_at(entries: Sequence[ParsedEntry], factory: RegistryFactory):
     return at
 
 
+def _policies(ann: Announcement) -> tuple[bool, int | None]:
+    """(revote, proxy_cap) of the announcement (SPEC §7.1 ``policies``; a bare announcement: off, none)."""
+    life = getattr(ann, "lifecycle", None) or {}
+    pol = life.get("policies") or {}
+    return bool(pol.get("revote", False)), pol.get("proxy_cap")
+
+
 def _count_ballots(entries: Sequence[ParsedEntry], rec: RoundEntries, out: RoundAudit, jobs: int,
                    factory: RegistryFactory) -> list:
-    """(verified ballot, weight) of the first valid ballot of each voter, problems for the rest."""
-    weights = rec.announcement.voters
+    """(verified ballot, weight) of the ballot that counts for each voter, problems for the rest.
+
+    Ballots and proxy entries (SPEC §7.8) are replayed together in log order: each proxy entry is
+    checked (signature by the represented voter's current key, both voters, one grant in force,
+    the cap, revocation only before a ballot was cast for the voter) and applied; a ballot counts
+    for its key's voter, or for ``for`` when a grant from that voter to the key's voter is in
+    force at its place.  One ballot per voter: revotes off — the first counts, every later one is
+    reported; revotes on — the last counts (the earlier ones are listed in ``later``).
+    """
+    from voting import proxy as proxies
+
+    ann = rec.announcement
+    weights = ann.voters
+    revote, cap = _policies(ann)
     registry_at = _registry_at(entries, factory)
-    first: dict[str, int] = {}
-    counted = []
-    for (seq, _), v in zip(rec.ballots, _verify_all(rec, jobs)):
+    verified = {seq: v for (seq, _), v in zip(rec.ballots, _verify_all(rec, jobs))}
+    events = [(seq, "ballot", body) for seq, body in rec.ballots]
+    for kind in proxies.TYPES:
+        events += [(seq, kind, body) for seq, body in getattr(rec, "others", {}).get(kind, ())]
+    events.sort(key=lambda e: e[0])
+    close_seq = rec.close[0] if rec.close is not None else None
+    book = proxies.Book(weights, cap)
+    counted: dict[str, tuple[int, object]] = {}
+    for seq, kind, body in events:
+        registry, error = registry_at(seq)
+        if kind != "ballot":
+            if close_seq is not None and seq > close_seq:
+                out.add(seq, f"委托条目在投票结束之后 / {kind} after the round closed at entry {close_seq}")
+                continue
+            if registry is None:
+                out.add(seq, f"凭证登记无法核验 / the credential registry cannot be built: {error}")
+                continue
+            try:
+                proxies.apply_entry(book, kind, seq, body, ann.fingerprint, registry.key_of)
+            except proxies.ProxyError as e:
+                out.add(seq, f"委托条目无效 / {kind} refused ({e.code}): {e.message}")
+            continue
+        v = verified[seq]
         if isinstance(v, ballots_.BallotError):
             out.add(seq, f"选票验证失败 / ballot refused: {v}")
             continue
         key = v.voter.hex()
-        registry, error = registry_at(seq)
         if registry is None:
             out.add(seq, f"凭证登记无法核验 / the credential registry cannot be built: {error}")
             continue
-        voter = registry.voter_of(key)
-        if voter is None:
+        caster = registry.voter_of(key)
+        if caster is None:
             zh, en = ("已被吊销", "revoked") if registry.revoked(key) else ("未登记", "not registered")
             out.add(seq, f"选票的凭证公钥{zh} / ballot signed with a credential key that is {en} ({key[:16]}…)")
             continue
+        voter = body.get("for", caster)
         if voter not in weights:
             out.add(seq, f"投票人不在本轮范围内 / voter {voter} is not in the round's snapshot (not eligible)")
             continue
-        if voter in first:
+        if voter != caster:
+            try:
+                book.check_ballot(voter, caster)
+            except proxies.ProxyError as e:
+                out.add(seq, f"代投选票没有有效委托 / a proxy ballot without a valid grant: {e.message}")
+                continue
+        if voter in counted and not revote:
             out.later.append((seq, voter))
             out.add(seq, f"同一投票人的第二张选票 / a second ballot of voter {voter}: the first, entry "
-                         f"{first[voter]}, counts; this one does not")
+                         f"{counted[voter][0]}, counts; this one does not")
             continue
-        first[voter] = seq
-        counted.append((v, weights[voter]))
+        if voter in counted:
+            out.later.append((counted[voter][0], voter))  # revote: the last ballot counts
+        book.ballot(voter, caster)
+        counted[voter] = (seq, v)
     out.counted = len(counted)
-    return counted
+    return [(v, weights[voter]) for voter, (_, v) in counted.items()]
 
 
 # --- 3. the close -----------------------------------------------------------------------------

@@ -1,0 +1,204 @@
+"""Casting (voting.cast, SPEC §7.2): receipts, every refusal with nothing written, duplicates and
+revotes, revoked credentials, races between two casts of one voter — on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from ledger.db import reading
+from ledger.receipt import verify_receipt
+from ledger.verify import verify_bundle
+from tests.voting import cast_estate as ce
+from tests.voting.cast_estate import DURING, ROUND_ID, SLUG
+from voting import round_audit, round_record
+from voting.cast import CastError, cast
+
+
+def _vkey(engine) -> str:
+    from identity import store
+
+    with reading(engine) as s:
+        from ledger import checkpoint
+
+        return checkpoint.latest(s, store.get_estate(s, SLUG).log_id).vkey
+
+
+def _cast(est, owner, choice=None, *, session_owner=None, for_owner=None, now=DURING, text=None, **kw):
+    voter = est.voters[session_owner or owner]
+    return cast(est.engine, SLUG, ROUND_ID, text or est.text(owner, choice, **kw), voter=voter, factor="sms",
+                for_voter=est.voters[for_owner] if for_owner else None, now=now)
+
+
+def _refused(est, code, **kw):
+    before = est.size()
+    with pytest.raises(CastError) as e:
+        _cast(est, **kw)
+    assert e.value.code == code, e.value.message
+    assert est.size() == before  # nothing written
+    return e.value
+
+
+def _audit(est):
+    entries = est.entries()
+    audits = {}
+    problems = round_audit.check_log(entries, est.origin, audits=audits)
+    return problems, audits[ROUND_ID]
+
+
+@pytest.mark.parametrize("secrecy", ["secret", "open"])
+def test_cast_returns_a_receipt_that_verifies(engine, secrecy):
+    est = ce.make(engine, secrecy=secrecy)
+    r = _cast(est, "A-01")
+    entry = verify_receipt(r, _vkey(engine))  # inclusion proof against the signed checkpoint
+    assert entry.seq == r["seq"] and entry.type == round_record.BALLOT
+    assert entry.body["factor"] == "sms" and "for" not in entry.body
+    from voting.crypto.ballot import tracking_code
+
+    assert r["tracking"] == tracking_code(entry.body["ballot"])[0]
+    assert r["short"] == "-".join([r["tracking"][:12].upper()[i:i + 4] for i in (0, 4, 8)])
+    assert r["voter"] == est.voters["A-01"] and r["proxy"] is None
+    problems, audit = _audit(est)
+    assert problems == [] and audit.counted == 1
+
+
+@pytest.mark.parametrize(("code", "kw"), [
+    ("wrong_round", {"owner": "A-01", "fingerprint": bytes(32)}),
+    ("wrong_voter", {"owner": "A-01", "session_owner": "B-02"}),
+    ("bad_ballot", {"owner": "A-01", "text": '{"ballot": {}, "sig": "00", "sig": "00"}'}),
+    ("bad_ballot", {"owner": "A-01", "text": "[1.0]"}),
+    ("unknown_credential", {"owner": "A-01", "signing_key": ce.key("nobody")}),
+    ("round_not_open", {"owner": "A-01", "now": ce.T0}),
+    ("round_not_open", {"owner": "A-01", "now": ce.AFTER}),
+    ("no_proxy_grant", {"owner": "B-02", "session_owner": "B-02", "for_owner": "A-01"}),
+])
+def test_refusals_write_nothing(engine, code, kw):
+    est = ce.make(engine)
+    _refused(est, code, **kw)
+
+
+def test_bad_signature_and_bad_proof(engine):
+    est = ce.make(engine)
+    signed = est.ballot("A-01")
+    forged = json.loads(json.dumps(signed))
+    forged["sig"] = ("00" if forged["sig"][:2] != "00" else "11") + forged["sig"][2:]
+    _refused(est, "bad_signature", owner="A-01", text=json.dumps(forged))
+    # a proof altered and the ballot re-signed by its owner: the signature holds, the proof does not
+    body = json.loads(json.dumps(signed["ballot"]))
+    c = body["items"][0]["selections"][0]["proof"]["c"]
+    c[0], c[1] = c[1], c[0]
+    from voting.crypto import ballot as b
+
+    resigned = {"ballot": body, "sig": ce.key("A-01").sign(b.signing_bytes(body)).signature.hex()}
+    _refused(est, "bad_proof", owner="A-01", text=json.dumps(resigned))
+
+
+def test_kind_is_the_rounds(engine):
+    est = ce.make(engine, secrecy="secret")
+    from voting.crypto import ballot as b
+
+    open_ballot = b.make_open_ballot(fingerprint=est.fingerprint, items=est.items, choices={"m1": [1, 0, 0]},
+                                     signing_key=ce.key("A-01"))
+    _refused(est, "bad_ballot", owner="A-01", text=json.dumps(open_ballot))
+
+
+def test_not_eligible_outside_the_scope(engine):
+    est = ce.make(engine, building_scope=True)
+    _refused(est, "not_eligible", owner="E-05")
+
+
+def test_no_session(engine):
+    est = ce.make(engine)
+    with pytest.raises(CastError) as e:
+        cast(engine, SLUG, ROUND_ID, est.text("A-01"), voter=None, factor=None, now=DURING)
+    assert e.value.code == "no_session"
+
+
+def test_revoked_credential(engine):
+    est = ce.make(engine)
+    ce.add_revocation(est, "C-03")
+    _refused(est, "revoked_credential", owner="C-03")
+
+
+def test_revote_off_second_ballot_is_already_voted(engine):
+    est = ce.make(engine)
+    _cast(est, "A-01", [1, 0, 0])
+    _refused(est, "already_voted", owner="A-01", choice=[0, 1, 0])
+
+
+def test_revote_on_last_ballot_counts_in_the_audit(engine):
+    est = ce.make(engine, secrecy="open", revote=True)
+    first = _cast(est, "A-01", [1, 0, 0])
+    last = _cast(est, "A-01", [0, 1, 0])
+    _cast(est, "B-02", [0, 0, 1])
+    problems, audit = _audit(est)
+    assert problems == [] and audit.counted == 2
+    assert (first["seq"], est.voters["A-01"]) in audit.later
+    counts = {c.id: c.heads for c in audit.counts}
+    assert counts["m1"] == (0, 1, 1) and last["seq"] > first["seq"]
+
+
+@pytest.mark.parametrize("revote", [False, True])
+def test_two_simultaneous_casts_for_one_voter(engine, revote):
+    est = ce.make(engine, revote=revote)
+    texts = [est.text("A-01", [1, 0, 0]), est.text("A-01", [0, 1, 0])]
+    results: list = [None, None]
+    barrier = threading.Barrier(2)
+
+    def run(i):
+        barrier.wait()
+        try:
+            results[i] = cast(engine, SLUG, ROUND_ID, texts[i], voter=est.voters["A-01"], factor="pin", now=DURING)
+        except CastError as e:
+            results[i] = e
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ok = [r for r in results if isinstance(r, dict)]
+    refused = [r for r in results if isinstance(r, CastError)]
+    if revote:
+        assert len(ok) == 2
+    else:
+        assert len(ok) == 1 and [r.code for r in refused] == ["already_voted"]
+    ballots = [e for e in est.entries() if e.type == "ballot"]
+    assert len(ballots) == len(ok)
+    problems, audit = _audit(est)
+    assert problems == [] and audit.counted == 1
+
+
+def append_raw(est, type_, body):
+    """What a dishonest operator can do: append an entry the API would refuse (and sign a checkpoint)."""
+    from identity import store
+    from ledger import checkpoint, keys, log
+    from ledger.db import transaction
+
+    with transaction(est.engine) as s:
+        lid = store.get_estate(s, SLUG).log_id
+        seq = log.append(s, lid, type_, body, time=DURING).seq
+        checkpoint.sign(s, lid, keys.log_key())
+    return seq
+
+
+def gongjue_verify(est, out):
+    """``gongjue verify`` as a library call (every content check), on the exported bundle."""
+    from web.cli.ledger import content_checks
+
+    est.export(out)
+    return verify_bundle(out, [], checks=content_checks())
+
+
+def test_verify_names_a_ballot_moved_to_another_voter(engine, tmp_path):
+    """Tamper: A's signed ballot is recorded as counting for D (no grant from D to A): verify names it."""
+    est = ce.make(engine)
+    _cast(est, "B-02")
+    moved = append_raw(est, "ballot", round_record.ballot_body(ROUND_ID, est.ballot("A-01"), "sms",
+                                                               for_voter=est.voters["D-04"]))
+    report = gongjue_verify(est, tmp_path / "b")
+    assert not report.ok
+    assert [p.seq for p in report.problems] == [moved], report.problems
+    assert "without a valid grant" in report.problems[0].message

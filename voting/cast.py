@@ -1,0 +1,442 @@
+"""Casting a ballot: verify, check the round and the voter, append, sign, receipt (SPEC §7.2, §7.8).
+
+``cast(engine, slug, round_id, text, *, voter, factor, for_voter=None, now=None) -> dict`` is what
+the ballot API, paper stations, the simulator and tests call.  ``voter`` and ``factor`` come from
+the owner session (``web.owner.owner_session``: the second factor); ``text`` is the signed
+ballot's JSON text exactly as received; ``for_voter`` names the represented voter when the
+session's voter casts as a proxy.  Steps:
+
+1. read (``ledger.db.reading``, no write lock): the estate, the round (``voting.rounds.load`` —
+   the ledger's view — and its state at ``now``), the credential registry (SPEC §4.5);
+2. verify the ballot from its text, in this thread (never a forked process): strict JSON, kind
+   pinned to the round's secrecy, the round fingerprint, the signature, every proof;
+3. the key's voter (registry) must be the session's voter; the voter counted is that voter, or,
+   for a proxy ballot, ``for_voter`` with a grant in force to the session's voter;
+4. one short write transaction: lock the log, re-check what entries appended since step 1 may
+   have changed (close, extension, credentials), the duplicate / revote / paper policy and the
+   proxy grant against the projections (``voting_voted`` has one row per voter: its primary key
+   makes two simultaneous casts for one voter end with exactly one ballot when revotes are off),
+   append the ``ballot`` entry, sign a checkpoint, build the receipt;
+5. return the receipt only after the commit.
+
+Every refusal raises ``CastError(code, message)`` with a stable code (``CODES``) and writes
+nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from identity import authority
+from identity.models import Estate
+from ledger import checkpoint, keys, log
+from ledger.db import Base, reading, transaction
+from ledger.entry import parse_entry
+from ledger.models import Entry
+from ledger.receipt import build_receipt
+from voting import proxy as proxies
+from voting import round_record
+from voting.crypto import ballot as ballots_
+from voting.crypto import ed25519, strictjson
+
+CODES = {
+    "no_session": (401, "需要业主登录（短信验证码或 PIN）/ an owner session (second factor) is needed"),
+    "no_estate": (404, "没有这个小区 / no such estate"),
+    "no_round": (404, "没有这个表决轮次 / no such round"),
+    "round_not_open": (409, "本轮不在投票期内 / the round is not open for voting"),
+    "bad_ballot": (422, "选票格式无效 / the ballot is malformed"),
+    "wrong_round": (422, "选票属于另一轮表决 / the ballot was made for another round"),
+    "bad_signature": (422, "选票签名无效 / the ballot's signature does not verify"),
+    "bad_proof": (422, "选票证明无效 / a proof in the ballot does not verify"),
+    "unknown_credential": (403, "凭证未登记 / the credential key is not registered"),
+    "revoked_credential": (403, "凭证已被吊销 / the credential key was revoked"),
+    "wrong_voter": (403, "这张凭证不属于登录的业主 / the credential is not the signed-in owner's"),
+    "not_eligible": (403, "不在本轮表决范围内 / the voter is not eligible in this round"),
+    "no_proxy_grant": (403, "没有生效的委托 / no proxy grant in force"),
+    "already_voted": (409, "已经投过票 / a ballot was already cast for this voter"),
+    "proxy_exists": (409, "已有生效的委托 / a proxy grant is already in force"),
+    "proxy_cap": (409, "受托人代理人数已达上限 / the proxy already represents the round's cap of voters"),
+    "bad_request": (422, "请求无效 / invalid request"),
+}
+"""Stable refusal codes → (HTTP status, general message).  The raised message names the detail."""
+
+
+class CastError(ValueError):
+    """A refused cast (or proxy entry): ``code`` (a key of ``CODES``) and a message 中文 / English."""
+
+    def __init__(self, code: str, message: str | None = None):
+        super().__init__(message or CODES[code][1])
+        self.code = code
+        self.message = message or CODES[code][1]
+
+    @property
+    def status(self) -> int:
+        return CODES.get(self.code, (422,))[0]
+
+
+# --- projections (migration voting_0002) ------------------------------------------------------
+
+
+class Voted(Base):
+    """Who has a ballot in a round: one row per (log, round, voter); the first ballot inserts it."""
+
+    __tablename__ = "voting_voted"
+    log_id: Mapped[int] = mapped_column(ForeignKey("ledger_logs.id"), primary_key=True)
+    round_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    voter: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))  # electronic | paper
+    first_seq: Mapped[int] = mapped_column(BigInteger)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    ballots: Mapped[int] = mapped_column(Integer)
+
+
+class BallotRow(Base):
+    """One ``ballot`` entry: the voter it counts for, the key that signed, the proxy, the tracking code."""
+
+    __tablename__ = "voting_ballots"
+    log_id: Mapped[int] = mapped_column(ForeignKey("ledger_logs.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    round_id: Mapped[str] = mapped_column(String(63))
+    voter: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(64))
+    proxy: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    tracking: Mapped[str] = mapped_column(String(64))
+
+
+class ProxyGrant(Base):
+    """The grant in force for a represented voter of a round (``proxy.grant`` not yet revoked or ended)."""
+
+    __tablename__ = "voting_proxy_grants"
+    log_id: Mapped[int] = mapped_column(ForeignKey("ledger_logs.id"), primary_key=True)
+    round_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    voter: Mapped[str] = mapped_column(String(64), primary_key=True)
+    proxy: Mapped[str] = mapped_column(String(64))
+    grant_seq: Mapped[int] = mapped_column(BigInteger)
+    used: Mapped[bool] = mapped_column(Boolean)
+
+
+# --- the round as casting sees it -------------------------------------------------------------
+
+LIFECYCLE = ("round", "round.extend", "round.close", "round.result", "round.final")
+CREDENTIAL_TYPES = ("estate", *authority.ENTRY_TYPES)
+
+
+@dataclass(frozen=True)
+class RoundInfo:
+    round_id: str
+    secrecy: str
+    fingerprint: bytes
+    joint_key: bytes | None
+    items: list
+    voters: dict[str, int]
+    state: str
+    revote: bool
+    proxy_cap: int | None
+    duplicate: str
+
+
+def _policy(policies: object, name: str, default):
+    if isinstance(policies, dict):
+        return policies.get(name, default)
+    return getattr(policies, name, default) if policies is not None else default
+
+
+def _bytes(value) -> bytes | None:
+    if value is None:
+        return None
+    return bytes.fromhex(value) if isinstance(value, str) else bytes(value)
+
+
+def load_round(session: Session, estate: Estate, round_id: str, now: datetime) -> RoundInfo:
+    """The round from the ledger (``voting.rounds.load`` when it exists), its state at ``now``."""
+    try:
+        from voting import rounds as rounds_
+    except ImportError:
+        rounds_ = None
+    if rounds_ is not None and hasattr(rounds_, "load"):
+        try:
+            view = rounds_.load(session, estate.slug, round_id)
+        except rounds_.RoundError as e:
+            raise CastError("no_round", str(e)) from None
+        if view is None:
+            raise CastError("no_round", f"没有表决轮次 {round_id} / no round {round_id!r}")
+        pol = getattr(view, "policies", None)
+        return RoundInfo(view.round_id, view.secrecy, _bytes(view.fingerprint), _bytes(view.joint_key),
+                         list(view.items), dict(view.voters), view.state(now),
+                         bool(_policy(pol, "revote", False)), _policy(pol, "proxy_cap", None),
+                         _policy(pol, "duplicate", "first"))
+    return _fallback_round(session, estate, round_id)
+
+
+def _fallback_round(session: Session, estate: Estate, round_id: str) -> RoundInfo:
+    """Before ``voting.rounds`` exists: the §7.1 announcement; open until a ``round.close``."""
+    rows = session.execute(select(Entry.type, Entry.data).where(
+        Entry.log_id == estate.log_id, Entry.type.in_(LIFECYCLE)).order_by(Entry.seq)).all()
+    ann = body = None
+    closed = False
+    for r in rows:
+        e = parse_entry(bytes(r.data))
+        if e.body.get("round") != round_id:
+            continue
+        if r.type == "round" and ann is None:
+            ann, body = round_record.parse_round(e.body), e.body
+        elif r.type != "round" and r.type != "round.extend":
+            closed = True
+    if ann is None:
+        raise CastError("no_round", f"没有表决轮次 {round_id} / no round {round_id!r}")
+    pol = body.get("policies") or {}
+    return RoundInfo(ann.round_id, ann.secrecy, bytes.fromhex(ann.fingerprint), _bytes(ann.joint_key), ann.items,
+                     dict(ann.voters), "closed" if closed else "open", bool(_policy(pol, "revote", False)),
+                     _policy(pol, "proxy_cap", None), _policy(pol, "duplicate", "first"))
+
+
+# --- registry cache ---------------------------------------------------------------------------
+
+_registries: dict[tuple, authority.Registry] = {}
+_lock = threading.Lock()
+
+
+def _registry_mark(session: Session, log_id: int) -> tuple:
+    row = session.execute(select(Entry.seq, Entry.leaf_hash).where(
+        Entry.log_id == log_id, Entry.type.in_(CREDENTIAL_TYPES)).order_by(Entry.seq.desc()).limit(1)).first()
+    return (row.seq, bytes(row.leaf_hash)) if row is not None else (None, None)
+
+
+def registry(session: Session, estate: Estate) -> authority.Registry:
+    """The estate's credential registry, replayed from the ledger only when a credential entry was
+    added since the last replay (keyed by that entry's leaf hash)."""
+    key = (estate.origin, *_registry_mark(session, estate.log_id))
+    with _lock:
+        found = _registries.get(key)
+    if found is None:
+        found = authority.registry(session, estate.slug)
+        with _lock:
+            if len(_registries) > 256:
+                _registries.clear()
+            _registries[key] = found
+    return found
+
+
+# --- verification (no database, no fork) ------------------------------------------------------
+
+
+def verify_text(text: str | bytes, rnd: RoundInfo):
+    """(signed ballot, verified ballot) or CastError: bad_ballot, wrong_round, bad_signature, bad_proof."""
+    try:
+        signed = strictjson.loads(text)
+    except strictjson.StrictJSONError as e:
+        raise CastError("bad_ballot", f"选票不是严格的 JSON / the ballot is not strict JSON ({e})") from None
+    body = signed.get("ballot") if isinstance(signed, dict) else None
+    if not isinstance(body, dict) or set(signed) != {"ballot", "sig"}:
+        raise CastError("bad_ballot", "选票应为 {ballot, sig} / a signed ballot is {\"ballot\", \"sig\"}")
+    if body.get("kind") != rnd.secrecy:
+        raise CastError("bad_ballot", f"本轮只接受 {rnd.secrecy} 选票 / this round accepts only kind "
+                                      f"{rnd.secrecy!r} ballots")
+    if body.get("round") != rnd.fingerprint.hex():
+        raise CastError("wrong_round", "选票属于另一轮表决（指纹不符）/ the ballot was made for another round "
+                                       "(its round fingerprint is not this round's)")
+    voter, sig = body.get("voter"), signed.get("sig")
+    try:
+        key = bytes.fromhex(voter) if isinstance(voter, str) and len(voter) == 64 else None
+        sig_b = bytes.fromhex(sig) if isinstance(sig, str) and len(sig) == 128 else None
+    except ValueError:
+        key = sig_b = None
+    if key is None or sig_b is None:
+        raise CastError("bad_ballot", "选票的 voter 或 sig 格式无效 / the ballot's voter or sig is malformed")
+    try:
+        ed25519.verify(key, ballots_.signing_bytes(body), sig_b)
+    except (ed25519.SignatureError, ValueError, TypeError) as e:
+        raise CastError("bad_signature", f"选票签名无效 / the ballot's signature does not verify ({e})") from None
+    try:
+        verified = ballots_.verify_ballot_text(text, secrecy=rnd.secrecy, fingerprint=rnd.fingerprint,
+                                               joint_key=rnd.joint_key, items=rnd.items)
+    except ballots_.BallotError as e:
+        msg = str(e)
+        code = "bad_proof" if ("proof" in msg or "selection" in msg or "point" in msg) else "bad_ballot"
+        raise CastError(code, f"选票未通过验证 / the ballot does not verify: {msg}") from None
+    return signed, verified
+
+
+# --- cast -------------------------------------------------------------------------------------
+
+
+def _estate(session: Session, slug: str) -> Estate:
+    estate = session.scalar(select(Estate).where(Estate.slug == slug))
+    if estate is None or estate.log_id is None:
+        raise CastError("no_estate", f"没有这个小区 / no estate {slug!r}")
+    session.expunge(estate)
+    return estate
+
+
+def _size(session: Session, log_id: int) -> int:
+    top = session.scalar(select(func.max(Entry.seq)).where(Entry.log_id == log_id))
+    return -1 if top is None else top
+
+
+def _since(session: Session, log_id: int, mark: int) -> set[str]:
+    return set(session.scalars(select(Entry.type).where(Entry.log_id == log_id, Entry.seq > mark)).all())
+
+
+def _caster(reg: authority.Registry, key: str) -> str:
+    owner = reg.voter_of(key)
+    if owner is None:
+        if reg.revoked(key):
+            raise CastError("revoked_credential", "选票的凭证已被吊销 / the ballot is signed with a revoked credential key")
+        raise CastError("unknown_credential", "选票的凭证未登记 / the ballot's credential key is not registered")
+    return owner
+
+
+def _now(now: datetime | None) -> datetime:
+    return (now or datetime.now(UTC)).astimezone(UTC)
+
+
+def cast(engine: Engine, slug: str, round_id: str, text: str | bytes, *, voter: str | None, factor: str | None,
+         for_voter: str | None = None, now: datetime | None = None) -> dict:
+    """Cast the signed ballot ``text`` for the session's ``voter`` (or, as proxy, for ``for_voter``).
+
+    Returns the receipt (SPEC §7.2): ``{"tracking", "short", "voter", "proxy", "origin", "seq",
+    "entry", "leaf_hash", "tree_size", "proof", "checkpoint"}`` — SPEC §2.6 plus the tracking code —
+    only after the commit.  Raises CastError; nothing is written then.
+    """
+    if not voter or factor not in round_record.FACTORS:
+        raise CastError("no_session")
+    now = _now(now)
+    with reading(engine) as s:
+        estate = _estate(s, slug)
+        rnd = load_round(s, estate, round_id, now)
+        reg = registry(s, estate)
+        mark = _size(s, estate.log_id)
+    if rnd.state != "open":
+        raise CastError("round_not_open", f"轮次 {round_id} 现在是 {rnd.state} 状态，不能投票 / round {round_id} is "
+                                          f"{rnd.state}, not open for voting")
+    signed, verified = verify_text(text, rnd)
+    key = verified.voter.hex()
+    caster = _caster(reg, key)
+    if caster != voter:
+        raise CastError("wrong_voter", "这张凭证不属于登录的业主 / the ballot's credential belongs to another voter "
+                                       "than the signed-in owner")
+    target = for_voter or caster
+    if target not in rnd.voters:
+        raise CastError("not_eligible", f"表决权人 {target} 不在本轮范围内 / voter {target} is not in the round's "
+                                        f"snapshot")
+    proxy = caster if target != caster else None
+    body = round_record.ballot_body(round_id, signed, factor, for_voter=target if proxy else None)
+    tracking, short = verified.tracking, ballots_._short(verified.tracking)
+    try:
+        with transaction(engine) as s:
+            log.lock_log(s, estate.log_id)
+            changed = _since(s, estate.log_id, mark)
+            if changed & set(LIFECYCLE):
+                rnd = load_round(s, estate, round_id, now)
+                if rnd.state != "open":
+                    raise CastError("round_not_open", f"轮次 {round_id} 已不在投票期内 / round {round_id} is no "
+                                                      "longer open")
+            if changed & set(CREDENTIAL_TYPES) and _caster(registry(s, estate), key) != voter:
+                raise CastError("wrong_voter")
+            _check_and_project(s, estate.log_id, rnd, target, proxy)
+            entry = log.append(s, estate.log_id, round_record.BALLOT, body, time=now)
+            _record_ballot(s, estate.log_id, rnd, entry.seq, target, key, proxy, tracking)
+            checkpoint.sign(s, estate.log_id, keys.log_key())
+            receipt = build_receipt(s, estate.log_id, entry.seq)
+    except IntegrityError:
+        raise CastError("already_voted", f"表决权人 {target} 已经投过票 / voter {target} already has a ballot in "
+                                         f"round {round_id}") from None
+    return {"tracking": tracking, "short": short, "voter": target, "proxy": proxy, **receipt}
+
+
+def _check_and_project(s: Session, log_id: int, rnd: RoundInfo, target: str, proxy: str | None) -> None:
+    """Under the log lock: the duplicate / revote / paper policy and the proxy grant."""
+    row = s.get(Voted, (log_id, rnd.round_id, target))
+    if row is not None:
+        electronic_over_paper = row.channel == "paper" and rnd.duplicate == "electronic"
+        if not (rnd.revote and row.channel == "electronic") and not electronic_over_paper:
+            raise CastError("already_voted", f"表决权人 {target} 已经投过票（本轮不允许改票）/ voter {target} already "
+                                             f"has a ballot in round {rnd.round_id} (revotes are off)")
+    grant = s.get(ProxyGrant, (log_id, rnd.round_id, target))
+    if proxy is not None:
+        if grant is None or grant.proxy != proxy:
+            raise CastError("no_proxy_grant", f"{proxy} 没有 {target} 生效的委托 / {proxy} holds no grant in force "
+                                              f"from {target}")
+        grant.used = True
+    elif grant is not None:
+        s.delete(grant)  # the owner's own ballot ends the grant (SPEC §7.8)
+
+
+def _record_ballot(s: Session, log_id: int, rnd: RoundInfo, seq: int, target: str, key: str, proxy: str | None,
+                   tracking: str) -> None:
+    row = s.get(Voted, (log_id, rnd.round_id, target))
+    if row is None:
+        s.add(Voted(log_id=log_id, round_id=rnd.round_id, voter=target, channel="electronic", first_seq=seq,
+                    last_seq=seq, ballots=1))
+    else:
+        row.channel, row.last_seq, row.ballots = "electronic", seq, row.ballots + 1
+    s.add(BallotRow(log_id=log_id, seq=seq, round_id=rnd.round_id, voter=target, key=key, proxy=proxy,
+                    tracking=tracking))
+    s.flush()
+
+
+def dumps(signed: dict) -> str:
+    """The JSON text of a signed ballot, as a browser would send it."""
+    return json.dumps(signed, separators=(",", ":"), ensure_ascii=False)
+
+
+# --- proxies (database side) ------------------------------------------------------------------
+
+
+def record_proxy(engine: Engine, slug: str, round_id: str, kind: str, *, voter: str, proxy: str,
+                 authorisation: dict, by_voter: str | None = None, now: datetime | None = None) -> dict:
+    """Append a ``proxy.grant`` or ``proxy.revoke`` (SPEC §7.8) after every rule holds; the receipt.
+
+    ``by_voter``: the owner session's voter when the owner records it themselves (it must be the
+    represented voter and the authorisation owner-signed); None when a supervisor records a
+    written authorisation (the web layer checks the role).
+    """
+    if kind not in proxies.TYPES:
+        raise CastError("bad_request", f"unknown proxy entry type {kind!r}")
+    try:
+        b = proxies.body(round_id, voter, proxy, authorisation)
+    except proxies.ProxyError as e:
+        raise CastError(e.code, e.message) from None
+    if by_voter is not None and (by_voter != voter or authorisation["kind"] != "signed"):
+        raise CastError("wrong_voter", "只有被代理人本人可以签署委托或撤销 / only the represented owner signs a grant "
+                                       "or its revocation")
+    now = _now(now)
+    with transaction(engine) as s:
+        estate = _estate(s, slug)
+        log.lock_log(s, estate.log_id)
+        rnd = load_round(s, estate, round_id, now)
+        if rnd.state not in ("announced", "open"):
+            raise CastError("round_not_open", f"轮次 {round_id} 现在是 {rnd.state} 状态 / round {round_id} is "
+                                              f"{rnd.state}: proxies are recorded only before it closes")
+        reg = registry(s, estate)
+        book = _book(s, estate.log_id, rnd)
+        try:
+            proxies.apply_entry(book, kind, -1, b, rnd.fingerprint.hex(), reg.key_of)
+        except proxies.ProxyError as e:
+            raise CastError(e.code if e.code in CODES else "bad_request", e.message) from None
+        entry = log.append(s, estate.log_id, kind, b, time=now)
+        if kind == proxies.GRANT:
+            s.add(ProxyGrant(log_id=estate.log_id, round_id=round_id, voter=voter, proxy=proxy, grant_seq=entry.seq,
+                             used=False))
+        else:
+            s.delete(s.get(ProxyGrant, (estate.log_id, round_id, voter)))
+        s.flush()
+        checkpoint.sign(s, estate.log_id, keys.log_key())
+        return build_receipt(s, estate.log_id, entry.seq)
+
+
+def _book(s: Session, log_id: int, rnd: RoundInfo) -> proxies.Book:
+    """The round's proxy state from the projections (under the log lock)."""
+    book = proxies.Book(rnd.voters, rnd.proxy_cap)
+    for g in s.scalars(select(ProxyGrant).where(ProxyGrant.log_id == log_id, ProxyGrant.round_id == rnd.round_id)):
+        book.in_force[g.voter] = (g.proxy, g.grant_seq)
+    book.voted = set(s.scalars(select(Voted.voter).where(Voted.log_id == log_id, Voted.round_id == rnd.round_id)))
+    return book
