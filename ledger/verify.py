@@ -50,6 +50,14 @@ class VerifyContext:
     origin: str
     vkey: str
     jobs: int = 1
+    counts: dict[str, int] | None = field(default=None, compare=False)
+    """What the whole-log checks checked, by check name (``count``); None: nobody asked."""
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Record that a whole-log check checked ``n`` more things of kind ``name`` (main process
+        only: a per-entry check runs in a worker, its counts would be lost)."""
+        if self.counts is not None:
+            self.counts[name] = self.counts.get(name, 0) + n
 
 
 EntryCheck = Callable[[ParsedEntry, VerifyContext], list[str]]
@@ -114,6 +122,7 @@ class Report:
     checkpoints: list[int] = field(default_factory=list)
     types: dict[str, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)  # what the whole-log checks checked (VerifyContext.count)
 
     @property
     def ok(self) -> bool:
@@ -144,6 +153,7 @@ class Report:
         first = self.first
         return {"ok": self.ok, "origin": self.origin, "size": self.size, "root": self.root,
                 "entries": self.entries, "checkpoints": self.checkpoints, "types": self.types,
+                "counts": self.counts,
                 "first": first.to_json() if first else None,
                 "problems": [p.to_json() for p in self.problems]}
 
@@ -234,7 +244,7 @@ def _verify(source: BundleSource, given: list[tuple[str, str]], progress, report
     report.origin, report.size, report.root = cp.origin, cp.size, cp.root.hex()
     olds = _old_checkpoints(source, given, verifier, cp.origin, report)
     sizes = {cp.size} | {old.size for _, old, _ in olds}
-    ctx = VerifyContext(cp.origin, verifier.vkey, jobs)  # whole-log checks (ballots) use every job
+    ctx = VerifyContext(cp.origin, verifier.vkey, jobs, report.counts)  # whole-log checks (ballots) use every job
     entry_jobs = jobs if cp.size >= 4 * CHUNK else 1  # worker start-up is not worth it for small logs
     roots = _check_entries(source, cp, ctx, sizes, progress, report, entry_jobs, checks)
     _check_roots(cp, olds, roots, report)

@@ -353,7 +353,51 @@ def check_rounds(entries: Iterable[ParsedEntry], ctx) -> Iterable[tuple[int | No
     """Whole-log content check (contract C4 ``LogCheck``): every round audited (voting.round_audit)."""
     from voting.round_audit import check_log
 
-    return check_log(entries, ctx.origin, jobs=max(1, getattr(ctx, "jobs", 1)))
+    entries = list(entries)
+    audits: dict = {}
+    problems = check_log(entries, ctx.origin, jobs=max(1, getattr(ctx, "jobs", 1)), audits=audits)
+    count = getattr(ctx, "count", None)
+    if count is not None:
+        rounds, _ = collect_rounds(entries)
+        for name, n in round_counts(rounds, audits).items():
+            count(name, n)
+    return problems
+
+
+COUNTS = ("rounds", "ballots verified", "proxies", "paper ballots", "aggregates", "decryption shares", "decisions")
+"""What ``check_rounds`` reports it checked (``gongjue verify --json`` ``counts``)."""
+
+
+def round_counts(rounds: dict[str, RoundEntries], audits: dict) -> dict[str, int]:
+    """How many of each thing the round audit checked: rounds, ballot entries whose signature,
+    proofs and eligibility were checked (every ballot of a round whose announcement holds),
+    proxy entries, paper ballots, aggregate ciphertexts (or open counts) of the closes,
+    decryption shares (one per trustee and aggregate ciphertext) and item decisions of the
+    results (actual and deemed)."""
+    out = dict.fromkeys(COUNTS, 0)
+    for rid, rec in rounds.items():
+        audit = audits.get(rid)
+        out["rounds"] += 1
+        announced_ok = audit is not None and not any(s == rec.announce_seq for s, _ in audit.problems)
+        if announced_ok:
+            out["ballots verified"] += len(rec.ballots)
+        out["proxies"] += len(rec.of("proxy.grant")) + len(rec.of("proxy.revoke"))
+        out["paper ballots"] += len(rec.of("paper.ballot"))
+        if rec.close is not None and announced_ok:
+            body = rec.close[1]
+            items = (body.get("aggregates") or {}).get("items") or body.get("counts") or []
+            for it in items if isinstance(items, list) else ():
+                if isinstance(it, dict):
+                    out["aggregates"] += sum(len(it.get(m) or ()) for m in ("heads", "area"))
+        for _, body in rec.of("round.shares"):
+            shares = body.get("shares") if isinstance(body, dict) else None
+            for it in (shares or {}).get("items") or () if isinstance(shares, dict) else ():
+                if isinstance(it, dict):
+                    out["decryption shares"] += sum(len(it.get(m) or ()) for m in ("heads", "area"))
+        for _, body in rec.of("round.result"):
+            if isinstance(body, dict):
+                out["decisions"] += len(body.get("counts") or ()) * (2 if body.get("deemed") else 1)
+    return out
 
 
 CHECKS = ContentChecks(whole_log=(check_rounds,))

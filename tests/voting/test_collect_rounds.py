@@ -51,3 +51,27 @@ def test_other_round_entries_naming_no_announced_round_are_reported():
 
 def test_whole_log_checks_get_the_jobs_of_the_verifier():
     assert VerifyContext("o", "k").jobs == 1 and VerifyContext("o", "k", 4).jobs == 4
+
+
+def test_gongjue_verify_json_lists_each_check_with_its_count(tmp_path, capsys):
+    """Issue #9 part 8: `gongjue verify --json` lists every check and what it counted."""
+    import json
+
+    from ledger.db import make_engine, migrate
+    from web.cli import main
+
+    eng = make_engine(f"sqlite:///{tmp_path / 'g.db'}")
+    migrate(eng)
+    rs.build(eng, tmp_path / "good")
+    eng.dispose()
+    assert main(["verify", str(tmp_path / "good"), "--json", "--jobs", "2"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    counts = {row["check"]: row["count"] for row in found["checks"]}
+    assert list(counts) == ["entries", "roll entries", "credential statements", "rounds", "ballots verified",
+                            "proxies", "paper ballots", "aggregates", "decryption shares", "decisions"]
+    assert counts["entries"] == found["entries"] and counts["roll entries"] == 1
+    assert counts["credential statements"] >= 1 and counts["rounds"] == 1
+    assert counts["ballots verified"] == 3
+    assert counts["aggregates"] > 0 and found["jobs"] == 2
+    assert main(["verify", str(tmp_path / "good"), "--jobs", "1"]) == 0
+    assert "ballots verified (signature, eligibility, proofs, duplicates and revotes): 3" in capsys.readouterr().out

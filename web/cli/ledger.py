@@ -180,15 +180,48 @@ def run_verify(args) -> int:  # noqa: ANN001
         print(file=sys.stderr)
     if args.json:
         found = report.to_json()
+        found["checks"] = check_counts(report)
+        found["jobs"] = max(1, args.jobs)
         if args.openings is not None:
             found["openings"] = sorted(opened)
         print(json.dumps(found, ensure_ascii=False, indent=2))
     else:
         _print_report(report)
+        for row in check_counts(report):
+            print(f"  {row['label']}: {row['count']:,}")
         if args.openings is not None:
             versions = ", ".join(str(v) for v in sorted(opened)) or "—"
             print(f"名册公开值已核对：第 {versions} 版 / roll openings checked: version(s) {versions}")
     return 0 if report.ok else 1
+
+
+CHECK_ROWS = (
+    ("entries", "条目（编码、序号、哈希链、默克尔根） / entries (encoding, seq, prev chain, Merkle root)"),
+    ("roll entries", "名册条目（总数、权重） / roll entries (totals, weights)"),
+    ("credential statements", ("凭证登记、吊销、补发及签名 / credential statements (registrations, "
+                               "revocations, reissues, the authority's signatures)")),
+    ("rounds", "轮次公告（快照、监票人公钥、指纹） / rounds (snapshot, trustees' keys, fingerprint)"),
+    ("ballots verified", ("选票（签名、资格、证明、重复与改投） / ballots verified (signature, eligibility, "
+                          "proofs, duplicates and revotes)")),
+    ("proxies", "委托条目（签名、上限、撤销） / proxy entries (signatures, caps, revocations)"),
+    ("paper ballots", "纸质选票（双人录入） / paper ballots (double entry)"),
+    ("aggregates", "聚合密文或公开计数（重算） / aggregates or open counts (recomputed)"),
+    ("decryption shares", "解密份额（证明） / decryption shares (proofs)"),
+    ("decisions", "表决结果（按规则重算） / decisions (recomputed under the rule set)"),
+)
+"""The checks ``gongjue verify`` lists with their counts (issue #9 part 8)."""
+
+
+def check_counts(report: verify.Report) -> list[dict]:
+    """[{"check", "label", "count"}] in CHECK_ROWS order: entries from the structural walk, roll
+    entries and credential statements by entry type (each checked by identity.record /
+    identity.authority), the rest as counted by the round audit (voting.round_record.round_counts)."""
+    from identity import authority, record
+
+    have = {"entries": report.entries, "roll entries": report.types.get(record.ROLL, 0),
+            "credential statements": sum(report.types.get(t, 0) for t in authority.STATEMENT_TYPES)}
+    have.update(report.counts)
+    return [{"check": key, "label": label, "count": have.get(key, 0)} for key, label in CHECK_ROWS]
 
 
 def openings_checks(directory: Path, opened: list[int]) -> verify.ContentChecks:
