@@ -422,9 +422,23 @@ def enter(session: Session, slug: str, round_id: str, *, voter: str, marks: obje
                       [(scrutineer_pseudonym(secret, pending.scrutineer), pending.digest), (me, digest)])
     entry = log.append(session, estate.log_id, PAPER, body)
     session.execute(delete(PendingEntry).where(PendingEntry.id == pending.id))
+    _project(session, estate.log_id, round_id, voter, entry.seq)
     checkpoint.sign(session, estate.log_id, keys.log_key())
     full, short = ballots_.tracking_code(signed)
     return EntryResult("recorded", voter, entry.seq, full, short)
+
+
+def _project(session: Session, log_id: int, round_id: str, voter: str, seq: int) -> None:
+    """The casting projection (``voting.cast.Voted``, helper B's): this voter has a paper ballot,
+    so a later electronic one is refused (policy ``first``) or recorded (``electronic``)."""
+    try:
+        from voting.cast import Voted  # noqa: PLC0415 — present once casting has landed
+    except ImportError:
+        return
+    if session.get(Voted, (log_id, round_id, voter)) is None:
+        session.add(Voted(log_id=log_id, round_id=round_id, voter=voter, channel="paper", first_seq=seq,
+                          last_seq=seq, ballots=1))
+        session.flush()
 
 
 def _check_not_voted(state: RoundState, voter: str) -> None:
