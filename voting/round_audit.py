@@ -273,6 +273,17 @@ def _count_ballots(entries: Sequence[ParsedEntry], rec: RoundEntries, out: Round
     return [(v, weights[voter]) for voter, (_, v) in counted.items()]
 
 
+def _count_paper(entries: Sequence[ParsedEntry], rec: RoundEntries, out: RoundAudit, counted: list,
+                 factory: RegistryFactory) -> list:
+    """Paper ballots (SPEC §7.9): ``voting.paper_entry.count_paper`` judges each ``paper.ballot``
+    and merges the counted ones with the electronic ballots under the round's duplicate policy."""
+    from voting import paper_entry
+
+    merged = paper_entry.count_paper(entries, rec, out.add, counted, _registry_at(entries, factory), out.later)
+    out.counted = len(merged)
+    return merged
+
+
 # --- 3. the close -----------------------------------------------------------------------------
 
 
@@ -361,6 +372,7 @@ def audit_round(entries: Sequence[ParsedEntry], rec: RoundEntries, origin: str, 
         return out  # ballots cannot be judged against a snapshot or key that does not hold
     try:
         counted = _count_ballots(entries, rec, out, jobs, registry_factory or default_registry)
+        counted = _count_paper(entries, rec, out, counted, registry_factory or default_registry)
         _check_close(rec, counted, out)
         _check_count(entries, rec, out)
     except (tally.TallyError, GroupError) as e:  # defensive: verified ballots always tally

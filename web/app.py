@@ -25,6 +25,7 @@ from voting import scheduler
 from web import api_count
 from web import api, audit, credentials, owner, pages
 from web import admin, signin
+from web import api_paper, api_turnout
 from web import api_ballots
 from web.security import BodyLimit, SecurityHeaders
 from web.templating import templates
@@ -72,6 +73,8 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(audit.router)
     app.include_router(owner.router)
     app.include_router(credentials.router)
+    app.include_router(api_paper.router)  # paper ballots (voting.paper_entry)
+    app.include_router(api_turnout.router)  # turnout, non-voters (voting.turnout)
     app.include_router(api_count.router)
     app.include_router(api_ballots.router)  # casting and proxies (voting.cast)
 
