@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from identity.csvfile import CsvError, decode
 from identity.roll import Roll
 from identity.scope import Scope, unknown_places
-from voting.rules import DEFAULT_RULES, MATTERS, RULE_SETS, RuleSet
+from voting.rules import DEFAULT_RULES, MATTERS, RULE_SETS, ESTATE_MARK, RuleSet, RulesError, rule_set
 
 KINDS = ("motion", "election", "choice")
 RANK_BY = ("heads", "area")
@@ -167,8 +167,14 @@ def parse_agenda(doc: object, filename: str = "agenda") -> Agenda:
 def _parse_rules(value: object, filename: str, problems: list[str]) -> RuleSet | None:
     if isinstance(value, str) and value in RULE_SETS:
         return RULE_SETS[value]
+    if isinstance(value, str) and ESTATE_MARK in value:
+        try:
+            return rule_set(value)
+        except RulesError as exc:
+            problems.append(f"{filename}: {exc}")
+            return None
     problems.append(f"{filename}: rules: 未知规则 / unknown rule set {json.dumps(value, ensure_ascii=False)} "
-                    f"(known: {', '.join(RULE_SETS)})")
+                    f"(known: {', '.join(RULE_SETS)}, or <statute>{ESTATE_MARK}quorum=N/D,special=N/D,ordinary=N/D)")
     return None
 
 

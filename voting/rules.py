@@ -15,6 +15,7 @@ percentages in the explanations are computed by integer division for display onl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import gcd
 
 from identity.area import format_area_grouped
 
@@ -57,6 +58,7 @@ class Threshold:
     denominator: int
     strict: bool
     against: str
+    measures: tuple[str, ...] = ("area", "heads")  # household-majority: heads only
 
     @property
     def fraction(self) -> str:
@@ -114,8 +116,87 @@ PROPERTY_LAW_2007 = RuleSet(
     special_matters=frozenset({"raise_maintenance_fund", "use_maintenance_fund", "rebuild"}),
 )
 
-RULE_SETS = {r.name: r for r in (CIVIL_CODE_2021, PROPERTY_LAW_2007)}
+HOUSEHOLD_MAJORITY = RuleSet(
+    name="household-majority",
+    law="自管委员会选举：一户一票，三分之二以上住户参与，候选人得票过参与投票数半数 / residents' self-management "
+        "committee: one vote per household, at least two thirds of households take part, more than half of the "
+        "votes cast",
+    quorum=Threshold("quorum", 2, 3, False, TOTALS, ("heads",)),
+    special=Threshold("special", 1, 2, True, PARTICIPATION, ("heads",)),
+    ordinary=Threshold("ordinary", 1, 2, True, PARTICIPATION, ("heads",)),
+    special_matters=frozenset(),
+)
+
+RULE_SETS = {r.name: r for r in (CIVIL_CODE_2021, PROPERTY_LAW_2007, HOUSEHOLD_MAJORITY)}
 DEFAULT_RULES = CIVIL_CODE_2021.name
+ESTATE_MARK = "+estate:"
+THRESHOLD_NAMES = ("quorum", "special", "ordinary")
+MAX_DENOMINATOR = 10000
+
+
+class RulesError(ValueError):
+    """A rule-set name that is unknown, malformed, or looser than its statute."""
+
+
+def not_looser(custom: tuple[int, int], statute: Threshold) -> bool:
+    """Whether the fraction n'/d' (with the statute's strictness and base) is at least as strict as
+    the statute's n/d: n'·d ≥ n·d' (integer cross-multiplication; never a float)."""
+    n, d = custom
+    return n * statute.denominator >= statute.numerator * d
+
+
+def rule_set(name: str) -> RuleSet:
+    """The rule set of ``name``: a statutory one (``RULE_SETS``) or an estate rule set
+    ``<statute>+estate:quorum=N/D,special=N/D,ordinary=N/D`` (any non-empty subset, that order).
+
+    An estate's rules of procedure may be stricter than the statute, never looser (DOMAIN.md):
+    each fraction keeps the statute's inequality (≥ or >) and base (T or P) and must be at least
+    the statute's fraction, compared by cross-multiplication; 0 < N/D ≤ 1 (N/D < 1 where the
+    statute's inequality is strict), D ≤ 10000, written in lowest terms.  RulesError otherwise.
+    """
+    if not isinstance(name, str):
+        raise RulesError(f"rules: 规则名须为字符串 / the rule set must be a string, not {name!r}")
+    if name in RULE_SETS:
+        return RULE_SETS[name]
+    base_name, mark, rest = name.partition(ESTATE_MARK)
+    if not mark or base_name not in RULE_SETS:
+        raise RulesError(f"rules: 未知规则 / unknown rule set {name!r} (known: {', '.join(RULE_SETS)}, or "
+                         f"<statute>{ESTATE_MARK}quorum=N/D,special=N/D,ordinary=N/D)")
+    base = RULE_SETS[base_name]
+    fractions: dict[str, tuple[int, int]] = {}
+    for part in rest.split(","):
+        key, eq, value = part.partition("=")
+        n_text, slash, d_text = value.partition("/")
+        if (not eq or not slash or key not in THRESHOLD_NAMES or key in fractions or not n_text.isascii()
+                or not d_text.isascii() or not n_text.isdigit() or not d_text.isdigit()
+                or n_text != str(int(n_text)) or d_text != str(int(d_text))):
+            raise RulesError(f"rules: 无法读取小区规则 / cannot read the estate rule {part!r} in {name!r} "
+                             "(write quorum=N/D, special=N/D, ordinary=N/D)")
+        fractions[key] = (int(n_text), int(d_text))
+    if list(fractions) != [k for k in THRESHOLD_NAMES if k in fractions]:
+        raise RulesError(f"rules: 小区规则须按 quorum、special、ordinary 的顺序书写 / write the estate rules in the order "
+                         f"quorum, special, ordinary: {name!r}")
+    thresholds = {}
+    for key in THRESHOLD_NAMES:
+        statute: Threshold = getattr(base, key)
+        if key not in fractions:
+            thresholds[key] = statute
+            continue
+        n, d = fractions[key]
+        if not (1 <= n <= d <= MAX_DENOMINATOR) or (statute.strict and n == d):
+            raise RulesError(f"rules: {key}={n}/{d} 须在 0 与 1 之间 / {key}={n}/{d} must lie in (0, 1"
+                             f"{')' if statute.strict else ']'} with a denominator of at most {MAX_DENOMINATOR}")
+        if gcd(n, d) != 1:
+            raise RulesError(f"rules: {key}={n}/{d} 须约分为 {n // gcd(n, d)}/{d // gcd(n, d)} / write {key} in lowest "
+                             f"terms: {n // gcd(n, d)}/{d // gcd(n, d)}")
+        if not not_looser((n, d), statute):
+            raise RulesError(f"rules: 小区规则不得比法定标准宽松：{key} {n}/{d} 低于 {base.name} 的 {statute.fraction} / "
+                             f"an estate rule may not be looser than the statute: {key} {n}/{d} is below "
+                             f"{statute.fraction} of {base.name}")
+        thresholds[key] = Threshold(key, n, d, statute.strict, statute.against, statute.measures)
+    return RuleSet(name=name, law=f"{base.law}；小区议事规则 / estate rules of procedure", quorum=thresholds["quorum"],
+                   special=thresholds["special"], ordinary=thresholds["ordinary"],
+                   special_matters=base.special_matters)
 
 CLASS_NAMES = {"quorum": "法定参与 / quorum", "special": "特别事项 / special matter",
                "ordinary": "一般事项 / ordinary matter"}
@@ -207,8 +288,8 @@ def decide_threshold(threshold: Threshold, value: Amount, participation: Amount,
                      subject: Subject) -> Decision:
     """Check ``value`` against ``threshold`` for area AND heads."""
     base = totals if threshold.against == TOTALS else participation
-    return Decision((check(threshold, "area", value.area, base.area, subject),
-                     check(threshold, "heads", value.heads, base.heads, subject)))
+    return Decision(tuple(check(threshold, m, getattr(value, m), getattr(base, m), subject)
+                          for m in ("area", "heads") if m in threshold.measures))
 
 
 def quorum(rules: RuleSet, participation: Amount, totals: Amount) -> Decision:

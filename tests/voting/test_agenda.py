@@ -39,7 +39,7 @@ def test_rules_and_scope():
 
 @pytest.mark.parametrize("doc,message", [
     ({"rules": "civil-code-2020", "items": [motion()]},
-     "a.json: rules: 未知规则 / unknown rule set \"civil-code-2020\" (known: civil-code-2021, property-law-2007)"),
+     "a.json: rules: 未知规则 / unknown rule set \"civil-code-2020\" (known: civil-code-2021, property-law-2007, household-majority, or <statute>+estate:quorum=N/D,special=N/D,ordinary=N/D)"),
     ({"items": [motion()], "rule": "x"}, "a.json: 未知字段 / unknown field 'rule' (known: items, rules, scope)"),
     ({"items": []}, "a.json: items: 须为非空列表 / must be a non-empty list of items"),
     ({}, "a.json: items: 须为非空列表 / must be a non-empty list of items"),
