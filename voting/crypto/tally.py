@@ -230,7 +230,7 @@ def sum_columns(plan: WeightPlan, columns: Sequence[Sequence[Point]], *, workers
 
 
 def _check_ballots(ballots, cls, fingerprint: bytes, items: list[ItemShape]) -> None:
-    seen: set[bytes] = set()
+    seen: set[int] = set()  # the same verified ballot twice; one key may cast for several voters (a proxy, SPEC §7.8)
     ids = tuple(it.id for it in items)
     for b, w in ballots:
         if not isinstance(b, cls):
@@ -239,9 +239,9 @@ def _check_ballots(ballots, cls, fingerprint: bytes, items: list[ItemShape]) -> 
             raise TallyError("ballot belongs to another round or agenda")
         if type(w) is not int or w < 0:
             raise TallyError("weights must be non-negative integers (0.01 m²)")
-        if b.voter in seen:
-            raise TallyError(f"two ballots from voter {b.voter.hex()}")
-        seen.add(b.voter)
+        if id(b) in seen:
+            raise TallyError(f"two ballots from voter {b.voter.hex()} (the same ballot twice)")
+        seen.add(id(b))
 
 
 def tally_secret(ballots: Sequence[tuple[VerifiedBallot, int]], *, fingerprint: bytes, items: list[ItemShape],

@@ -1,0 +1,176 @@
+"""Proxies (SPEC §7.8): grants signed by the owner or recorded from paper, the proxy casting for the
+owner, the cap (also under races), revocation until the owner's ballot is cast, the owner voting in
+person, and the audit of each at its place in the log — on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from tests.voting import cast_estate as ce
+from tests.voting.cast_estate import DURING, ROUND_ID, SLUG
+from tests.voting.test_cast import _audit, _cast, append_raw, gongjue_verify
+from voting import proxy as proxies
+from voting import round_record
+from voting.cast import CastError, record_proxy
+
+
+def _auth(est, kind, owner, proxy, *, signer=None):
+    return proxies.signed_authorisation(kind, est.fingerprint.hex(), est.voters[owner], est.voters[proxy],
+                                        ce.key(signer or owner))
+
+
+def grant(est, owner, proxy, *, written=False, signer=None, by=None, now=DURING):
+    auth = proxies.written_authorisation(b"scan of the letter") if written else _auth(est, proxies.GRANT, owner,
+                                                                                        proxy, signer=signer)
+    by_voter = None if written else est.voters[by or owner]
+    return record_proxy(est.engine, SLUG, ROUND_ID, proxies.GRANT, voter=est.voters[owner], proxy=est.voters[proxy],
+                        authorisation=auth, by_voter=by_voter, now=now)
+
+
+def revoke(est, owner, proxy, *, written=False):
+    auth = proxies.written_authorisation(b"scan of the revocation") if written else _auth(est, proxies.REVOKE, owner,
+                                                                                            proxy)
+    return record_proxy(est.engine, SLUG, ROUND_ID, proxies.REVOKE, voter=est.voters[owner], proxy=est.voters[proxy],
+                        authorisation=auth, by_voter=None if written else est.voters[owner], now=DURING)
+
+
+def refused(est, code, fn, *args, **kw):
+    before = est.size()
+    with pytest.raises(CastError) as e:
+        fn(est, *args, **kw)
+    assert e.value.code == code, e.value.message
+    assert est.size() == before
+    return e.value
+
+
+def proxy_cast(est, owner, proxy, choice=None):
+    return _cast(est, proxy, choice, session_owner=proxy, for_owner=owner)
+
+
+@pytest.mark.parametrize("written", [False, True])
+def test_proxy_casts_for_the_owner(engine, written):
+    est = ce.make(engine, secrecy="open")
+    grant(est, "A-01", "B-02", written=written)
+    r = proxy_cast(est, "A-01", "B-02", [0, 1, 0])
+    assert r["voter"] == est.voters["A-01"] and r["proxy"] == est.voters["B-02"]
+    _cast(est, "B-02", [1, 0, 0])  # the proxy's own ballot as well
+    entries = est.entries()
+    ballot = next(e for e in entries if e.seq == r["seq"])
+    assert ballot.body["for"] == est.voters["A-01"]
+    problems, audit = _audit(est)
+    assert problems == [] and audit.counted == 2
+    m1 = audit.counts[0]
+    assert m1.heads == (1, 1, 0) and m1.area == (12000, 8850, 0)  # A's weight counts for A's ballot
+
+
+def test_grant_refusals(engine):
+    est = ce.make(engine, building_scope=True)
+    refused(est, "bad_signature", grant, "A-01", "B-02", signer="B-02", by="A-01")  # not A's key
+    refused(est, "wrong_voter", grant, "A-01", "B-02", by="B-02")  # B's session records A's grant
+    refused(est, "bad_request", grant, "A-01", "A-01")
+    refused(est, "not_eligible", grant, "E-05", "A-01")  # E is outside the round's scope
+    refused(est, "round_not_open", grant, "A-01", "B-02", now=ce.AFTER)
+    _cast(est, "C-03")
+    refused(est, "already_voted", grant, "C-03", "B-02")
+    grant(est, "A-01", "B-02")
+    refused(est, "proxy_exists", grant, "A-01", "D-04")
+
+
+def test_cap_per_proxy(engine):
+    est = ce.make(engine, proxy_cap=1)
+    grant(est, "A-01", "B-02")
+    refused(est, "proxy_cap", grant, "C-03", "B-02")
+    revoke(est, "A-01", "B-02")  # the revoked grant no longer counts against the cap
+    grant(est, "C-03", "B-02", written=True)
+    problems, _ = _audit(est)
+    assert problems == []
+
+
+def test_cap_under_a_race(engine):
+    est = ce.make(engine, proxy_cap=1)
+    barrier = threading.Barrier(2)
+    results: list = [None, None]
+
+    def run(i, owner):
+        barrier.wait()
+        try:
+            results[i] = grant(est, owner, "B-02")
+        except CastError as e:
+            results[i] = e
+
+    threads = [threading.Thread(target=run, args=(i, o)) for i, o in enumerate(("A-01", "C-03"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(type(r).__name__ for r in results) == ["CastError", "dict"]
+    assert next(r for r in results if isinstance(r, CastError)).code == "proxy_cap"
+    assert len([e for e in est.entries() if e.type == proxies.GRANT]) == 1
+
+
+def test_revoked_proxy_cannot_cast(engine):
+    est = ce.make(engine)
+    grant(est, "A-01", "B-02")
+    revoke(est, "A-01", "B-02", written=True)
+    refused(est, "no_proxy_grant", proxy_cast, "A-01", "B-02")
+    problems, _ = _audit(est)
+    assert problems == []
+
+
+def test_revocation_works_until_the_owners_ballot_is_cast(engine):
+    est = ce.make(engine)
+    grant(est, "A-01", "B-02")
+    proxy_cast(est, "A-01", "B-02")
+    refused(est, "already_voted", revoke, "A-01", "B-02")
+    refused(est, "already_voted", _cast, "A-01")  # the owner in person after the proxy cast: revotes off
+
+
+@pytest.mark.parametrize("revote", [False, True])
+def test_owner_voting_in_person_ends_the_grant(engine, revote):
+    est = ce.make(engine, secrecy="open", revote=revote)
+    grant(est, "A-01", "B-02")
+    _cast(est, "A-01", [0, 0, 1])
+    refused(est, "already_voted" if not revote else "no_proxy_grant", proxy_cast, "A-01", "B-02")
+    refused(est, "no_proxy_grant", revoke, "A-01", "B-02")
+    problems, audit = _audit(est)
+    assert problems == [] and audit.counts[0].heads == (0, 0, 1)
+
+
+def test_owner_in_person_after_the_proxy_with_revotes_on_counts_last(engine):
+    est = ce.make(engine, secrecy="open", revote=True)
+    grant(est, "A-01", "B-02")
+    proxy_cast(est, "A-01", "B-02", [1, 0, 0])
+    _cast(est, "A-01", [0, 1, 0])
+    problems, audit = _audit(est)
+    assert problems == [] and audit.counted == 1 and audit.counts[0].heads == (0, 1, 0)
+
+
+def test_verify_names_a_proxy_ballot_without_a_grant(engine, tmp_path):
+    est = ce.make(engine)
+    grant(est, "C-03", "B-02")
+    revoke(est, "C-03", "B-02")
+    bad = append_raw(est, "ballot", round_record.ballot_body(ROUND_ID, est.ballot("B-02"), "sms",
+                                                             for_voter=est.voters["C-03"]))
+    report = gongjue_verify(est, tmp_path / "b")
+    assert [p.seq for p in report.problems] == [bad], report.problems
+    assert "without a valid grant" in report.problems[0].message
+
+
+def test_verify_names_bad_proxy_entries(engine, tmp_path):
+    """A grant over the cap, a grant signed by someone else and a revocation after the proxy cast,
+    each appended by a dishonest operator: verify names each entry."""
+    est = ce.make(engine, proxy_cap=1)
+    grant(est, "A-01", "B-02")
+    over = append_raw(est, proxies.GRANT, proxies.body(ROUND_ID, est.voters["C-03"], est.voters["B-02"],
+                                                       proxies.written_authorisation(b"x")))
+    forged = append_raw(est, proxies.GRANT, proxies.body(ROUND_ID, est.voters["D-04"], est.voters["C-03"],
+                                                         _auth(est, proxies.GRANT, "D-04", "C-03", signer="C-03")))
+    proxy_cast(est, "A-01", "B-02")
+    late = append_raw(est, proxies.REVOKE, proxies.body(ROUND_ID, est.voters["A-01"], est.voters["B-02"],
+                                                        proxies.written_authorisation(b"y")))
+    report = gongjue_verify(est, tmp_path / "b")
+    by_seq = {p.seq: p.message for p in report.problems}
+    assert sorted(by_seq) == [over, forged, late], report.problems
+    assert "proxy_cap" in by_seq[over] and "bad_signature" in by_seq[forged] and "already_voted" in by_seq[late]
