@@ -31,7 +31,7 @@ router = APIRouter(prefix="/api/v1", tags=["count"])
 MAX_SHARES = 1024 * 1024
 
 
-class Refusal(BaseModel):
+class CountRefusal(BaseModel):
     code: str = Field(description="stable error code: no_estate, no_round, window_open, already_closed, "
                                   "record_invalid, open_round, round_not_closed, already_counted, bad_shares, "
                                   "unknown_trustee, wrong_key, duplicate_shares, decrypt_failed, "
@@ -39,8 +39,8 @@ class Refusal(BaseModel):
     message: str = Field(description="中文 / English")
 
 
-class RefusalBody(BaseModel):
-    detail: Refusal
+class CountRefusalBody(BaseModel):
+    detail: CountRefusal
 
 
 class Closed(BaseModel):
@@ -94,10 +94,10 @@ class Published(BaseModel):
 
 
 ERRORS = {401: {"description": "not signed in"}, 403: {"description": "role missing"},
-          404: {"model": RefusalBody, "description": "no such estate or round"},
-          409: {"model": RefusalBody, "description": "refused in the round's state"},
-          415: {"model": RefusalBody, "description": "not JSON"},
-          422: {"model": RefusalBody, "description": "refused input or record"}}
+          404: {"model": CountRefusalBody, "description": "no such estate or round"},
+          409: {"model": CountRefusalBody, "description": "refused in the round's state"},
+          415: {"model": CountRefusalBody, "description": "not JSON"},
+          422: {"model": CountRefusalBody, "description": "refused input or record"}}
 
 
 def _refuse(e: count_round.CountError) -> HTTPException:

@@ -1,0 +1,42 @@
+"""The count scheduler runs inside the app (no cron): the app's lifespan starts it next to the
+ledger self-check, and it closes a round whose window has ended without anyone asking."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from datetime import UTC, datetime, timedelta
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+from tests.voting import count_estate as ce
+from tests.voting.test_count import VOTES
+from web.app import create_app
+
+
+def test_the_app_closes_a_round_by_itself(engine, monkeypatch):
+    monkeypatch.setenv("GONGJUE_COUNT_SECONDS", "1")
+    rnd = ce.make(engine, secrecy="open", t0=datetime.now(UTC).replace(microsecond=0) - timedelta(days=20))
+    for owner, choice in VOTES.items():
+        rnd.cast(owner, choice)
+    app = create_app(engine)
+    with TestClient(app) as c:
+        assert app.state.count_scheduler is not None and app.state.selfcheck is not None  # both run
+        body = {}
+        for _ in range(600):  # until the scheduler has run (no timing is asserted)
+            body = c.get("/api/v1/estates/maple-court/rounds/r1/result").json()
+            if body["result"] is not None:
+                break
+            time.sleep(0.1)
+        assert body["close"]["ballots"] == 4
+        assert body["result"]["tally"]["items"]["m1"]["outcome"] == "passed"
+    assert not app.state.count_scheduler.is_alive()  # stopped with the app
+
+
+def test_the_scheduler_is_off_with_zero_seconds(engine, monkeypatch):
+    monkeypatch.setenv("GONGJUE_COUNT_SECONDS", "0")
+    app = create_app(engine)
+    with TestClient(app):
+        assert app.state.count_scheduler is None
