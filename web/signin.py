@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hmac
 import threading
+import time
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
@@ -36,6 +37,7 @@ DEVICE_COOKIE = "gongjue_device"
 DEVICE_SECONDS = 180 * 86400
 _DEVICE_TAG = "gongjue/v1/device|"
 GATE_WAIT = 0.5  # seconds a sign-in may wait for the argon2 gate
+UNTRUSTED_REST = 0.25  # seconds the gate of browsers without a device cookie rests after each check
 BUSY_RETRY = 2
 WRONG = "用户名或密码错误 / wrong username or password"
 BUSY = "登录请求太多，服务器繁忙，请稍后再试 / too many sign-ins at the moment; try again shortly"
@@ -182,16 +184,44 @@ def _set_device_cookie(request: Request, response: Response, key: bytes, usernam
 
 # --- the argon2 gate --------------------------------------------------------------------------------
 
+class Gate:
+    """One argon2 check at a time; after each, the gate rests ``rest`` seconds before the next.
+
+    The rest bounds the share of a core that checks may take (a check takes ~0.2 s), whatever
+    the rate of attempts; those that cannot start within their wait are answered 503.
+    """
+
+    def __init__(self, rest: float):
+        self._lock = threading.Lock()
+        self._rest = rest
+        self._open_at = 0.0
+
+    def acquire(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        if not self._lock.acquire(timeout=timeout):
+            return False
+        pause = self._open_at - time.monotonic()
+        if pause > 0:
+            if time.monotonic() + pause > deadline:
+                self._lock.release()
+                return False
+            time.sleep(pause)
+        return True
+
+    def release(self) -> None:
+        self._open_at = time.monotonic() + self._rest
+        self._lock.release()
+
+
 _gates_lock = threading.Lock()
 
 
-def _gate(app, *, trusted: bool) -> threading.BoundedSemaphore:  # noqa: ANN001
-    """One argon2 check at a time per kind of browser (with or without a device cookie), per app."""
+def _gate(app, *, trusted: bool) -> Gate:  # noqa: ANN001
+    """The argon2 gate of browsers with (``trusted``) or without a device cookie, per app."""
     gates = getattr(app.state, "signin_gates", None)
     if gates is None:
         with _gates_lock:
             gates = getattr(app.state, "signin_gates", None)
             if gates is None:
-                gates = app.state.signin_gates = {True: threading.BoundedSemaphore(1),
-                                                  False: threading.BoundedSemaphore(1)}
+                gates = app.state.signin_gates = {True: Gate(0.0), False: Gate(UNTRUSTED_REST)}
     return gates[trusted]

@@ -309,6 +309,7 @@ def test_argon2_runs_outside_any_transaction(engine, app, monkeypatch):
 def test_a_busy_gate_answers_503_and_refunds_the_attempt(engine, app, monkeypatch):
     add_staff(engine)
     monkeypatch.setattr(signin, "GATE_WAIT", 0.01)
+    monkeypatch.setattr(signin, "UNTRUSTED_REST", 0.0)
     with _client(app, "198.51.100.7") as owner:
         assert sign_in(owner).status_code == 303
         device = owner.cookies[signin.DEVICE_COOKIE]
@@ -348,3 +349,15 @@ def test_the_one_thread_check_agrees_with_argon2s_own_verify(time_cost, memory_c
     encoded = hasher.hash(longest)
     assert staff_store.password_matches(encoded, longest) is True
     assert staff_store.password_matches(encoded, longest + "y") is False  # too long: never right, not cut
+
+
+def test_the_gate_rests_after_each_check():
+    resting = signin.Gate(rest=3600.0)
+    assert resting.acquire(timeout=1)
+    assert not resting.acquire(timeout=0.01)  # one check at a time
+    resting.release()
+    assert not resting.acquire(timeout=0.01)  # resting: the next check would start too soon
+    eager = signin.Gate(rest=0.0)
+    for _ in range(3):
+        assert eager.acquire(timeout=1)
+        eager.release()
