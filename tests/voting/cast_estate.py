@@ -91,7 +91,9 @@ class CastEstate:
 
 
 def make(engine, *, secrecy: str = "secret", revote: bool = False, proxy_cap: int | None = None,
-         duplicate: str = "first", building_scope: bool = False) -> CastEstate:
+         duplicate: str = "first", building_scope: bool = False, t0: datetime = T0) -> CastEstate:
+    """The estate and its round announced at ``t0``, open from ``t0`` + 1 h to ``t0`` + 10 days
+    (``t0`` = now − 2 h gives a round open now, for the HTTP tests)."""
     roll = Roll(tuple(Part(b, "1", str(101 + i), area, "registered", owner)
                       for i, (owner, (b, area)) in enumerate(OWNERS.items())))
     with transaction(engine) as s:
@@ -110,13 +112,14 @@ def make(engine, *, secrecy: str = "secret", revote: bool = False, proxy_cap: in
     agenda = {"rules": "civil-code-2021", "items": [{"id": "m1", "kind": "motion", "matter": "hire_manager"}]}
     if building_scope:
         agenda["scope"] = {"buildings": ["1"]}
-    spec = {"round": ROUND_ID, "agenda": agenda, "secrecy": secrecy, "opens": _fmt(OPENS), "closes": _fmt(CLOSES),
+    spec = {"round": ROUND_ID, "agenda": agenda, "secrecy": secrecy, "opens": _fmt(t0 + (OPENS - T0)),
+            "closes": _fmt(t0 + (CLOSES - T0)),
             "short_notice_reason": "测试 / test", "trustees": {"threshold": None, "keys": publics}
             if secrecy == "secret" else None,
             "policies": {"duplicate": duplicate, "revote": revote, "proxy_cap": proxy_cap, "deemed_consent": False}}
     with transaction(engine) as s:
-        rounds.create_draft(s, SLUG, spec, by="tests", now=T0)
-        rounds.announce(s, SLUG, ROUND_ID, by="tests", now=T0)
+        rounds.create_draft(s, SLUG, spec, by="tests", now=t0)
+        rounds.announce(s, SLUG, ROUND_ID, by="tests", now=t0)
     with reading(engine) as s:
         view = rounds.load(s, SLUG, ROUND_ID)
     return CastEstate(engine, origin, voters, secrecy, view.fingerprint, view.joint_key, view.items)
