@@ -11,6 +11,11 @@ Commands (all files JSON):
   shares with proofs for them.  There is no way to hand it aggregates: it decrypts only what it
   recomputed.
 - ``dkg-start``, ``dkg-deal``, ``dkg-finish``: the k-of-n ceremony (web.cli.dkg).
+- ``submit --estate SLUG --round ID SHARES``: on the server, record a trustee's shares file
+  (``voting.count_round.submit_shares``: every proof checked against the trustee's recorded key
+  and the recorded aggregates, SPEC §7.10); when the set is complete the result is decrypted,
+  decided and published.  Trustees without server access upload the same file to
+  ``POST /api/v1/estates/<slug>/rounds/<id>/shares`` (staff role scrutineer).
 
 Exit status: 0 ok, 2 refused input, 1 failure.
 """
@@ -74,6 +79,28 @@ def cmd_decrypt(args) -> int:
     return 0
 
 
+def cmd_submit(args) -> int:
+    from ledger.db import migrated_engine, transaction
+    from voting import count_round
+
+    try:
+        shares = json.loads(Path(args.shares).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise Refused(f"{args.shares}: 无法读取解密份额 / cannot read the shares file: {e}") from None
+    try:
+        with transaction(migrated_engine()) as session:
+            done = count_round.submit_shares(session, args.estate, args.round, shares)
+    except count_round.CountError as e:
+        raise Refused(f"[{e.code}] {e.message}") from None
+    print(f"已记录监票人 {done.trustee} 的解密份额（条目 {done.shares.seq}），已有 {len(done.present)}/{done.needed} / "
+          f"shares of trustee {done.trustee} recorded (entry {done.shares.seq}), {len(done.present)} of {done.needed} in",
+          file=sys.stderr)
+    if done.result is not None:
+        print(f"计票结果已公布（条目 {done.result.seq}）/ the result is published (entry {done.result.seq})",
+              file=sys.stderr)
+    return 0
+
+
 def register(sub) -> None:
     """Add ``gongjue trustee …`` to the ``gongjue`` parser."""
     p = sub.add_parser("trustee", help="监票人密钥与解密 / trustee keys and decryption")
@@ -95,4 +122,10 @@ def register(sub) -> None:
                    help="此前保存的检查点 / a checkpoint kept earlier (repeatable)")
     d.add_argument("--jobs", type=int, default=1, help="并行进程数 / worker processes for big rounds (default 1)")
     d.set_defaults(handler=run(cmd_decrypt))
+
+    u = tsub.add_parser("submit", help="在服务器上登记解密份额 / record a trustee's shares on the server")
+    u.add_argument("--estate", required=True, help="小区代号 / estate slug")
+    u.add_argument("--round", required=True, help="轮次编号 / round id")
+    u.add_argument("shares", help="gongjue trustee decrypt 写出的份额文件 / the shares file of gongjue trustee decrypt")
+    u.set_defaults(handler=run(cmd_submit))
     return tsub
