@@ -340,18 +340,12 @@ def _round_view(session: Session, slug: str, round_id: str):
     return load(session, slug, round_id) if load is not None else None
 
 
-def round_policy(session: Session, slug: str, state: RoundState) -> str:
-    """The round's duplicate policy (``first`` | ``electronic``)."""
-    view = _round_view(session, slug, state.rec.round_id)
-    policies = getattr(view, "policies", None) if view is not None else None
-    if isinstance(policies, dict) and policies.get("duplicate") in POLICIES:
-        return policies["duplicate"]
-    return duplicate_policy(state.round_body)
-
-
 def _check_open(session: Session, slug: str, state: RoundState, now: datetime) -> None:
+    """Open = not closed and, for an announcement with a window (SPEC §7.1, §7.6), inside it."""
     if state.rec.close is not None:
         raise PaperError("round_not_open", f"轮次 {state.rec.round_id} 已结束投票 / round {state.rec.round_id} is closed")
+    if getattr(state.rec.announcement, "lifecycle", None) is None:
+        return  # a bare announcement (no window): open until closed
     view = _round_view(session, slug, state.rec.round_id)
     if view is not None and hasattr(view, "state"):
         current = view.state(now)
@@ -420,7 +414,7 @@ def enter(session: Session, slug: str, round_id: str, *, voter: str, marks: obje
     signed = station_ballot(ann, canon, rand=rand)
     body = paper_body(round_id, voter, signed, scan,
                       [(scrutineer_pseudonym(secret, pending.scrutineer), pending.digest), (me, digest)])
-    entry = log.append(session, estate.log_id, PAPER, body)
+    entry = log.append(session, estate.log_id, PAPER, body, time=now)
     session.execute(delete(PendingEntry).where(PendingEntry.id == pending.id))
     _project(session, estate.log_id, round_id, voter, entry.seq)
     checkpoint.sign(session, estate.log_id, keys.log_key())

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -23,6 +24,8 @@ from ledger.entry import parse_entry
 from tests.voting.round_scenario import AUTHORITY_KEY, TRUSTEE_SECRETS, credential_key
 from voting import paper_entry, round_audit
 from voting.agenda import parse_agenda
+from voting.lifecycle import china_date, format_time
+from voting.rounds import credentials_digest
 from voting.crypto import ballot, tally, trustee
 from voting.paper_entry import PaperDisagreement, PaperError
 from voting.round_record import BALLOT, ROUND, ballot_body, collect_rounds, item_shapes, round_body, trustee_context
@@ -41,6 +44,8 @@ AGENDA = parse_agenda({"rules": "civil-code-2021", "items": [
     {"id": "c1", "kind": "choice", "matter": "hire_manager", "options": ["P1", "P2", "none"]}]}, "agenda.json")
 SCAN = hashlib.sha256(b"scan of the paper ballot").hexdigest()
 MARKS = {"m1": "同意", "e1": ["K1", "K3"], "c1": "P2"}
+AGENDA_NO_ELECTION = parse_agenda({"rules": "civil-code-2021", "items": [
+    i for i in AGENDA.as_json()["items"] if i["kind"] != "election"]}, "agenda.json")
 
 
 @dataclass
@@ -52,10 +57,12 @@ class Built:
     fingerprint: bytes = b""
     joint_key: bytes | None = None
     trustees: trustee.TrusteeSet | None = None
+    agenda: object = AGENDA
 
     def cast(self, owner: str, choices: dict[str, list[int]]) -> int:
         """Append an electronic ballot of ``owner`` (as round_scenario does); its seq."""
-        items = item_shapes(AGENDA)
+        items = item_shapes(self.agenda)
+        choices = {k: v for k, v in choices.items() if k in {i.id for i in self.agenda.items}}
         key = credential_key(owner)
         if self.secrecy == "secret":
             signed, _ = ballot.encrypt_ballot(fingerprint=self.fingerprint, joint_key=self.joint_key, items=items,
@@ -67,10 +74,12 @@ class Built:
             lid = store.get_estate(session, SLUG).log_id
             return log.append(session, lid, BALLOT, ballot_body(ROUND_ID, signed, "sms")).seq
 
-    def enter(self, owner: str, by: str, marks: dict = MARKS, scan: str = SCAN):
+    def enter(self, owner: str, by: str, marks: dict = MARKS, scan: str = SCAN, now: datetime | None = None):
+        dropped = {i.id for i in AGENDA.items} - {i.id for i in self.agenda.items}
+        marks = {k: v for k, v in marks.items() if k not in dropped}
         with transaction(self.engine) as session:
             return paper_entry.enter(session, SLUG, ROUND_ID, voter=self.pseudonym[owner], marks=marks,
-                                     scan_sha256=scan, by=by)
+                                     scan_sha256=scan, by=by, now=now)
 
     def entries(self) -> list:
         with reading(self.engine) as session:
@@ -88,8 +97,29 @@ def roll(parts=PARTS) -> Roll:
     return Roll(tuple(Part(b, u, r, a, "registered", o) for b, u, r, a, o in parts), dict(NAMES))
 
 
-def build(engine, secrecy: str = "secret", parts=PARTS, scope: dict | None = None) -> Built:
+def lifecycle(announced: datetime, credentials_seq: int, pairs: list[tuple[str, str]],
+              duplicate: str = "first") -> dict:
+    """The lifecycle members of a ``round`` body (SPEC §7.1) for an announcement at ``announced``:
+    voting opens at once for ten days (short notice, with its recorded reason)."""
+    return {"form": "written",
+            "notice": {"date": china_date(announced).isoformat(), "days": 0, "short_reason": "临时会议 / test"},
+            "window": {"opens": format_time(announced), "closes": format_time(announced + timedelta(days=10))},
+            "attachments": [],
+            "policies": {"duplicate": duplicate, "revote": False, "proxy_cap": None, "deemed_consent": False,
+                         "objection_days": 7},
+            "credentials": {"seq": credentials_seq, "keys": len(pairs), "digest": credentials_digest(pairs)},
+            "candidates": None}
+
+
+def build(engine, secrecy: str = "secret", parts=PARTS, scope: dict | None = None,
+          duplicate: str | None = None) -> Built:
+    """The estate and its announced round: a bare announcement (open until closed), or with
+    ``duplicate`` one with the lifecycle members (SPEC §7.1; a window of ten days from now, the
+    agenda without its election: candidates need seven days of publicity)."""
     agenda = AGENDA if scope is None else parse_agenda({**AGENDA.as_json(), "scope": scope}, "agenda.json")
+    if duplicate is not None:
+        agenda = AGENDA_NO_ELECTION
+    announced = datetime.now(UTC).replace(microsecond=0)
     with transaction(engine) as session:
         store.import_roll(session, SLUG, roll(parts), filename="roll.csv", data=b"roll", name="枫林苑")
         estate = store.get_estate(session, SLUG)
@@ -106,7 +136,7 @@ def build(engine, secrecy: str = "secret", parts=PARTS, scope: dict | None = Non
         pk = AUTHORITY_KEY.verify_key.encode().hex()
         pairs = [(b.pseudonym[o], credential_key(o).verify_key.encode().hex()) for o in owners]
         statement = authority.credentials_statement(origin, pk, roll_entry.body["version"], pairs)
-        authority.record_statement(session, SLUG, authority.sign_statement(statement, AUTHORITY_KEY))
+        cred_seq, _ = authority.record_statement(session, SLUG, authority.sign_statement(statement, AUTHORITY_KEY))
         context = trustee_context(origin, ROUND_ID)
         publics = [trustee.public_key_json(s, j, context=context) for j, s in TRUSTEE_SECRETS.items()]
         b.trustees = trustee.trustee_set([trustee.verify_public_key(p, context=context) for p in publics])
@@ -117,11 +147,16 @@ def build(engine, secrecy: str = "secret", parts=PARTS, scope: dict | None = Non
             from identity.scope import voters_in_scope
             in_scope = {v.voter_id: v.area for v in voters_in_scope(roll(parts), agenda.scope)}
             voters = [(b.pseudonym[o], in_scope[o]) for o in owners if o in in_scope]
+        life = None
+        if duplicate is not None:
+            key_of = dict(pairs)
+            life = lifecycle(announced, cred_seq, [(v, key_of[v]) for v, _ in voters], duplicate)
         body = round_body(origin=origin, round_id=ROUND_ID, secrecy=secrecy, agenda=agenda, roll_seq=roll_row.seq,
                           roll_leaf_hash=bytes(roll_row.leaf_hash).hex(), voters=voters,
                           trustees={"threshold": None, "keys": publics} if secret else None,
-                          joint_key=b.trustees.joint_key.hex() if secret else None)
-        log.append(session, lid, ROUND, body)
+                          joint_key=b.trustees.joint_key.hex() if secret else None, lifecycle=life)
+        log.append(session, lid, ROUND, body, time=announced)
+        b.agenda = agenda
         b.fingerprint = bytes.fromhex(body["fingerprint"])
         b.joint_key = b.trustees.joint_key if secret else None
     return b
@@ -235,9 +270,8 @@ def test_a_second_paper_ballot_of_one_voter_is_refused(engine):
 
 
 @pytest.mark.parametrize("policy", ["first", "electronic"])
-def test_paper_after_an_electronic_ballot_is_refused_under_each_policy(engine, monkeypatch, policy):
-    monkeypatch.setattr(paper_entry, "duplicate_policy", lambda body: policy)
-    b = build(engine)
+def test_paper_after_an_electronic_ballot_is_refused_under_each_policy(engine, policy):
+    b = build(engine, duplicate=policy)
     seq = b.cast("D-04", {"m1": [0, 1, 0], "e1": [0, 1, 0], "c1": [1, 0, 0]})
     with pytest.raises(PaperError) as exc:
         b.enter("D-04", "zhao")
@@ -248,9 +282,8 @@ def test_paper_after_an_electronic_ballot_is_refused_under_each_policy(engine, m
 
 
 @pytest.mark.parametrize("policy", ["first", "electronic"])
-def test_electronic_after_paper_the_policy_decides_which_counts(engine, monkeypatch, policy):
-    monkeypatch.setattr(paper_entry, "duplicate_policy", lambda body: policy)
-    b = build(engine)
+def test_electronic_after_paper_the_policy_decides_which_counts(engine, policy):
+    b = build(engine, duplicate=policy)
     b.enter("D-04", "zhao", marks={"m1": "agree", "e1": [], "c1": "P1"})
     paper_seq = b.enter("D-04", "qian", marks={"m1": "agree", "e1": [], "c1": "P1"}).seq
     e_seq = b.cast("D-04", {"m1": [0, 1, 0], "e1": [0, 0, 0], "c1": [0, 1, 0]})  # oppose, P2
@@ -320,3 +353,16 @@ def test_paper_entry_after_the_close_is_refused(engine):
     with pytest.raises(PaperError) as exc:
         b.enter("A-01", "zhao")
     assert exc.value.code == "round_not_open"
+
+
+def test_paper_entry_outside_the_window_is_refused(engine):
+    b = build(engine, duplicate="first")  # window: ten days from now
+    now = datetime.now(UTC)
+    for when, state in ((now + timedelta(days=11), "closed"), (now - timedelta(days=1), "announced")):
+        with pytest.raises(PaperError) as exc:
+            b.enter("A-01", "zhao", now=when)
+        assert exc.value.code == "round_not_open" and state in str(exc.value)
+    assert pending_rows(b) == []
+    b.enter("A-01", "zhao")
+    assert b.enter("A-01", "qian").status == "recorded"
+    assert b.audit().problems == []
