@@ -360,6 +360,13 @@ def _check_count(entries: Sequence[ParsedEntry], rec: RoundEntries, out: RoundAu
     check_count(entries, rec, out)
 
 
+def _check_lifecycle(entries: Sequence[ParsedEntry], rec: RoundEntries, out: RoundAudit, origin: str) -> None:
+    """Notice, credentials, candidates, extensions and the window (SPEC §7.1, §7.6, §7.7; voting.lifecycle_audit)."""
+    from voting.lifecycle_audit import check_lifecycle
+
+    check_lifecycle(entries, rec, out, origin)
+
+
 # --- entry points -----------------------------------------------------------------------------
 
 
@@ -377,6 +384,7 @@ def audit_round(entries: Sequence[ParsedEntry], rec: RoundEntries, origin: str, 
         _check_count(entries, rec, out)
     except (tally.TallyError, GroupError) as e:  # defensive: verified ballots always tally
         out.add(rec.announce_seq, f"round {rec.round_id}: {e}")
+    _check_lifecycle(entries, rec, out, origin)
     return out
 
 

@@ -191,7 +191,7 @@ def check_spec(spec: object, *, origin: str | None = None) -> dict:
         except RoundError as e:
             problems.append(e.message)
     if problems:
-        raise _bad("; ".join(problems))
+        raise _bad("轮次设置有误 / the round spec is refused: " + "; ".join(problems))
     return {"round": rid, "agenda": agenda_json, "secrecy": secrecy, "form": form, "opens": format_time(opens),
             "closes": format_time(closes), "short_notice_reason": reason, "attachments": atts,
             "trustees": trustees, "policies": policies, "cosigners": cosigners}
