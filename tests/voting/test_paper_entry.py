@@ -366,3 +366,35 @@ def test_paper_entry_outside_the_window_is_refused(engine):
     b.enter("A-01", "zhao")
     assert b.enter("A-01", "qian").status == "recorded"
     assert b.audit().problems == []
+
+
+def test_gongjue_verify_checks_paper_ballots_and_names_a_tampered_one(engine, tmp_path):
+    """The exported bundle verifies with every content check; a paper ballot moved to another voter
+    with a second entry forged by the first scrutineer is named by its entry."""
+    from ledger import bundle, checkpoint, keys
+    from ledger.verify import verify_bundle
+    from web.cli.ledger import content_checks
+
+    b = build(engine)
+    b.enter("A-01", "zhao")
+    b.enter("A-01", "qian")
+    b.cast("B-02", {"m1": [1, 0, 0], "e1": [0, 0, 1], "c1": [0, 0, 1]})
+
+    def export(out):
+        with transaction(engine) as session:
+            lid = store.get_estate(session, SLUG).log_id
+            checkpoint.sign(session, lid, keys.log_key())
+            bundle.write_dir(session, lid, out)
+        return verify_bundle(out, [], checks=content_checks())
+
+    report = export(tmp_path / "honest")
+    assert report.ok, [p.message for p in report.problems]
+    forged = json.loads(json.dumps(paper_entries(b)[0].body))
+    forged["voter"] = b.pseudonym["C-03"]
+    forged["entries"][1] = {"scrutineer": forged["entries"][0]["scrutineer"], "digest": "1" * 64}
+    with transaction(engine) as session:
+        seq = log.append(session, store.get_estate(session, SLUG).log_id, paper_entry.PAPER, forged).seq
+    report = export(tmp_path / "tampered")
+    assert not report.ok
+    assert any(p.seq == seq and "same scrutineer" in p.message for p in report.problems), \
+        [(p.seq, p.message) for p in report.problems]
