@@ -202,3 +202,23 @@ def test_verify_names_a_ballot_moved_to_another_voter(engine, tmp_path):
     assert not report.ok
     assert [p.seq for p in report.problems] == [moved], report.problems
     assert "without a valid grant" in report.problems[0].message
+
+
+def test_verify_names_a_ballot_cast_with_a_revoked_key(engine, tmp_path):
+    """Tamper: the operator records C's ballot after C's key was revoked: verify names that entry."""
+    est = ce.make(engine)
+    _cast(est, "A-01")
+    ce.add_revocation(est, "C-03")
+    _refused(est, "revoked_credential", owner="C-03")
+    bad = append_raw(est, "ballot", round_record.ballot_body(ROUND_ID, est.ballot("C-03"), "sms"))
+    report = gongjue_verify(est, tmp_path / "b")
+    assert [p.seq for p in report.problems] == [bad], report.problems
+    assert "revoked" in report.problems[0].message
+
+
+def test_revote_off_a_second_ballot_appended_anyway_is_named(engine, tmp_path):
+    est = ce.make(engine)
+    _cast(est, "A-01")
+    bad = append_raw(est, "ballot", round_record.ballot_body(ROUND_ID, est.ballot("A-01", [0, 1, 0]), "sms"))
+    report = gongjue_verify(est, tmp_path / "b")
+    assert [p.seq for p in report.problems] == [bad] and "second ballot" in report.problems[0].message

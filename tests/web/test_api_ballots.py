@@ -163,3 +163,18 @@ def test_open_round_cast_over_http(engine, client, secrecy):
     est = _est(engine, secrecy=secrecy)
     r = post(client, owner_cookie(engine, est, "D-04"), est.text("D-04", [0, 0, 1]))
     assert r.status_code == 201, r.text
+
+
+def test_verifying_a_ballot_in_a_request_never_forks(engine, client, monkeypatch):
+    import multiprocessing
+    import os
+
+    def no_fork(*a, **k):
+        raise AssertionError("a request must not fork")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    monkeypatch.setattr(multiprocessing, "get_context", no_fork)
+    monkeypatch.setattr(multiprocessing, "Pool", no_fork)
+    est = _est(engine)
+    r = post(client, owner_cookie(engine, est, "B-02"), est.text("B-02"))
+    assert r.status_code == 201, r.text
