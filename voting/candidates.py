@@ -219,7 +219,7 @@ def announcement_member(session: Session, slug: str, round_id: str, agenda: Agen
         return None
     days = notice_days(now, opens)
     if days < CANDIDATE_DAYS:
-        raise _err("candidates_too_late", f"候选人须在投票开始至少 {CANDIDATE_DAYS} 天前公示（现为 {days} 天）/ "
+        raise _err("candidates_too_late", f"候选人须在投票开始至少 {CANDIDATE_DAYS} 天前公示（现为 {days} 天） / "
                                           f"candidates must be published at least {CANDIDATE_DAYS} days before voting "
                                           f"opens ({days} days here)")
     estate = _estate(session, slug)
@@ -237,7 +237,7 @@ def announcement_member(session: Session, slug: str, round_id: str, agenda: Agen
             extra = [c for c in approved if c not in item.candidates]
             raise _err("candidates_mismatch",
                        f"{item.id}：议程候选人与审核通过的提名不一致（未通过或未提名：{', '.join(missing) or '无'}；"
-                       f"通过但不在议程：{', '.join(extra) or '无'}）/ {item.id}: the agenda's candidates are not the "
+                       f"通过但不在议程：{', '.join(extra) or '无'}） / {item.id}: the agenda's candidates are not the "
                        f"approved nominations (not approved or not nominated: {', '.join(missing) or 'none'}; approved "
                        f"but not on the agenda: {', '.join(extra) or 'none'})")
         ordered = [approved[c] for c in item.candidates] + [r for r in mine if r.status == "rejected"]

@@ -376,6 +376,7 @@ def audit_round(entries: Sequence[ParsedEntry], rec: RoundEntries, origin: str, 
     out = RoundAudit(rec.round_id, closed=rec.closed)
     _check_announcement(entries, rec, origin, out)
     if out.problems:
+        _check_lifecycle(entries, rec, out, origin)
         return out  # ballots cannot be judged against a snapshot or key that does not hold
     try:
         counted = _count_ballots(entries, rec, out, jobs, registry_factory or default_registry)

@@ -212,7 +212,7 @@ def _trustee_set(trustees: object, origin: str, round_id: str):
                                     for d in t["dealers"]], trustees=n)
         raise TypeError("shape")
     except (trustees_.TrusteeError, dkg.DKGError, TypeError, KeyError, ValueError) as e:
-        raise RoundError("bad_trustees", f"监票人公钥无效（仪式编号须为 {context}）/ trustees refused (the ceremony "
+        raise RoundError("bad_trustees", f"监票人公钥无效（仪式编号须为 {context}） / trustees refused (the ceremony "
                                          f"context must be {context}): {e}", 422) from None
 
 
