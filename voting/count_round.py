@@ -123,19 +123,70 @@ def _sign(session: Session, log_id: int) -> None:
 # --- close -----------------------------------------------------------------------------------
 
 
-def close(session: Session, slug: str, round_id: str, *, now: datetime | None = None) -> Entry | None:
-    """Append the round's one ``round.close`` (and an open round's ``round.result``); None when
-    it is closed already.  Refused while the window is open (``window_open``) and when the
-    announcement does not verify (``record_invalid``)."""
-    now = _now(now)
-    log_id, origin, entries, rec = _locked(session, slug, round_id)
-    if rec.close is not None:
-        return None
+@dataclass(frozen=True)
+class Prepared:
+    """The close recomputed from a read snapshot of ``size`` entries (outside the write lock)."""
+
+    size: int
+    entries: list[ParsedEntry]
+    rec: RoundEntries
+    audit: RoundAudit | None
+
+
+def _check_window(rec: RoundEntries, now: datetime) -> cr.Settings:
     s = settings(rec)
     if s.closes is not None and now < s.closes:
         raise CountError("window_open", f"投票期尚未结束（{cr.format_time(s.closes)} 结束）/ the voting window is "
                                         f"still open until {cr.format_time(s.closes)}")
-    audit = audit_round(entries, rec, origin)
+    return s
+
+
+def prepare_close(session: Session, slug: str, round_id: str, *, now: datetime | None = None) -> Prepared:
+    """Recompute the close from a read-only snapshot (``ledger.db.reading``): the ballots are
+    verified here, without holding the write lock; ``close`` reuses it when no entry was
+    appended since."""
+    log_id, origin = _log_of(session, slug)
+    entries = _parsed(session, log_id)
+    rec = _round(entries, round_id)
+    audit = None
+    if rec.close is None:
+        _check_window(rec, _now(now))
+        audit = audit_round(entries, rec, origin)
+    return Prepared(len(entries), entries, rec, audit)
+
+
+def close_round(engine, slug: str, round_id: str, *, now: datetime | None = None) -> Entry | None:  # noqa: ANN001
+    """``close`` in its own write transaction, the heavy recomputation done before it from a read
+    snapshot (the write lock is held only to re-check and append)."""
+    from ledger.db import reading, transaction
+
+    now = _now(now)
+    with reading(engine) as session:
+        prepared = prepare_close(session, slug, round_id, now=now)
+    if prepared.rec.close is not None:
+        return None
+    with transaction(engine) as session:
+        return close(session, slug, round_id, now=now, prepared=prepared)
+
+
+def close(session: Session, slug: str, round_id: str, *, now: datetime | None = None,
+          prepared: Prepared | None = None) -> Entry | None:
+    """Append the round's one ``round.close`` (and an open round's ``round.result``); None when
+    it is closed already.  Refused while the window is open (``window_open``) and when the
+    announcement does not verify (``record_invalid``).  ``prepared`` (``prepare_close``) is used
+    only when the log has not grown since it was read; else everything is recomputed here."""
+    now = _now(now)
+    log_id, origin = _log_of(session, slug)
+    log.lock_log(session, log_id)  # every decision below is taken on what no one else can change now
+    if prepared is not None and prepared.audit is not None and log.size(session, log_id) == prepared.size:
+        entries, rec, audit = prepared.entries, prepared.rec, prepared.audit  # nothing appended since
+    else:
+        entries = _parsed(session, log_id)
+        rec, audit = _round(entries, round_id), None
+    if rec.close is not None:
+        return None
+    s = _check_window(rec, now)
+    audit = audit or audit_round(entries, rec, origin)
     ann = rec.announcement
     secret = ann.secrecy == "secret"
     if (audit.aggregates if secret else audit.counts) is None:

@@ -49,9 +49,11 @@ def run_once(engine: Engine, now: datetime | None = None) -> list[tuple[str, str
     done = []
     for slug, rid, action in work:
         try:
-            with transaction(engine) as session:
-                step = count_round.close if action == "close" else count_round.finalise
-                entry = step(session, slug, rid, now=now)
+            if action == "close":  # ballots verified from a read snapshot, then re-checked under the lock
+                entry = count_round.close_round(engine, slug, rid, now=now)
+            else:
+                with transaction(engine) as session:
+                    entry = count_round.finalise(session, slug, rid, now=now)
             done.append((slug, rid, action, entry.seq if entry is not None else None))
         except count_round.CountError as e:
             LOG.warning("轮次 %s/%s 的 %s 未完成 / %s of round %s/%s refused: %s", slug, rid, action, action, slug, rid,

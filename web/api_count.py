@@ -126,8 +126,7 @@ async def close_round(request: Request, slug: str, round_id: str) -> Closed:
 
 def _close(request: Request, slug: str, round_id: str) -> Closed:
     try:
-        with transaction(request.app.state.engine) as session:
-            entry = count_round.close(session, slug, round_id)
+        entry = count_round.close_round(request.app.state.engine, slug, round_id)
     except count_round.CountError as e:
         raise _refuse(e) from None
     if entry is None:

@@ -233,10 +233,9 @@ def test_a_close_racing_with_casts_loses_no_ballot(engine, tmp_path):
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)
 
-    def closer():
+    def closer():  # the scheduler's way: ballots verified from a read snapshot, re-checked under the lock
         barrier.wait()
-        with transaction(engine) as s:
-            closes.append(count_round.close(s, SLUG, ce.ROUND_ID, now=rnd.after))
+        closes.append(count_round.close_round(engine, SLUG, ce.ROUND_ID, now=rnd.after))
 
     threads = [threading.Thread(target=caster, args=(o,)) for o in texts] + [threading.Thread(target=closer)]
     for t in threads:
@@ -255,14 +254,13 @@ PROCESS = """
 import sys, time, os
 from datetime import datetime
 from pathlib import Path
-from ledger.db import make_engine, transaction
+from ledger.db import make_engine
 from voting import count_round
 engine = make_engine(sys.argv[1])
 go = Path(sys.argv[2])
 while not go.exists():
     time.sleep(0.01)
-with transaction(engine) as s:
-    e = count_round.close(s, "maple-court", "r1", now=datetime.fromisoformat(sys.argv[3]))
+e = count_round.close_round(engine, "maple-court", "r1", now=datetime.fromisoformat(sys.argv[3]))
 print(e.seq if e is not None else "none")
 """
 
@@ -285,4 +283,17 @@ def test_exactly_one_close_when_two_processes_race(engine, tmp_path):
     assert [p.returncode for p in procs] == [0, 0], [o[1] for o in outs]
     said = sorted(o[0].strip() for o in outs)
     assert said[1] == "none" and said[0].isdigit(), said
+    assert _verify(rnd, tmp_path / "b") == []
+
+
+def test_a_prepared_close_outdated_by_a_ballot_is_recomputed_under_the_lock(engine, tmp_path):
+    rnd = ce.make(engine)
+    rnd.cast("A-01", AGREE)
+    with reading(engine) as s:
+        prepared = count_round.prepare_close(s, SLUG, ce.ROUND_ID, now=rnd.after)
+    assert prepared.audit.counted == 1
+    rnd.cast("B-02", ABSTAIN)  # lands after the snapshot, before the close takes the lock
+    with transaction(engine) as s:
+        count_round.close(s, SLUG, ce.ROUND_ID, now=rnd.after, prepared=prepared)
+    assert _published(rnd)["close"]["ballots"] == 2
     assert _verify(rnd, tmp_path / "b") == []
