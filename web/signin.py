@@ -4,10 +4,11 @@ POST /signin, in order:
 1. the form's CSRF token (web.security; anonymous forms need no database row);
 2. one write transaction *reserves* the attempt against its counters (web.limits) and reads the
    account's hash; a refusal is 429 with Retry-After and no password is checked;
-3. argon2 runs outside any transaction, behind a gate: one check at a time for browsers without
-   a device cookie and one for browsers with one, each waiting at most GATE_WAIT seconds, beyond
+3. argon2 runs outside any transaction, on one thread (identity.staff.password_matches), behind
+   a gate: one check at a time for browsers without a device cookie (resting UNTRUSTED_REST
+   after each) and one for browsers with one, each waiting at most GATE_WAIT seconds, beyond
    which the answer is 503 with Retry-After (the reservation is refunded): a flood of wrong
-   sign-ins takes a bounded share of the machine and public reads keep their speed;
+   sign-ins takes a bounded share of one core and public reads keep their speed;
 4. a second write transaction records the outcome: on success the attempt is refunded, the
    owner's own counters are forgotten, any session the browser held is closed and a new token
    issued (no session fixation), the sign-in is logged (identity access log), and a signed
