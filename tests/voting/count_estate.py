@@ -3,7 +3,8 @@
 Owners A-01 … D-04 (building 1) and E-05 (building 2); credentials from ``cast_estate``.
 ``make(engine, …)`` announces round ``r1`` with a short-notice reason: n-of-n trustees 1 and 2
 (``TRUSTEE_SECRETS``) or k-of-n 2-of-3 (``DEALERS``), an open round, deemed consent on or off,
-at any base time ``t0`` (the window opens at t0 + 1 h and closes at t0 + 10 days).
+at any base time ``t0`` (the window opens at t0 + 1 h — t0 + 8 days with an election, whose
+candidates the organiser nominates and vets first — and closes at t0 + 10 days).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from identity.roll import Part, Roll
 from ledger import bundle, checkpoint, keys
 from ledger.db import reading, transaction
 from tests.voting.cast_estate import AUTHORITY_KEY, OWNERS, SLUG, T0, key
-from voting import cast, rounds, trustee_check
+from voting import candidates, cast, rounds, trustee_check
 from voting.crypto import ballot, dkg, trustee
 
 ROUND_ID = "r1"
@@ -41,10 +42,11 @@ class Round:
     items: list
     secrets: dict[int, int]
     t0: datetime
+    opens: datetime
 
     @property
     def during(self) -> datetime:
-        return self.t0 + timedelta(hours=2)
+        return self.opens + timedelta(hours=1)
 
     @property
     def closes(self) -> datetime:
@@ -54,17 +56,19 @@ class Round:
     def after(self) -> datetime:
         return self.closes + timedelta(hours=1)
 
-    def text(self, owner: str, choice: list[int]) -> str:
+    def text(self, owner: str, choice: list[int] | dict[str, list[int]]) -> str:
+        """The owner's signed ballot: ``choice`` for item m1, or a selection list per item id."""
         sk = key(owner)
+        choices = choice if isinstance(choice, dict) else {"m1": choice}
         if self.secrecy == "secret":
             signed, _ = ballot.encrypt_ballot(fingerprint=self.fingerprint, joint_key=self.joint_key,
-                                              items=self.items, choices={"m1": choice}, signing_key=sk)
+                                              items=self.items, choices=choices, signing_key=sk)
         else:
-            signed = ballot.make_open_ballot(fingerprint=self.fingerprint, items=self.items, choices={"m1": choice},
+            signed = ballot.make_open_ballot(fingerprint=self.fingerprint, items=self.items, choices=choices,
                                              signing_key=sk)
         return cast.dumps(signed)
 
-    def cast(self, owner: str, choice: list[int], now: datetime | None = None) -> dict:
+    def cast(self, owner: str, choice, now: datetime | None = None) -> dict:
         return cast.cast(self.engine, SLUG, ROUND_ID, self.text(owner, choice), voter=self.voters[owner],
                          factor="sms", now=now or self.during)
 
@@ -82,7 +86,7 @@ class Round:
 
 
 def make(engine, *, secrecy: str = "secret", k_of_n: bool = False, deemed: bool = False, t0: datetime = T0,
-         objection_days: int = 7) -> Round:
+         objection_days: int = 7, items: list[dict] | None = None) -> Round:
     roll = Roll(tuple(Part(b, "1", str(101 + i), area, "registered", owner)
                       for i, (owner, (b, area)) in enumerate(OWNERS.items())))
     with transaction(engine) as s:
@@ -109,15 +113,23 @@ def make(engine, *, secrecy: str = "secret", k_of_n: bool = False, deemed: bool 
         trustees = {"threshold": None, "keys": [trustee.public_key_json(sec, j, context=context)
                                                 for j, sec in TRUSTEE_SECRETS.items()]}
         secrets = dict(TRUSTEE_SECRETS)
+    elections = [i for i in items or () if i["kind"] == "election"]
+    opens = t0 + (timedelta(days=8) if elections else timedelta(hours=1))  # candidates: published 7 days before
     spec = {"round": ROUND_ID, "secrecy": secrecy,
-            "agenda": {"rules": "civil-code-2021", "items": [{"id": "m1", "kind": "motion", "matter": "hire_manager"}]},
-            "opens": _fmt(t0 + timedelta(hours=1)), "closes": _fmt(t0 + timedelta(days=10)),
+            "agenda": {"rules": "civil-code-2021",
+                       "items": items or [{"id": "m1", "kind": "motion", "matter": "hire_manager"}]},
+            "opens": _fmt(opens), "closes": _fmt(t0 + timedelta(days=10)),
             "short_notice_reason": "测试 / test", "trustees": trustees,
             "policies": {"duplicate": "first", "revote": False, "proxy_cap": None, "deemed_consent": deemed,
                          "objection_days": objection_days}}
     with transaction(engine) as s:
         rounds.create_draft(s, SLUG, spec, by="tests", now=t0)
+        for item in elections:
+            for c in item["candidates"]:
+                candidates.nominate(s, SLUG, ROUND_ID, item=item["id"], candidate=c, nominated_by="organiser",
+                                    statement="", by="tests", now=t0)
+                candidates.vet(s, SLUG, ROUND_ID, item=item["id"], candidate=c, status="approved", by="tests", now=t0)
         rounds.announce(s, SLUG, ROUND_ID, by="tests", now=t0)
     with reading(engine) as s:
         view = rounds.load(s, SLUG, ROUND_ID)
-    return Round(engine, origin, voters, secrecy, view.fingerprint, view.joint_key, view.items, secrets, t0)
+    return Round(engine, origin, voters, secrecy, view.fingerprint, view.joint_key, view.items, secrets, t0, opens)

@@ -297,3 +297,45 @@ def test_a_prepared_close_outdated_by_a_ballot_is_recomputed_under_the_lock(engi
         count_round.close(s, SLUG, ce.ROUND_ID, now=rnd.after, prepared=prepared)
     assert _published(rnd)["close"]["ballots"] == 2
     assert _verify(rnd, tmp_path / "b") == []
+
+
+COMPOUND = [{"id": "m1", "kind": "motion", "matter": "hire_manager"},
+            {"id": "fund", "kind": "motion", "matter": "raise_maintenance_fund", "requires": ["m1"]},
+            {"id": "E", "kind": "election", "matter": "elect_committee", "seats": 2, "candidates": ["K1", "K2", "K3"]},
+            {"id": "C", "kind": "choice", "matter": "hire_manager", "options": ["greenleaf", "harbour", "none"]}]
+# owner → (m1, fund, E, C) as BALLOTS.csv cells and as ballot selections
+COMPOUND_VOTES = {
+    "A-01": (("agree", "agree", "K1;K2", "greenleaf"), {"m1": AGREE, "fund": AGREE, "E": [1, 1, 0], "C": [1, 0, 0]}),
+    "B-02": (("abstain", "oppose", "K2;K3", "harbour"), {"m1": ABSTAIN, "fund": OPPOSE, "E": [0, 1, 1], "C": [0, 1, 0]}),
+    "C-03": (("agree", "agree", "K1", "greenleaf"), {"m1": AGREE, "fund": AGREE, "E": [1, 0, 0], "C": [1, 0, 0]}),
+    "D-04": (("agree", "agree", "K1;K2", "greenleaf"), {"m1": AGREE, "fund": AGREE, "E": [1, 1, 0], "C": [1, 0, 0]}),
+}
+
+
+@pytest.mark.parametrize("secrecy", ["secret", "open"])
+def test_a_compound_round_publishes_what_gongjue_tally_gives_for_the_same_ballots(engine, tmp_path, secrecy):
+    from tests.voting.cast_estate import OWNERS
+    from web.cli.tally import tally as offline_tally
+    from voting.report import to_json
+
+    rnd = ce.make(engine, secrecy=secrecy, items=COMPOUND)
+    for owner, (_, choices) in COMPOUND_VOTES.items():
+        rnd.cast(owner, choices)
+    scheduler.run_once(engine, rnd.after)
+    if secrecy == "secret":
+        for shares in rnd.shares(tmp_path / "b1").values():
+            _submit(rnd, shares)
+    published = _published(rnd)["result"]["tally"]
+
+    (tmp_path / "roll.csv").write_text("building,unit,room,area,owner\n" + "".join(
+        f"{b},1,{101 + i},{area // 100}.{area % 100:02d},{owner}\n" for i, (owner, (b, area)) in enumerate(OWNERS.items())))
+    (tmp_path / "agenda.json").write_text(json.dumps({"rules": "civil-code-2021", "items": COMPOUND}))
+    (tmp_path / "ballots.csv").write_text("owner,m1,fund,E,C\n" + "".join(
+        f"{owner},{','.join(cells)}\n" for owner, (cells, _) in COMPOUND_VOTES.items()))
+    _, offline = offline_tally(tmp_path / "roll.csv", tmp_path / "agenda.json", tmp_path / "ballots.csv")
+    assert published == to_json(offline)
+    items = published["items"]
+    assert items["m1"]["outcome"] == "passed" and items["C"]["adopted"] == "greenleaf"
+    assert items["E"]["elected"] == ["K2", "K1"]  # 3 heads each; K2 has more area (308.50 m² against 253.93)
+    assert items["fund"]["outcome"] == "failed"  # 4·Y ≥ 3·P: heads 12 ≥ 12 holds, area 4 × 253.93 < 3 × 373.93
+    assert _verify(rnd, tmp_path / "b2") == []
