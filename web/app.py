@@ -27,6 +27,7 @@ from web import api, audit, credentials, owner, pages
 from web import admin, signin
 from web import api_paper, api_turnout
 from web import api_ballots
+from web import api_rounds
 from web.security import BodyLimit, SecurityHeaders
 from web.templating import templates
 
@@ -77,6 +78,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(api_turnout.router)  # turnout, non-voters (voting.turnout)
     app.include_router(api_count.router)
     app.include_router(api_ballots.router)  # casting and proxies (voting.cast)
+    app.include_router(api_rounds.router)  # drafts, announcement, extension, candidates (voting.rounds)
 
 
 def _wants_json(request: Request) -> bool:
