@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 
-from web.cli import credentials, dkg, ledger, roll, serve, staff, tally, trustee
+from web.cli import credentials, dkg, ledger, roll, serve, simulate, staff, tally, trustee
 
-MODULES = (serve, staff, roll, tally, ledger, credentials)
+MODULES = (serve, staff, roll, tally, ledger, credentials, simulate)
 
 
 def build_parser() -> argparse.ArgumentParser:
