@@ -5,7 +5,14 @@ reference figures (≈46 ms to encrypt, ≈106 ms to verify on 2 cores).  Prints
 ``--json`` prints one JSON object with ``ballot_encrypt_ms``, ``ballot_verify_ms`` (medians, one
 core), ``audit_ballots_per_s`` (every core) and the other figures.
 
-    .venv/bin/python benchmarks/crypto_bench.py [--json] [--quick]
+    .venv/bin/python benchmarks/crypto_bench.py [--json] [--quick] [--electionguard EG_PYTHON]
+
+``--electionguard EG_PYTHON``: the Python of a separate virtual environment with
+``electionguard==1.4.0`` installed (Python ≤ 3.10; never the project's environment), e.g.
+``python3.10 -m venv /tmp/egvenv && /tmp/egvenv/bin/pip install electionguard==1.4.0 hypothesis``.
+ElectionGuard then encrypts and verifies a ballot of the same shape (benchmarks/electionguard_driver.py)
+in the same run, between our own measurements, and the ratios are printed from both sides'
+medians (wall time and process CPU time: on a shared machine the CPU times are the fair figure).
 """
 
 from __future__ import annotations
@@ -15,16 +22,17 @@ import json
 import os
 import random
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import nacl.signing  # noqa: E402
+import nacl.signing
 
-from voting.crypto import ballot, chaum_pedersen, dlog, elgamal, group, tally  # noqa: E402
-from voting.crypto.ballot import ItemShape  # noqa: E402
+from voting.crypto import ballot, chaum_pedersen, dlog, elgamal, group, tally
+from voting.crypto.ballot import ItemShape
 
 FP = bytes(range(32))
 ITEMS = [ItemShape("q1", 3, 1, 1)]
@@ -57,7 +65,15 @@ def once_s(fn) -> float:
     return time.perf_counter() - t
 
 
-def run(quick: bool) -> dict:
+def electionguard(python: str, repeat: int) -> dict:
+    """ElectionGuard 1.4.0's encrypt and verify medians, measured by its own interpreter now."""
+    driver = Path(__file__).with_name("electionguard_driver.py")
+    done = subprocess.run([python, str(driver), "--repeat", str(repeat)], capture_output=True, text=True,
+                          check=True, cwd="/tmp")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run(quick: bool, eg_python: str | None = None, ballots_only: bool = False) -> dict:
     rng = random.Random(1)
     k = group.base_mul(group.random_scalar())
     key = nacl.signing.SigningKey(bytes(range(32)))
@@ -73,6 +89,23 @@ def run(quick: bool) -> dict:
     out["ballot_verify_cpu_ms"] = median_cpu_ms(
         lambda: ballot.verify_ballot(signed, fingerprint=FP, joint_key=k, items=ITEMS), repeat)
     out["load_average_1min"] = os.getloadavg()[0]
+    if eg_python:
+        eg = electionguard(eg_python, 10 if quick else 30)
+        out["eg_encrypt_ms"], out["eg_encrypt_cpu_ms"] = eg["encrypt_ms"], eg["encrypt_cpu_ms"]
+        out["eg_verify_ms"], out["eg_verify_cpu_ms"] = eg["verify_ms"], eg["verify_cpu_ms"]
+        # ours again after ElectionGuard, so a change of load during the run shows on both sides
+        out["ballot_verify_cpu_ms_after"] = median_cpu_ms(
+            lambda: ballot.verify_ballot(signed, fingerprint=FP, joint_key=k, items=ITEMS), repeat)
+        out["ballot_encrypt_cpu_ms_after"] = median_cpu_ms(lambda: ballot.encrypt_ballot(
+            fingerprint=FP, joint_key=k, items=ITEMS, choices={"q1": [0, 1, 0]}, signing_key=key), repeat)
+        ours_v = max(out["ballot_verify_cpu_ms"], out["ballot_verify_cpu_ms_after"])
+        ours_e = max(out["ballot_encrypt_cpu_ms"], out["ballot_encrypt_cpu_ms_after"])
+        out["eg_verify_ratio_cpu"] = out["eg_verify_cpu_ms"] / ours_v
+        out["eg_encrypt_ratio_cpu"] = out["eg_encrypt_cpu_ms"] / ours_e
+        out["eg_verify_ratio_wall"] = out["eg_verify_ms"] / out["ballot_verify_ms"]
+        out["eg_encrypt_ratio_wall"] = out["eg_encrypt_ms"] / out["ballot_encrypt_ms"]
+    if ballots_only:
+        return out
 
     r = group.random_scalar()
     ct = elgamal.encrypt(1, r, k)
@@ -142,23 +175,43 @@ ROWS = [
     ("load_average_1min", "machine load average during the run (2 cores: > 1 means sharing)", ""),
 ]
 
+EG_ROWS = (
+    ("ballot_verify_cpu_ms_after", "ours again after ElectionGuard: ballot verify, median CPU time", "ms"),
+    ("ballot_encrypt_cpu_ms_after", "ours again after ElectionGuard: ballot encrypt, median CPU time", "ms"),
+    ("eg_encrypt_ms", "ElectionGuard 1.4.0 encrypt (same ballot shape), median, 1 core, this run", "ms"),
+    ("eg_encrypt_cpu_ms", "  same, median process CPU time", "ms"),
+    ("eg_verify_ms", "ElectionGuard 1.4.0 verify (is_valid_encryption), median, 1 core, this run", "ms"),
+    ("eg_verify_cpu_ms", "  same, median process CPU time", "ms"),
+    ("eg_verify_ratio_cpu", "verify: ElectionGuard CPU time / ours (worse of our two runs)", "×"),
+    ("eg_encrypt_ratio_cpu", "encrypt: ElectionGuard CPU time / ours (worse of our two runs)", "×"),
+    ("eg_verify_ratio_wall", "verify: ElectionGuard wall time / ours", "×"),
+    ("eg_encrypt_ratio_wall", "encrypt: ElectionGuard wall time / ours", "×"),
+)
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, 2,000-ballot tally")
+    parser.add_argument("--electionguard", metavar="EG_PYTHON",
+                        help="time ElectionGuard 1.4.0 side by side, with the Python of its own venv")
+    parser.add_argument("--ballots-only", action="store_true", help="only the ballot figures (and ElectionGuard's)")
     args = parser.parse_args()
-    out = run(args.quick)
+    out = run(args.quick, args.electionguard, args.ballots_only)
     if args.json:
         print(json.dumps(out, sort_keys=True))
         return 0
     print(f"{'measure':84s} {'value':>10s}")
-    for key, label, unit in ROWS:
+    for key, label, unit in [*ROWS, *(EG_ROWS if args.electionguard else ())]:
+        if key not in out:
+            continue
         if key.startswith("tally_") and key != "tally_plan_s":
             label = label.replace("tally", f"tally of {out['tally_ballots']:,} ballots", 1)
         print(f"{label:84s} {out[key]:10.2f} {unit}")
-    print(f"ElectionGuard 1.4.0 reference: encrypt ≈46 ms, verify ≈106 ms → "
-          f"encrypt {46 / out['ballot_encrypt_ms']:.0f}×, verify {106 / out['ballot_verify_ms']:.0f}× faster")
+    if not args.electionguard:
+        print(f"ElectionGuard 1.4.0 reference (older run, not this machine): encrypt ≈46 ms, verify ≈106 ms → "
+              f"encrypt {46 / out['ballot_encrypt_ms']:.0f}×, verify {106 / out['ballot_verify_ms']:.0f}× faster "
+              "(use --electionguard EG_PYTHON for a side-by-side run)")
     return 0
 
 
