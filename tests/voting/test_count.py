@@ -339,3 +339,34 @@ def test_a_compound_round_publishes_what_gongjue_tally_gives_for_the_same_ballot
     assert items["E"]["elected"] == ["K2", "K1"]  # 3 heads each; K2 has more area (308.50 m² against 253.93)
     assert items["fund"]["outcome"] == "failed"  # 4·Y ≥ 3·P: heads 12 ≥ 12 holds, area 4 × 253.93 < 3 × 373.93
     assert _verify(rnd, tmp_path / "b2") == []
+
+
+def test_a_close_before_the_window_ends_and_an_early_final_are_caught_by_verify(engine, tmp_path):
+    from voting.round_record import close_body
+
+    rnd = ce.make(engine, secrecy="open")
+    _cast_all(rnd)
+    with transaction(engine) as s:  # an operator closes early, straight into the ledger
+        lid = store.get_estate(s, SLUG).log_id
+        counts = [{"id": "m1", "heads": [3, 0, 1], "area": [20393, 0, 12000]}]
+        early = log.append(s, lid, "round.close", close_body(ce.ROUND_ID, ballots=4, counts=counts),
+                           time=rnd.during).seq
+    problems = _verify(rnd, tmp_path / "b1")
+    assert any(s_ == early and "before the voting window ends" in m for s_, m in problems), problems
+
+
+def test_an_early_final_is_caught_by_verify(engine, tmp_path):
+    rnd = ce.make(engine, secrecy="open")
+    _cast_all(rnd)
+    with transaction(engine) as s:
+        count_round.close(s, SLUG, ce.ROUND_ID, now=rnd.after)
+    with pytest.raises(CountError) as exc, transaction(engine) as s:
+        count_round.finalise(s, SLUG, ce.ROUND_ID, now=rnd.after + timedelta(days=6))
+    assert exc.value.code == "objection_window"
+    with transaction(engine) as s:
+        lid = store.get_estate(s, SLUG).log_id
+        result_seq = _published(rnd)["result"]["seq"]
+        seq = log.append(s, lid, "round.final", {"v": 1, "round": ce.ROUND_ID, "result": result_seq},
+                         time=rnd.after + timedelta(days=6)).seq
+    problems = _verify(rnd, tmp_path / "b")
+    assert any(s_ == seq and "before the objection window ends" in m for s_, m in problems), problems
