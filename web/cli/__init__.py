@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 
 from web.cli import credentials, dkg, ledger, roll, serve, simulate, staff, tally, trustee
+from web.cli import round as round_cli
 
 MODULES = (serve, staff, roll, tally, ledger, credentials, simulate)
+MODULES += (round_cli,)  # gongjue round (voting.rounds)
 
 
 def build_parser() -> argparse.ArgumentParser:
