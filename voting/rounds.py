@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -37,7 +38,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from identity import authority, store
 from identity.models import Estate
 from identity.scope import unknown_places, voters_in_scope
-from ledger import checkpoint, keys, log
+from ledger import checkpoint, keys, log, tree
 from ledger.db import Base
 from ledger.entry import ParsedEntry, parse_entry
 from ledger.models import Entry
@@ -273,6 +274,7 @@ def draft_spec(session: Session, slug: str, round_id: str) -> dict | None:
 # --- reading the ledger -----------------------------------------------------------------------
 
 _PARSED: dict[bytes, ParsedEntry] = {}  # leaf hash → parsed entry: entries never change
+_ANNOUNCED: dict[bytes, Announcement] = {}  # leaf hash → parsed ``round`` body (parse_round of 10,000 voters: ms)
 
 
 def _life_entries(session: Session, log_id: int) -> list[ParsedEntry]:
@@ -284,13 +286,35 @@ def _life_entries(session: Session, log_id: int) -> list[ParsedEntry]:
         leaf = bytes(leaf)
         parsed = _PARSED.get(leaf)
         if parsed is None:
-            data = session.scalar(select(Entry.data).where(Entry.log_id == log_id, Entry.seq == seq))
-            parsed = parse_entry(bytes(data))
-            if len(_PARSED) > 256:
-                _PARSED.pop(next(iter(_PARSED)))
-            _PARSED[leaf] = parsed
+            data = bytes(session.scalar(select(Entry.data).where(Entry.log_id == log_id, Entry.seq == seq)))
+            if tree.leaf_hash(data) != leaf:
+                raise RoundError("bad_record", f"账本条目 {seq} 的内容与其哈希不符 / ledger entry {seq}'s bytes do not "
+                                               "give its leaf hash", 500)
+            parsed = parse_entry(data)
+            with _CACHE_LOCK:
+                if len(_PARSED) > 256:
+                    old = next(iter(_PARSED))
+                    _LEAF.pop(id(_PARSED.pop(old)), None)
+                    _ANNOUNCED.pop(old, None)
+                _PARSED[leaf] = parsed
+                _LEAF[id(parsed)] = leaf
         out.append(parsed)
     return out
+
+
+_CACHE_LOCK = threading.Lock()
+_LEAF: dict[int, bytes] = {}  # id of a cached ParsedEntry → its leaf hash (the cache keeps the object alive)
+
+
+def _parse_round_cached(e: ParsedEntry) -> Announcement:
+    leaf = _LEAF.get(id(e)) if _PARSED.get(_LEAF.get(id(e), b"")) is e else None
+    if leaf is not None and leaf in _ANNOUNCED:
+        return _ANNOUNCED[leaf]
+    ann = parse_round(e.body)
+    if leaf is not None:
+        with _CACHE_LOCK:
+            _ANNOUNCED[leaf] = ann
+    return ann
 
 
 def _announced(session: Session, estate: Estate, round_id: str) -> ParsedEntry | None:
@@ -396,7 +420,7 @@ def _view_from_entries(slug: str, round_id: str, entries: list[ParsedEntry]) -> 
             continue
         if e.type == ROUND and view is None:
             try:
-                ann = parse_round(body)
+                ann = _parse_round_cached(e)
             except RoundRecordError as exc:
                 raise RoundError("bad_record", f"轮次公告条目 {e.seq} 无法读取 / round entry {e.seq} is "
                                                f"malformed: {exc}", 500) from None
