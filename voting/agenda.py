@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from identity.csvfile import CsvError, decode
 from identity.roll import Roll
 from identity.scope import Scope, unknown_places
-from voting.rules import DEFAULT_RULES, MATTERS, RULE_SETS, ESTATE_MARK, RuleSet, RulesError, rule_set
+from voting.rules import DEFAULT_RULES, ESTATE_MARK, MATTERS, RULE_SETS, RulesError, RuleSet, rule_set
 
 KINDS = ("motion", "election", "choice")
 RANK_BY = ("heads", "area")

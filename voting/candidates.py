@@ -37,7 +37,7 @@ from ledger import log
 from ledger.db import Base
 from voting.agenda import Agenda
 from voting.lifecycle import CANDIDATE_DAYS, MAX_NOTE, NOMINATED_BY, VETTING, notice_days
-from voting.rounds import RoundError, _estate, _now, draft_spec, _announced
+from voting.rounds import RoundError, _announced, _estate, _now, draft_spec
 
 DOMAIN = b"gongjue/v1/nomination"
 MAX_STATEMENT = 20000

@@ -632,6 +632,5 @@ def extend(session: Session, slug: str, round_id: str, *, closes: datetime, reas
     return entry
 
 
-__all__ = ["RoundError", "RoundView", "Policies", "Totals", "RoundDraft", "check_spec", "create_draft",
-           "update_draft", "draft_spec", "announce", "extend", "load", "list_rounds", "snapshot", "STATES",
-           "DUPLICATE"]
+__all__ = ["DUPLICATE", "STATES", "Policies", "RoundDraft", "RoundError", "RoundView", "Totals", "announce",
+           "check_spec", "create_draft", "draft_spec", "extend", "list_rounds", "load", "snapshot", "update_draft"]

@@ -40,9 +40,8 @@ def vet(engine, candidate: str, status: str = "approved", note: str = "") -> Non
 
 
 def refused(engine, fn, code: str) -> RoundError:
-    with pytest.raises(RoundError) as e:
-        with transaction(engine) as session:
-            fn(session)
+    with pytest.raises(RoundError) as e, transaction(engine) as session:
+        fn(session)
     assert e.value.code == code, e.value
     assert " / " in e.value.message
     return e.value

@@ -37,9 +37,8 @@ def view(engine, rid: str = "r1") -> rounds.RoundView:
 
 def refused(engine, fn, code: str) -> RoundError:
     size = _size(engine)
-    with pytest.raises(RoundError) as e:
-        with transaction(engine) as session:
-            fn(session)
+    with pytest.raises(RoundError) as e, transaction(engine) as session:
+        fn(session)
     assert e.value.code == code, e.value
     assert " / " in e.value.message  # 中文 / English
     assert _size(engine) == size  # nothing written
@@ -280,14 +279,15 @@ def test_extension_refusals(engine, est):
     announce(engine)
     v = view(engine)
     for closes in (v.closes, v.closes - timedelta(seconds=1)):  # no shortening, not even to the same time
-        refused(engine, lambda s: rounds.extend(s, SLUG, "r1", closes=closes, reason="x", by="sup", now=T0),
+        refused(engine, lambda s, closes=closes: rounds.extend(s, SLUG, "r1", closes=closes, reason="x", by="sup",
+                                                                now=T0),
                 "not_later")
     refused(engine, lambda s: rounds.extend(s, SLUG, "r1", closes=v.closes + timedelta(days=1), reason=" ",
                                             by="sup", now=T0), "no_reason")
     # at the close and after it: no reopening
     for now in (v.closes, v.closes + timedelta(days=3)):
-        refused(engine, lambda s: rounds.extend(s, SLUG, "r1", closes=v.closes + timedelta(days=9), reason="x",
-                                                by="sup", now=now), "round_closed")
+        refused(engine, lambda s, now=now: rounds.extend(s, SLUG, "r1", closes=v.closes + timedelta(days=9),
+                                                         reason="x", by="sup", now=now), "round_closed")
 
 
 def test_no_extension_after_a_close_entry(engine, est):
