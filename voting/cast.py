@@ -299,8 +299,10 @@ def _now(now: datetime | None) -> datetime:
 
 
 def cast(engine: Engine, slug: str, round_id: str, text: str | bytes, *, voter: str | None, factor: str | None,
-         for_voter: str | None = None, now: datetime | None = None) -> dict:
-    """Cast the signed ballot ``text`` for the session's ``voter`` (or, as proxy, for ``for_voter``).
+         for_voter: str | None = None, for_sig: str | None = None, now: datetime | None = None) -> dict:
+    """Cast the signed ballot ``text`` for the session's ``voter`` (or, as proxy, for ``for_voter``,
+    with ``for_sig``: the proxy's signature binding the ballot's tracking code to that voter,
+    ``voting.proxy.sign_ballot_binding``).
 
     Returns the receipt (SPEC §7.2): ``{"tracking", "short", "voter", "proxy", "origin", "seq",
     "entry", "leaf_hash", "tree_size", "proof", "checkpoint"}`` — SPEC §2.6 plus the tracking code —
@@ -328,8 +330,14 @@ def cast(engine: Engine, slug: str, round_id: str, text: str | bytes, *, voter: 
         raise CastError("not_eligible", f"表决权人 {target} 不在本轮范围内 / voter {target} is not in the round's "
                                         f"snapshot")
     proxy = caster if target != caster else None
-    body = round_record.ballot_body(round_id, signed, factor, for_voter=target if proxy else None)
     tracking, short = verified.tracking, ballots_._short(verified.tracking)
+    if proxy is not None:
+        try:
+            proxies.check_ballot_binding(rnd.fingerprint.hex(), target, tracking, key, for_sig)
+        except proxies.ProxyError as e:
+            raise CastError(e.code, e.message) from None
+    body = round_record.ballot_body(round_id, signed, factor, for_voter=target if proxy else None,
+                                    for_sig=for_sig if proxy else None)
     try:
         with transaction(engine) as s:
             log.lock_log(s, estate.log_id)

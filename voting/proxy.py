@@ -122,6 +122,38 @@ def check_signature(kind: str, b: dict, fingerprint_hex: str, voter_key: str | N
         raise ProxyError("bad_signature", f"委托签名无效 / the authorisation's signature does not verify ({e})") from None
 
 
+# --- a proxy's ballot: bound to the voter it counts for -------------------------------------------
+
+BALLOT_BINDING = "proxy.ballot"
+
+
+def ballot_statement(fingerprint_hex: str, voter: str, tracking: str) -> dict:
+    """What the proxy's credential key signs with a ballot cast for ``voter`` (SPEC §7.8 rule 5):
+    the ballot (its tracking code) counts for that represented voter, in that round."""
+    return {"v": 1, "type": BALLOT_BINDING, "round": fingerprint_hex, "for": voter, "tracking": tracking}
+
+
+def _binding_bytes(st: dict) -> bytes:
+    return b"gongjue/v1/" + BALLOT_BINDING.encode() + b"\x00" + rfc8785.dumps(st)
+
+
+def sign_ballot_binding(fingerprint_hex: str, voter: str, tracking: str, signing_key: nacl.signing.SigningKey) -> str:
+    """The ``for_sig`` of a proxy's ballot entry (what the proxy's browser makes), hex."""
+    return signing_key.sign(_binding_bytes(ballot_statement(fingerprint_hex, voter, tracking))).signature.hex()
+
+
+def check_ballot_binding(fingerprint_hex: str, voter: str, tracking: str, key_hex: str, for_sig: object) -> None:
+    """``for_sig`` is the ballot key's signature binding ``tracking`` to ``voter``; else ProxyError(bad_signature)."""
+    try:
+        if not isinstance(for_sig, str) or _HEX128.match(for_sig) is None:
+            raise ed25519.SignatureError("for_sig must be 128 hex digits")
+        ed25519.verify(bytes.fromhex(key_hex), _binding_bytes(ballot_statement(fingerprint_hex, voter, tracking)),
+                       bytes.fromhex(for_sig))
+    except ed25519.SignatureError as e:
+        raise ProxyError("bad_signature", f"代投选票缺少受托人对被代理人的有效签名 / the proxy's signature binding the "
+                                          f"ballot to voter {voter} is missing or does not verify ({e})") from None
+
+
 # --- the rules, replayed (audit) --------------------------------------------------------------
 
 

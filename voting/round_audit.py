@@ -256,6 +256,11 @@ def _count_ballots(entries: Sequence[ParsedEntry], rec: RoundEntries, out: Round
             continue
         if voter != caster:
             try:
+                proxies.check_ballot_binding(ann.fingerprint, voter, v.tracking, key, body.get("for_sig"))
+            except proxies.ProxyError as e:
+                out.add(seq, f"代投选票未绑定被代理人 / a proxy ballot not bound to the voter it counts for: {e.message}")
+                continue
+            try:
                 book.check_ballot(voter, caster)
             except proxies.ProxyError as e:
                 out.add(seq, f"代投选票没有有效委托 / a proxy ballot without a valid grant: {e.message}")

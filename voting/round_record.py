@@ -46,6 +46,7 @@ SECRECY = ("secret", "open")
 FACTORS = ("sms", "pin")
 ROUND_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}\Z")
 VOTER_RE = re.compile(r"\S{1,64}\Z")
+HEX128_RE = re.compile(r"[0-9a-f]{128}\Z")  # a proxy ballot's for_sig (SPEC §7.2, §7.8)
 
 ROUND_KEYS = frozenset({"v", "round", "secrecy", "agenda", "roll", "voters", "totals", "trustees",
                         "joint_key", "fingerprint"})
@@ -110,12 +111,15 @@ def round_body(*, origin: str, round_id: str, secrecy: str, agenda: Agenda, roll
     return body
 
 
-def ballot_body(round_id: str, signed: dict, factor: str, *, for_voter: str | None = None) -> dict:
+def ballot_body(round_id: str, signed: dict, factor: str, *, for_voter: str | None = None,
+                for_sig: str | None = None) -> dict:
     """Body of a ``ballot`` entry (SPEC §7.2): the signed ballot and the second factor's kind;
-    ``for_voter``: the represented voter of a ballot cast by a proxy (SPEC §7.8), member ``for``."""
+    ``for_voter``: the represented voter of a ballot cast by a proxy (SPEC §7.8), member ``for``,
+    with ``for_sig``: the proxy's signature binding the ballot to that voter (``voting.proxy``)."""
     body = {"v": 1, "round": round_id, "ballot": signed, "factor": factor}
     if for_voter is not None:
         body["for"] = for_voter
+        body["for_sig"] = for_sig
     parse_ballot(body)
     return body
 
@@ -228,11 +232,12 @@ def _lifecycle(body: dict, agenda: Agenda) -> dict | None:
 
 def parse_ballot(body: object) -> dict:
     """Check the envelope of a ``ballot`` body (SPEC §7.2); the signed ballot is checked by the audit."""
-    _need(isinstance(body, dict) and set(body) in (BALLOT_KEYS, BALLOT_KEYS | {"for"}),
-          f"选票条目字段不符 / ballot: expected exactly the members {', '.join(sorted(BALLOT_KEYS))} (and \"for\" "
-          "for a proxy's ballot)")
-    _need("for" not in body or isinstance(body["for"], str) and VOTER_RE.match(body["for"]) is not None,
-          "ballot: for must be a voter pseudonym")
+    _need(isinstance(body, dict) and set(body) in (BALLOT_KEYS, BALLOT_KEYS | {"for", "for_sig"}),
+          f"选票条目字段不符 / ballot: expected exactly the members {', '.join(sorted(BALLOT_KEYS))} (and \"for\", "
+          "\"for_sig\" for a proxy's ballot)")
+    _need("for" not in body or isinstance(body["for"], str) and VOTER_RE.match(body["for"]) is not None
+          and isinstance(body["for_sig"], str) and HEX128_RE.match(body["for_sig"]) is not None,
+          "ballot: for must be a voter pseudonym and for_sig 128 hex digits")
     _need(body["v"] == 1 and _int(body["v"]), "ballot: v must be 1")
     _need(isinstance(body["round"], str) and ROUND_ID_RE.match(body["round"]) is not None, "ballot: bad round id")
     _need(body["factor"] in FACTORS, "ballot: factor must be \"sms\" or \"pin\"")

@@ -2,7 +2,7 @@
 
 - ``POST /api/v1/estates/{slug}/rounds/{id}/ballots`` — the signed ballot's JSON text as the
   body (``application/json``), an owner session (cookie ``gongjue_owner``, the second factor);
-  ``?for=<pseudonym>`` when the signed-in owner casts as a proxy.  201 with the receipt.
+  ``?for=<pseudonym>&for_sig=<hex>`` when the signed-in owner casts as a proxy.  201 with the receipt.
 - ``POST /api/v1/estates/{slug}/rounds/{id}/proxies`` — a grant or revocation: owner-signed (the
   represented owner's session) or a written authorisation recorded by a supervisor (the SHA-256
   of the scan).  201 with the entry's receipt.
@@ -127,14 +127,18 @@ async def _body(request: Request) -> bytes:
              openapi_extra={"requestBody": SIGNED_BALLOT_SCHEMA})
 async def cast_ballot(request: Request, slug: str, round_id: str,
                       for_: str | None = Query(None, alias="for", description="the represented voter, when the "
-                                                                              "signed-in owner casts as their proxy")):
+                                                                              "signed-in owner casts as their proxy"),
+                      for_sig: str | None = Query(None, description="with for: the proxy's signature binding the "
+                                                                    "ballot's tracking code to the represented voter "
+                                                                    "(SPEC §7.8)")):
     me = owner.owner_session(request)
     if me is None or me.estate != slug:
         return _refuse(casting.CastError("no_session"))
     raw = await _body(request)
     try:
         receipt = await run_in_threadpool(casting.cast, request.app.state.engine, slug, round_id, raw,
-                                          voter=me.voter, factor=me.factor, for_voter=for_)
+                                          voter=me.voter, factor=me.factor, for_voter=for_,
+                                          for_sig=for_sig)
     except casting.CastError as e:
         return _refuse(e)
     return JSONResponse(receipt, status_code=201)

@@ -26,10 +26,27 @@ def _vkey(engine) -> str:
         return checkpoint.latest(s, store.get_estate(s, SLUG).log_id).vkey
 
 
-def _cast(est, owner, choice=None, *, session_owner=None, for_owner=None, now=DURING, text=None, **kw):
+def _cast(est, owner, choice=None, *, session_owner=None, for_owner=None, now=DURING, text=None, for_sig=None,
+          **kw):
+    """Cast ``owner``'s ballot (made by their browser) in ``session_owner``'s session; as a proxy for
+    ``for_owner`` the ballot's signer also signs the binding to that voter (SPEC §7.8)."""
     voter = est.voters[session_owner or owner]
-    return cast(est.engine, SLUG, ROUND_ID, text or est.text(owner, choice, **kw), voter=voter, factor="sms",
-                for_voter=est.voters[for_owner] if for_owner else None, now=now)
+    if text is None:
+        signed = est.ballot(owner, choice, **kw)
+        text = json.dumps(signed, separators=(",", ":"))
+        if for_owner and for_sig is None:
+            for_sig = binding(est, signed, for_owner, kw.get("signing_key") or ce.key(kw.get("signer") or owner))
+    return cast(est.engine, SLUG, ROUND_ID, text, voter=voter, factor="sms",
+                for_voter=est.voters[for_owner] if for_owner else None, for_sig=for_sig, now=now)
+
+
+def binding(est, signed, for_owner, signing_key):
+    """The proxy's ``for_sig`` for ``signed`` cast for ``for_owner`` (what the proxy's browser signs)."""
+    from voting import proxy as proxies
+    from voting.crypto.ballot import tracking_code
+
+    return proxies.sign_ballot_binding(est.fingerprint.hex(), est.voters[for_owner], tracking_code(signed)[0],
+                                       signing_key)
 
 
 def _refused(est, code, **kw):
@@ -197,11 +214,28 @@ def test_verify_names_a_ballot_moved_to_another_voter(engine, tmp_path):
     est = ce.make(engine)
     _cast(est, "B-02")
     moved = append_raw(est, "ballot", round_record.ballot_body(ROUND_ID, est.ballot("A-01"), "sms",
-                                                               for_voter=est.voters["D-04"]))
+                                                               for_voter=est.voters["D-04"], for_sig="00" * 64))
     report = gongjue_verify(est, tmp_path / "b")
     assert not report.ok
     assert [p.seq for p in report.problems] == [moved], report.problems
-    assert "without a valid grant" in report.problems[0].message
+    assert "not bound to the voter it counts for" in report.problems[0].message
+
+
+def test_verify_names_a_proxy_ballot_moved_to_another_represented_voter(engine, tmp_path):
+    """Two owners granted the same proxy; the operator swaps the voter of the proxy's ballot for A
+    to C (both grants in force): the proxy's binding signature names A, so verify names the entry."""
+    from tests.voting.test_proxy import grant
+
+    est = ce.make(engine)
+    grant(est, "A-01", "B-02")
+    grant(est, "C-03", "B-02")
+    signed = est.ballot("B-02")
+    sig_for_a = binding(est, signed, "A-01", ce.key("B-02"))
+    moved = append_raw(est, "ballot", round_record.ballot_body(ROUND_ID, signed, "sms", for_voter=est.voters["C-03"],
+                                                               for_sig=sig_for_a))
+    report = gongjue_verify(est, tmp_path / "b")
+    assert [p.seq for p in report.problems] == [moved], report.problems
+    assert "not bound to the voter it counts for" in report.problems[0].message
 
 
 def test_verify_names_a_ballot_cast_with_a_revoked_key(engine, tmp_path):

@@ -10,7 +10,7 @@ import pytest
 
 from tests.voting import cast_estate as ce
 from tests.voting.cast_estate import DURING, ROUND_ID, SLUG
-from tests.voting.test_cast import _audit, _cast, append_raw, gongjue_verify
+from tests.voting.test_cast import _audit, _cast, append_raw, binding, gongjue_verify
 from voting import proxy as proxies
 from voting import round_record
 from voting.cast import CastError, record_proxy
@@ -45,8 +45,17 @@ def refused(est, code, fn, *args, **kw):
     return e.value
 
 
-def proxy_cast(est, owner, proxy, choice=None):
-    return _cast(est, proxy, choice, session_owner=proxy, for_owner=owner)
+def proxy_cast(est, owner, proxy, choice=None, **kw):
+    return _cast(est, proxy, choice, session_owner=proxy, for_owner=owner, **kw)
+
+
+def test_a_proxy_ballot_needs_the_binding_signature(engine):
+    est = ce.make(engine)
+    grant(est, "A-01", "B-02")
+    refused(est, "bad_signature", proxy_cast, "A-01", "B-02", for_sig="00" * 64)
+    other = est.ballot("B-02")
+    refused(est, "bad_signature", proxy_cast, "A-01", "B-02", for_sig=binding(est, other, "A-01", ce.key("B-02")))
+    proxy_cast(est, "A-01", "B-02")
 
 
 @pytest.mark.parametrize("written", [False, True])
@@ -151,8 +160,9 @@ def test_verify_names_a_proxy_ballot_without_a_grant(engine, tmp_path):
     est = ce.make(engine)
     grant(est, "C-03", "B-02")
     revoke(est, "C-03", "B-02")
-    bad = append_raw(est, "ballot", round_record.ballot_body(ROUND_ID, est.ballot("B-02"), "sms",
-                                                             for_voter=est.voters["C-03"]))
+    signed = est.ballot("B-02")  # the proxy signs ballot and binding (colluding with the operator)
+    bad = append_raw(est, "ballot", round_record.ballot_body(ROUND_ID, signed, "sms", for_voter=est.voters["C-03"],
+                                                             for_sig=binding(est, signed, "C-03", ce.key("B-02"))))
     report = gongjue_verify(est, tmp_path / "b")
     assert [p.seq for p in report.problems] == [bad], report.problems
     assert "without a valid grant" in report.problems[0].message

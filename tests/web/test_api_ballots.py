@@ -77,6 +77,9 @@ def _cases(est, engine):
     c[0], c[1] = c[1], c[0]
     bad_proof = {"ballot": body, "sig": ce.key("A-01").sign(b.signing_bytes(body)).signature.hex()}
     a = owner_cookie(engine, est, "A-01")
+    from tests.voting.test_cast import binding
+
+    b_ballot = est.ballot("B-02")
     return {
         "no_session": (None, est.text("A-01"), {}),
         "no_session/pending": (owner_cookie(engine, est, "A-01", verified=False), est.text("A-01"), {}),
@@ -88,7 +91,9 @@ def _cases(est, engine):
         "wrong_voter": (owner_cookie(engine, est, "B-02"), est.text("A-01"), {}),
         "not_eligible": (owner_cookie(engine, est, "E-05"), est.text("E-05"), {}),
         "revoked_credential": (owner_cookie(engine, est, "C-03"), est.text("C-03"), {}),
-        "no_proxy_grant": (owner_cookie(engine, est, "B-02"), est.text("B-02"), {"for": est.voters["D-04"]}),
+        "no_proxy_grant": (owner_cookie(engine, est, "B-02"), json.dumps(b_ballot),
+                           {"for": est.voters["D-04"], "for_sig": binding(est, b_ballot, "D-04", ce.key("B-02"))}),
+        "bad_signature/binding": (owner_cookie(engine, est, "B-02"), json.dumps(b_ballot), {"for": est.voters["D-04"]}),
     }
 
 
@@ -141,7 +146,11 @@ def test_proxy_over_http(engine, app, client):
         assert sign_in(staff).status_code == 303
         r = staff.post(PROXIES, json=written)
         assert r.status_code == 409 and r.json()["detail"]["code"] == "proxy_cap"
-    r = post(client, owner_cookie(engine, est, "B-02"), est.text("B-02"), params={"for": est.voters["A-01"]})
+    from tests.voting.test_cast import binding
+
+    signed = est.ballot("B-02")
+    r = post(client, owner_cookie(engine, est, "B-02"), json.dumps(signed),
+             params={"for": est.voters["A-01"], "for_sig": binding(est, signed, "A-01", ce.key("B-02"))})
     assert r.status_code == 201, r.text
     assert r.json()["voter"] == est.voters["A-01"] and r.json()["proxy"] == est.voters["B-02"]
     r = post(client, a, est.text("A-01"))
