@@ -35,8 +35,9 @@ import hmac
 import json
 import re
 import secrets
+import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import nacl.signing
@@ -58,9 +59,10 @@ from voting.round_record import (
     CLOSE,
     ROUND,
     ROUND_ID_RE,
+    Announcement,
     RoundEntries,
     RoundRecordError,
-    collect_rounds,
+    parse_round,
 )
 
 PAPER = "paper.ballot"
@@ -289,45 +291,108 @@ class RoundState:
 _TYPES = (record.ESTATE, *authority.ENTRY_TYPES, ROUND, BALLOT, PAPER, CLOSE)
 
 
+@dataclass
+class _Replay:
+    """The replay of one round up to entry ``seq`` (whose leaf hash is ``leaf``): entries never
+    change, so the next call reads only the entries after it."""
+
+    registry: authority.Registry
+    seq: int = -1
+    leaf: bytes = b""
+    announce: tuple[int, dict, Announcement] | None = None
+    close: tuple[int, dict] | None = None
+    electronic: dict[str, int] = field(default_factory=dict)
+    paper: dict[str, int] = field(default_factory=dict)
+    paper_keys: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_REPLAYS: dict[tuple[str, int, str], _Replay] = {}
+_REPLAYS_LOCK = threading.Lock()
+MAX_REPLAYS = 64
+
+
+def _replay_for(session: Session, log_id: int, round_id: str) -> _Replay:
+    bind = session.get_bind()
+    key = (str(getattr(bind, "engine", bind).url), log_id, round_id)
+    with _REPLAYS_LOCK:
+        found = _REPLAYS.get(key)
+        if found is None:
+            if len(_REPLAYS) >= MAX_REPLAYS:
+                _REPLAYS.pop(next(iter(_REPLAYS)))
+            found = _REPLAYS[key] = _Replay(authority.Registry())
+        return found
+
+
+def _advance(session: Session, log_id: int, round_id: str, r: _Replay) -> None:
+    """Apply the entries after ``r.seq`` (or start again if the entry at ``r.seq`` is not the one
+    replayed: another database behind the same URL)."""
+    if r.seq >= 0:
+        leaf = session.scalar(select(Entry.leaf_hash).where(Entry.log_id == log_id, Entry.seq == r.seq))
+        if leaf is None or bytes(leaf) != r.leaf:
+            fresh = _Replay(authority.Registry())
+            r.__dict__.update({k: v for k, v in fresh.__dict__.items() if k != "lock"})
+    rows = session.execute(select(Entry.seq, Entry.data, Entry.leaf_hash)
+                           .where(Entry.log_id == log_id, Entry.seq > r.seq, Entry.type.in_(_TYPES))
+                           .order_by(Entry.seq))
+    for seq, data, leaf in rows:
+        e = parse_entry(bytes(data))
+        r.seq, r.leaf = seq, bytes(leaf)
+        body = e.body if isinstance(e.body, dict) else {}
+        if e.type in (record.ESTATE, *authority.ENTRY_TYPES):
+            try:
+                r.registry.apply(e, check_roll=False, check_keys=False)
+            except (ValueError, KeyError, TypeError):
+                pass  # gongjue verify names it; live figures go on
+            continue
+        if body.get("round") != round_id:
+            continue
+        if e.type == ROUND:
+            if r.announce is None:
+                try:
+                    r.announce = (seq, body, parse_round(body))
+                except RoundRecordError:
+                    pass  # the audit reports it; the round does not exist for entering
+            continue
+        if r.announce is None:
+            continue
+        weights = r.announce[2].voters
+        if e.type == CLOSE:
+            r.close = r.close or (seq, body)
+        elif e.type == BALLOT:
+            try:  # a proxy's ballot counts for the represented voter (member "for", SPEC §7.8)
+                voter = body.get("for") or r.registry.voter_of(body["ballot"]["ballot"]["voter"])
+            except (KeyError, TypeError, AttributeError):
+                continue
+            if voter in weights and voter not in r.electronic:
+                r.electronic[voter] = seq
+        elif e.type == PAPER:
+            voter = body.get("voter")
+            if voter in weights and voter not in r.paper:
+                r.paper[voter] = seq
+            try:
+                r.paper_keys.add(body["ballot"]["ballot"]["voter"])
+            except (KeyError, TypeError):
+                pass
+
+
 def load_round(session: Session, slug: str, round_id: str) -> RoundState:
     """The round ``round_id`` of ``slug`` and who took part so far, replayed from the ledger:
-    electronic ballots by their key's voter at the ballot's place in the log (SPEC §7.4)."""
+    electronic ballots by their key's voter at the ballot's place in the log (SPEC §7.4), paper
+    ballots by their voter.  Incremental: each call reads only the entries appended since the
+    last one (per database, log and round)."""
     estate = identity_store.get_estate(session, slug)
     if estate is None or estate.log_id is None:
         raise PaperError("no_estate", f"没有这个小区 / no estate '{slug}'")
-    rows = session.scalars(select(Entry.data).where(Entry.log_id == estate.log_id, Entry.type.in_(_TYPES))
-                           .order_by(Entry.seq))
-    entries = [parse_entry(bytes(d)) for d in rows]
-    rounds, _ = collect_rounds(entries)
-    rec = rounds.get(round_id)
-    if rec is None:
-        raise PaperError("no_round", f"没有轮次 {round_id} / no round '{round_id}' in estate '{slug}'")
-    body = next(e.body for e in entries if e.seq == rec.announce_seq)
-    state = RoundState(estate, rec, body, {}, {}, set())
-    reg = authority.Registry()
-    weights = rec.announcement.voters
-    for e in entries:
-        if e.type in (record.ESTATE, *authority.ENTRY_TYPES):
-            try:
-                reg.apply(e, check_roll=False, check_keys=False)
-            except (ValueError, KeyError, TypeError):
-                pass  # gongjue verify names it; live figures go on
-        elif e.type == BALLOT and isinstance(e.body, dict) and e.body.get("round") == round_id:
-            try:  # a proxy's ballot counts for the represented voter (member "for", SPEC §7.8)
-                voter = e.body.get("for") or reg.voter_of(e.body["ballot"]["ballot"]["voter"])
-            except (KeyError, TypeError, AttributeError):
-                continue
-            if voter in weights and voter not in state.electronic:
-                state.electronic[voter] = e.seq
-        elif e.type == PAPER and isinstance(e.body, dict) and e.body.get("round") == round_id:
-            voter = e.body.get("voter")
-            if voter in weights and voter not in state.paper:
-                state.paper[voter] = e.seq
-            try:
-                state.paper_keys.add(e.body["ballot"]["ballot"]["voter"])
-            except (KeyError, TypeError):
-                pass
-    return state
+    r = _replay_for(session, estate.log_id, round_id)
+    with r.lock:
+        _advance(session, estate.log_id, round_id, r)
+        if r.announce is None:
+            raise PaperError("no_round", f"没有轮次 {round_id} / no round '{round_id}' in estate '{slug}'")
+        seq, body, ann = r.announce
+        rec = RoundEntries(round_id, seq, ann)
+        rec.close = r.close
+        return RoundState(estate, rec, body, dict(r.electronic), dict(r.paper), set(r.paper_keys))
 
 
 def _round_view(session: Session, slug: str, round_id: str):

@@ -27,6 +27,7 @@ from identity import store as identity_store
 from identity.area import format_area
 from identity.csvfile import write_csv
 from identity.models import RollVersion
+from voting import rules as rules_
 from voting.paper_entry import PaperError, RoundState, load_round
 
 
@@ -87,12 +88,25 @@ class Place:
 
 
 @dataclass(frozen=True)
+class Quorum:
+    """The round's own quorum under its rule set (SPEC §5.3): civil-code-2021 is the two-thirds
+    line itself; property-law-2007 ``2·P > T``; household-majority heads only; an estate rule set
+    its stricter fraction.  ``checks``: (measure, holds, zh, en) per measure."""
+
+    rules: str
+    formula: str
+    holds: bool
+    checks: tuple[tuple[str, bool, str, str], ...]
+
+
+@dataclass(frozen=True)
 class Turnout:
     round_id: str
     scope: str  # description of the round's scope
     figures: Figures  # the round's scope
     electronic: int  # voters taking part with an electronic ballot
     paper: int  # voters taking part with a paper ballot only
+    quorum: Quorum | None = None
     buildings: tuple[Place, ...] = ()
     units: tuple[Place, ...] = ()
 
@@ -164,13 +178,23 @@ def _places(parts: Iterable[dict], participants: set[str], key) -> list[tuple[tu
     return [(k, Figures(Line(len(heads[k]), len(voted_heads[k])), Line(area[k], voted_area[k]))) for k in heads]
 
 
+def _quorum(rules: rules_.RuleSet, figures: Figures) -> Quorum:
+    p = rules_.Amount(figures.heads.participating, figures.area.participating)
+    t = rules_.Amount(figures.heads.total, figures.area.total)
+    d = rules_.quorum(rules, p, t)
+    return Quorum(rules.name, rules.quorum.formula("P"), d.holds,
+                  tuple((c.measure, c.holds, c.zh, c.en) for c in d.checks))
+
+
 def turnout(session: Session, slug: str, round_id: str, *, places: bool = True) -> Turnout:
     """Participation so far (``places``: per building and stairwell too, from the private roll)."""
     state = _state(session, slug, round_id)
+    ann = state.rec.announcement
     part = state.participants
     paper_only = sum(1 for v in part if v not in state.electronic)
-    out = Turnout(round_id, state.rec.announcement.agenda.scope.describe(), _totals(state),
-                  len(part) - paper_only, paper_only)
+    figures = _totals(state)
+    out = Turnout(round_id, ann.agenda.scope.describe(), figures, len(part) - paper_only, paper_only,
+                  _quorum(ann.agenda.rules, figures))
     if not places:
         return out
     parts, _ = _openings(session, state)
@@ -178,7 +202,7 @@ def turnout(session: Session, slug: str, round_id: str, *, places: bool = True) 
     buildings = tuple(Place(k[0], None, f) for k, f in _places(parts, voted, lambda p: (p["building"],)))
     units = tuple(Place(k[0], k[1], f) for k, f in
                   _places(parts, voted, lambda p: (p["building"], p["unit"]) if p["unit"] else None))
-    return Turnout(out.round_id, out.scope, out.figures, out.electronic, out.paper, buildings, units)
+    return Turnout(out.round_id, out.scope, out.figures, out.electronic, out.paper, out.quorum, buildings, units)
 
 
 def non_voters(session: Session, slug: str, round_id: str) -> list[NonVoterFlat]:

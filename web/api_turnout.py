@@ -52,10 +52,27 @@ class Figures(BaseModel):
     reached: bool = Field(description="both lines reached")
 
 
+class QuorumCheck(BaseModel):
+    measure: str = Field(description="heads | area")
+    holds: bool
+    zh: str
+    en: str
+
+
+class QuorumOut(BaseModel):
+    """The round's own quorum under its rule set (SPEC §5.3), besides the two-thirds lines."""
+
+    rules: str
+    formula: str = Field(description="e.g. 3·P ≥ 2·T")
+    holds: bool
+    checks: list[QuorumCheck]
+
+
 class TurnoutOut(BaseModel):
     round: str
     scope: str
-    figures: Figures
+    figures: Figures = Field(description="both two-thirds lines (3·P ≥ 2·T), heads and area")
+    quorum: QuorumOut
     electronic: int = Field(description="voters taking part with an electronic ballot")
     paper: int = Field(description="voters taking part with a paper ballot only")
 
@@ -102,6 +119,11 @@ def _figures(f: turnout_.Figures) -> Figures:
                    reached=f.reached)
 
 
+def _quorum(q: turnout_.Quorum) -> QuorumOut:
+    return QuorumOut(rules=q.rules, formula=q.formula, holds=q.holds,
+                     checks=[QuorumCheck(measure=m, holds=h, zh=zh, en=en) for m, h, zh, en in q.checks])
+
+
 def _run(request: Request, fn, *args, **kw):
     try:
         with reading(request.app.state.engine) as session:
@@ -117,8 +139,8 @@ def _run(request: Request, fn, *args, **kw):
             summary="Live turnout of a round: totals against both two-thirds lines (public)", responses=ERRORS)
 def turnout(request: Request, slug: str, round_id: str) -> TurnoutOut:
     t = _run(request, turnout_.turnout, slug, round_id, places=False)
-    return TurnoutOut(round=t.round_id, scope=t.scope, figures=_figures(t.figures), electronic=t.electronic,
-                      paper=t.paper)
+    return TurnoutOut(round=t.round_id, scope=t.scope, figures=_figures(t.figures), quorum=_quorum(t.quorum),
+                      electronic=t.electronic, paper=t.paper)
 
 
 @router.get("/estates/{slug}/rounds/{round_id}/turnout/places", response_model=PlacesOut,
@@ -126,8 +148,8 @@ def turnout(request: Request, slug: str, round_id: str) -> TurnoutOut:
 def turnout_places(request: Request, slug: str, round_id: str) -> PlacesOut:
     security.require_estate_role(request, slug, *STAFF)
     t = _run(request, turnout_.turnout, slug, round_id)
-    return PlacesOut(round=t.round_id, scope=t.scope, figures=_figures(t.figures), electronic=t.electronic,
-                     paper=t.paper,
+    return PlacesOut(round=t.round_id, scope=t.scope, figures=_figures(t.figures), quorum=_quorum(t.quorum),
+                     electronic=t.electronic, paper=t.paper,
                      buildings=[PlaceOut(building=p.building, unit=None, figures=_figures(p.figures))
                                 for p in t.buildings],
                      units=[PlaceOut(building=p.building, unit=p.unit, figures=_figures(p.figures)) for p in t.units])

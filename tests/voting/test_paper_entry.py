@@ -112,13 +112,15 @@ def lifecycle(announced: datetime, credentials_seq: int, pairs: list[tuple[str, 
 
 
 def build(engine, secrecy: str = "secret", parts=PARTS, scope: dict | None = None,
-          duplicate: str | None = None) -> Built:
+          duplicate: str | None = None, rules: str | None = None) -> Built:
     """The estate and its announced round: a bare announcement (open until closed), or with
     ``duplicate`` one with the lifecycle members (SPEC §7.1; a window of ten days from now, the
     agenda without its election: candidates need seven days of publicity)."""
     agenda = AGENDA if scope is None else parse_agenda({**AGENDA.as_json(), "scope": scope}, "agenda.json")
     if duplicate is not None:
         agenda = AGENDA_NO_ELECTION
+    if rules is not None:
+        agenda = parse_agenda({**agenda.as_json(), "rules": rules}, "agenda.json")
     announced = datetime.now(UTC).replace(microsecond=0)
     with transaction(engine) as session:
         store.import_roll(session, SLUG, roll(parts), filename="roll.csv", data=b"roll", name="枫林苑")

@@ -98,3 +98,28 @@ def test_the_non_voters_list_and_its_csv(engine):
     assert rows[0] == list(turnout_.CSV_HEADER)
     assert rows[1] == ["1", "1", "102", "'=HYPERLINK(\"http://x\")", "120.00"]  # formula neutralised
     assert rows[4] == ["1", "2", "202", "钱七", "30.00"]
+
+
+def test_the_round_s_own_quorum_beside_the_two_thirds_lines(engine):
+    """property-law-2007: 2·P > T — exactly half (3 of 6 heads, 270.00 of 540.00 m²) is not enough."""
+    b = build(engine, rules="property-law-2007")
+    _vote(b, electronic=("A-01", "B-02", "C-03"))
+    t = _turnout(b, places=False)
+    assert (t.quorum.rules, t.quorum.formula, t.quorum.holds) == ("property-law-2007", "2·P > T", False)
+    assert [(m, h) for m, h, _, _ in t.quorum.checks] == [("area", False), ("heads", False)]
+    assert "270.00" in t.quorum.checks[0][3] and "540.00" in t.quorum.checks[0][3]
+
+
+def test_the_quorum_can_hold_below_the_two_thirds_area_line(engine):
+    b = build(engine, rules="property-law-2007")
+    _vote(b, electronic=("C-03", "D-04", "E-05", "A-01"))  # 4 heads, 330.00 m²
+    t = _turnout(b, places=False)
+    assert t.quorum.holds and t.figures.heads.reached and not t.figures.area.reached
+    assert t.figures.area.missing == 3000
+
+
+def test_civil_code_quorum_is_the_two_thirds_line(engine):
+    b = build(engine)
+    _vote(b, electronic=("A-01", "B-02"), paper=("C-03", "F-06"))
+    t = _turnout(b, places=False)
+    assert (t.quorum.formula, t.quorum.holds) == ("3·P ≥ 2·T", True) and t.figures.reached

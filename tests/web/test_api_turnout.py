@@ -51,6 +51,8 @@ def test_public_turnout_gives_totals_only(voted, client):
                  "reached": True, "percent": "66.66"},
         "reached": True}
     assert (doc["electronic"], doc["paper"]) == (2, 2)
+    assert (doc["quorum"]["rules"], doc["quorum"]["formula"], doc["quorum"]["holds"]) == \
+        ("civil-code-2021", "3·P ≥ 2·T", True)
     assert "buildings" not in doc and "钱七" not in r.text
     assert client.get(f"/api/v1/estates/{SLUG}/rounds/r9/turnout").status_code == 404
 
