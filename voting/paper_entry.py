@@ -488,16 +488,20 @@ def enter(session: Session, slug: str, round_id: str, *, voter: str, marks: obje
 
 
 def _project(session: Session, log_id: int, round_id: str, voter: str, seq: int) -> None:
-    """The casting projection (``voting.cast.Voted``, helper B's): this voter has a paper ballot,
-    so a later electronic one is refused (policy ``first``) or recorded (``electronic``)."""
+    """The casting projections (``voting.cast``): this voter has a paper ballot, so a later
+    electronic one is refused (policy ``first``) or recorded (``electronic``); a proxy grant in
+    force for the voter ends, as when the owner casts in person (the proxy can no longer cast)."""
     try:
-        from voting.cast import Voted  # noqa: PLC0415 — present once casting has landed
+        from voting.cast import ProxyGrant, Voted  # noqa: PLC0415 — present once casting has landed
     except ImportError:
         return
     if session.get(Voted, (log_id, round_id, voter)) is None:
         session.add(Voted(log_id=log_id, round_id=round_id, voter=voter, channel="paper", first_seq=seq,
                           last_seq=seq, ballots=1))
-        session.flush()
+    grant = session.get(ProxyGrant, (log_id, round_id, voter))
+    if grant is not None:  # the owner voted in person: the grant ends (SPEC §7.8 rule 6)
+        session.delete(grant)
+    session.flush()
 
 
 def _check_not_voted(state: RoundState, voter: str) -> None:

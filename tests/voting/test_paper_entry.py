@@ -400,3 +400,47 @@ def test_gongjue_verify_checks_paper_ballots_and_names_a_tampered_one(engine, tm
     assert not report.ok
     assert any(p.seq == seq and "same scrutineer" in p.message for p in report.problems), \
         [(p.seq, p.message) for p in report.problems]
+
+
+@pytest.mark.parametrize("policy", ["first", "electronic"])
+def test_the_cast_after_a_paper_ballot_follows_the_policy(engine, policy):
+    """Through voting.cast (helper B's): a voter with a recorded paper ballot casts electronically;
+    under "first" the cast is refused (already_voted), under "electronic" it is recorded and counts."""
+    from voting import cast as casting
+
+    b = build(engine, duplicate=policy)
+    b.enter("D-04", "zhao", marks={"m1": "agree", "c1": "P1"})
+    b.enter("D-04", "qian", marks={"m1": "agree", "c1": "P1"})
+    signed, _ = ballot.encrypt_ballot(fingerprint=b.fingerprint, joint_key=b.joint_key, items=item_shapes(b.agenda),
+                                      choices={"m1": [0, 1, 0], "c1": [0, 1, 0]}, signing_key=credential_key("D-04"))
+    voter = b.pseudonym["D-04"]
+    if policy == "first":
+        with pytest.raises(casting.CastError) as exc:
+            casting.cast(engine, SLUG, ROUND_ID, casting.dumps(signed), voter=voter, factor="sms")
+        assert exc.value.code == "already_voted"
+        expected = ((1, 0, 0), (10000, 0, 0))
+    else:
+        casting.cast(engine, SLUG, ROUND_ID, casting.dumps(signed), voter=voter, factor="sms")
+        expected = ((0, 1, 0), (0, 10000, 0))
+    audit = b.audit()
+    assert audit.problems == [] and audit.counted == 1
+    assert decrypt(b, audit)["m1"] == expected
+
+
+def test_a_paper_ballot_ends_the_voter_s_proxy_grant(engine):
+    """D-04 authorised A-01 in writing, then voted on paper in person: A-01 can no longer cast for D-04."""
+    from voting import cast as casting
+    from voting import proxy as proxies
+
+    b = build(engine, duplicate="electronic")
+    casting.record_proxy(engine, SLUG, ROUND_ID, proxies.GRANT, voter=b.pseudonym["D-04"], proxy=b.pseudonym["A-01"],
+                         authorisation=proxies.written_authorisation(b"signed paper"))
+    b.enter("D-04", "zhao", marks={"m1": "agree", "c1": "P1"})
+    b.enter("D-04", "qian", marks={"m1": "agree", "c1": "P1"})
+    with pytest.raises(casting.CastError) as exc:
+        casting.record_proxy(engine, SLUG, ROUND_ID, proxies.REVOKE, voter=b.pseudonym["D-04"],
+                             proxy=b.pseudonym["A-01"], authorisation=proxies.written_authorisation(b"revoked"))
+    assert exc.value.code in ("no_proxy_grant", "already_voted")
+    with transaction(engine) as session:
+        lid = store.get_estate(session, SLUG).log_id
+        assert session.get(casting.ProxyGrant, (lid, ROUND_ID, b.pseudonym["D-04"])) is None
