@@ -30,7 +30,7 @@ from voting.round_record import RoundEntries
 from voting.rules import Amount
 
 
-def _counts_problems(stated: list[dict], mine: list[cr.SelectionCounts], seq: int, out) -> None:  # noqa: ANN001
+def _counts_problems(stated: list[dict], mine: list[cr.SelectionCounts], seq: int, out) -> None:
     want = cr.counts_json(mine)
     if [c["id"] for c in stated] != [c["id"] for c in want]:
         out.add(seq, "计票结果与重算不符 / round.result counts: items are not the agenda's")
@@ -45,7 +45,7 @@ def _counts_problems(stated: list[dict], mine: list[cr.SelectionCounts], seq: in
                                  f"{measure} is {x}, recomputed {y}")
 
 
-def _tally_problems(stated: dict | None, mine: dict | None, what: str, seq: int, out) -> None:  # noqa: ANN001
+def _tally_problems(stated: dict | None, mine: dict | None, what: str, seq: int, out) -> None:
     if stated == mine:
         return
     if stated is None or mine is None:
@@ -71,16 +71,16 @@ def _tally_problems(stated: dict | None, mine: dict | None, what: str, seq: int,
         out.add(seq, f"round.result {what}: unexpected members {sorted(extra)}")
 
 
-def check_count(entries: Sequence[ParsedEntry], rec: RoundEntries, out) -> None:  # noqa: ANN001, C901
+def check_count(entries: Sequence[ParsedEntry], rec: RoundEntries, out) -> None:
     """Append the problems of the round's count entries to ``out`` (a ``RoundAudit``)."""
     ann = rec.announcement
     secret = ann.secrecy == "secret"
     times = {e.seq: e.time for e in entries if e.type in (cr.SHARES, cr.RESULT, cr.FINAL, "round.close")}
     close_seq = rec.close[0] if rec.close is not None else None
     settings = cr.settings_of(rec.body, [b for s, b in rec.of("round.extend") if close_seq is None or s < close_seq])
-    if close_seq is not None and settings.closes is not None and close_seq in times:
-        if cr.parse_time(times[close_seq]) < settings.closes:
-            out.add(close_seq, f"投票期结束前就结束了轮次 / round.close at {times[close_seq]}, before the voting "
+    if (close_seq is not None and settings.closes is not None and close_seq in times
+            and cr.parse_time(times[close_seq]) < settings.closes):
+        out.add(close_seq, f"投票期结束前就结束了轮次 / round.close at {times[close_seq]}, before the voting "
                                f"window ends at {cr.format_time(settings.closes)}")
     results = rec.of(cr.RESULT)
     result_seq = results[0][0] if results else None
@@ -139,8 +139,8 @@ def check_count(entries: Sequence[ParsedEntry], rec: RoundEntries, out) -> None:
                          f"ends at {until}")
 
 
-def _check_result(rec: RoundEntries, result: tuple[int, dict], verified: dict, times: dict,  # noqa: C901
-                  settings: cr.Settings, out) -> None:  # noqa: ANN001
+def _check_result(rec: RoundEntries, result: tuple[int, dict], verified: dict, times: dict,
+                  settings: cr.Settings, out) -> None:
     seq, body = result
     try:
         cr.parse_result(body)

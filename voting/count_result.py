@@ -220,7 +220,7 @@ class Settings:
 def _time(value: object) -> datetime | None:
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+            return datetime.fromisoformat(value).astimezone(UTC)
         except ValueError:
             return None
     return None

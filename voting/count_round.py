@@ -103,9 +103,11 @@ def settings(rec: RoundEntries) -> cr.Settings:
 
 
 def _locked(session: Session, slug: str, round_id: str) -> tuple[int, str, list[ParsedEntry], RoundEntries]:
+    """The round's state entries (no ballots: shares and finals never need them), read after
+    locking the log."""
     log_id, origin = _log_of(session, slug)
     log.lock_log(session, log_id)  # every decision below is taken on what no one else can change now
-    entries = _parsed(session, log_id)
+    entries = _parsed(session, log_id, STATE_TYPES)
     return log_id, origin, entries, _round(entries, round_id)
 
 
@@ -155,7 +157,7 @@ def prepare_close(session: Session, slug: str, round_id: str, *, now: datetime |
     return Prepared(len(entries), entries, rec, audit)
 
 
-def close_round(engine, slug: str, round_id: str, *, now: datetime | None = None) -> Entry | None:  # noqa: ANN001
+def close_round(engine, slug: str, round_id: str, *, now: datetime | None = None) -> Entry | None:
     """``close`` in its own write transaction, the heavy recomputation done before it from a read
     snapshot (the write lock is held only to re-check and append)."""
     from ledger.db import reading, transaction
@@ -242,7 +244,7 @@ def submit_shares(session: Session, slug: str, round_id: str, shares: object, *,
     """Check one trustee's shares (SPEC §3.8) and append them; decrypt, decide and record the
     result when they complete the set."""
     now = _now(now)
-    log_id, origin, entries, rec = _locked(session, slug, round_id)
+    log_id, origin, _, rec = _locked(session, slug, round_id)
     ann = rec.announcement
     if ann.secrecy != "secret":
         raise CountError("open_round", f"轮次 {round_id} 是记名表决，没有需要解密的内容 / round {round_id} is an "

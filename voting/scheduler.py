@@ -72,7 +72,7 @@ class CountScheduler(threading.Thread):
         while not self.stopping.wait(self.seconds):
             try:
                 run_once(self.engine)
-            except Exception:  # noqa: BLE001 — a busy or unreachable database must not end the loop
+            except Exception:
                 LOG.exception("计票调度未能运行 / the count scheduler could not run")
 
     def stop(self) -> None:
@@ -81,7 +81,7 @@ class CountScheduler(threading.Thread):
 
 
 @asynccontextmanager
-async def lifespan(app) -> AsyncIterator[None]:  # noqa: ANN001
+async def lifespan(app) -> AsyncIterator[None]:
     """Starts the scheduler over ``app.state.engine`` for the app's lifetime."""
     seconds = interval()
     worker = CountScheduler(app.state.engine, seconds) if seconds > 0 else None

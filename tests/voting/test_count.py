@@ -315,8 +315,8 @@ COMPOUND_VOTES = {
 @pytest.mark.parametrize("secrecy", ["secret", "open"])
 def test_a_compound_round_publishes_what_gongjue_tally_gives_for_the_same_ballots(engine, tmp_path, secrecy):
     from tests.voting.cast_estate import OWNERS
-    from web.cli.tally import tally as offline_tally
     from voting.report import to_json
+    from web.cli.tally import tally as offline_tally
 
     rnd = ce.make(engine, secrecy=secrecy, items=COMPOUND)
     for owner, (_, choices) in COMPOUND_VOTES.items():

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from voting.agenda import parse_agenda
-from voting.count_result import SelectionCounts, decide_counts, settings_of, to_counts, deemed_counts
+from voting.count_result import (
+    SelectionCounts,
+    decide_counts,
+    deemed_counts,
+    settings_of,
+    to_counts,
+)
 from voting.rules import Amount
 
 AGENDA = parse_agenda({"rules": "civil-code-2021", "items": [
