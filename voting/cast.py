@@ -62,6 +62,7 @@ CODES = {
     "not_eligible": (403, "不在本轮表决范围内 / the voter is not eligible in this round"),
     "no_proxy_grant": (403, "没有生效的委托 / no proxy grant in force"),
     "already_voted": (409, "已经投过票 / a ballot was already cast for this voter"),
+    "duplicate_ballot": (409, "这张选票已经投过 / this very ballot was already cast"),
     "proxy_exists": (409, "已有生效的委托 / a proxy grant is already in force"),
     "proxy_cap": (409, "受托人代理人数已达上限 / the proxy already represents the round's cap of voters"),
     "bad_request": (422, "请求无效 / invalid request"),
@@ -350,6 +351,7 @@ def cast(engine: Engine, slug: str, round_id: str, text: str | bytes, *, voter: 
             if changed & set(CREDENTIAL_TYPES) and _caster(registry(s, estate), key) != voter:
                 raise CastError("wrong_voter")
             _check_and_project(s, estate.log_id, rnd, target, proxy)
+            _check_not_replayed(s, estate.log_id, round_id, tracking)
             entry = log.append(s, estate.log_id, round_record.BALLOT, body, time=now)
             _record_ballot(s, estate.log_id, rnd, entry.seq, target, key, proxy, tracking)
             checkpoint.sign(s, estate.log_id, keys.log_key())
@@ -376,6 +378,15 @@ def _check_and_project(s: Session, log_id: int, rnd: RoundInfo, target: str, pro
         grant.used = True
     elif grant is not None:
         s.delete(grant)  # the owner's own ballot ends the grant (SPEC §7.8)
+
+
+def _check_not_replayed(s: Session, log_id: int, round_id: str, tracking: str) -> None:
+    """A signed ballot counts once per round (SPEC §7.4): the same ballot again is a replay."""
+    seq = s.scalar(select(BallotRow.seq).where(BallotRow.log_id == log_id, BallotRow.round_id == round_id,
+                                               BallotRow.tracking == tracking).limit(1))
+    if seq is not None:
+        raise CastError("duplicate_ballot", f"这张选票已在条目 {seq} 投过（同一张签名选票只计一次）/ this signed ballot was "
+                                            f"already cast as entry {seq}: a ballot counts once")
 
 
 def _record_ballot(s: Session, log_id: int, rnd: RoundInfo, seq: int, target: str, key: str, proxy: str | None,

@@ -207,7 +207,9 @@ def _count_ballots(entries: Sequence[ParsedEntry], rec: RoundEntries, out: Round
     the cap, revocation only before a ballot was cast for the voter) and applied; a ballot counts
     for its key's voter, or for ``for`` when a grant from that voter to the key's voter is in
     force at its place.  One ballot per voter: revotes off — the first counts, every later one is
-    reported; revotes on — the last counts (the earlier ones are listed in ``later``).
+    reported; revotes on — the last counts (the earlier ones are listed in ``later``).  A signed
+    ballot (its tracking code) appears once per round: a replay — e.g. a voter's earlier ballot
+    recorded again after a revote — is reported and not counted.
     """
     from voting import proxy as proxies
 
@@ -223,6 +225,7 @@ def _count_ballots(entries: Sequence[ParsedEntry], rec: RoundEntries, out: Round
     close_seq = rec.close[0] if rec.close is not None else None
     book = proxies.Book(weights, cap)
     counted: dict[str, tuple[int, object]] = {}
+    tracked: dict[str, int] = {}  # tracking code → the entry that carried it first: a signed ballot counts once
     for seq, kind, body in events:
         registry, error = registry_at(seq)
         if kind != "ballot":
@@ -242,6 +245,11 @@ def _count_ballots(entries: Sequence[ParsedEntry], rec: RoundEntries, out: Round
             out.add(seq, f"选票验证失败 / ballot refused: {v}")
             continue
         key = v.voter.hex()
+        if v.tracking in tracked:
+            out.add(seq, f"同一张选票再次出现（重放）/ the same signed ballot again (a replay of entry "
+                         f"{tracked[v.tracking]}): not counted")
+            continue
+        tracked[v.tracking] = seq
         if registry is None:
             out.add(seq, f"凭证登记无法核验 / the credential registry cannot be built: {error}")
             continue

@@ -93,7 +93,7 @@ BALLOT_ERRORS = {401: {"model": RefusalBody, "description": "no_session"},
                  403: {"model": RefusalBody, "description": "not_eligible, wrong_voter, revoked_credential, "
                                                             "unknown_credential, no_proxy_grant"},
                  404: {"model": RefusalBody, "description": "no_estate, no_round"},
-                 409: {"model": RefusalBody, "description": "already_voted, round_not_open"},
+                 409: {"model": RefusalBody, "description": "already_voted, duplicate_ballot, round_not_open"},
                  413: {"description": "the ballot is too large"},
                  415: {"model": RefusalBody, "description": "not application/json"},
                  422: {"model": RefusalBody, "description": "bad_ballot, wrong_round, bad_signature, bad_proof"}}

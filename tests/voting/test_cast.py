@@ -256,3 +256,18 @@ def test_revote_off_a_second_ballot_appended_anyway_is_named(engine, tmp_path):
     bad = append_raw(est, "ballot", round_record.ballot_body(ROUND_ID, est.ballot("A-01", [0, 1, 0]), "sms"))
     report = gongjue_verify(est, tmp_path / "b")
     assert [p.seq for p in report.problems] == [bad] and "second ballot" in report.problems[0].message
+
+
+def test_a_replayed_ballot_is_refused_and_named(engine, tmp_path):
+    """With revotes on, A's first ballot recorded again after A's revote would become A's last:
+    cast refuses the same signed ballot twice, and verify names such a replay appended anyway."""
+    est = ce.make(engine, secrecy="open", revote=True)
+    first = est.text("A-01", [1, 0, 0])
+    _cast(est, "A-01", text=first)
+    _cast(est, "A-01", [0, 1, 0])
+    _refused(est, "duplicate_ballot", owner="A-01", text=first)
+    replay = append_raw(est, "ballot", round_record.ballot_body(ROUND_ID, json.loads(first), "sms"))
+    report = gongjue_verify(est, tmp_path / "b")
+    assert [p.seq for p in report.problems] == [replay] and "replay" in report.problems[0].message
+    problems, audit = _audit(est)
+    assert audit.counts[0].heads == (0, 1, 0)  # A's revote still counts
