@@ -1,4 +1,8 @@
-"""voting: close, shares and results (placeholder)
+"""voting: close, shares and results — no tables
+
+The count keeps no state of its own: the close, every trustee's shares, the result and the
+final announcement are ledger entries (SPEC §7.3, §7.10), read back under the log lock
+(voting.count_round).  The revision stays so that the voting branch keeps its numbering.
 
 Revision ID: voting_0004
 Revises: "voting_0003"
