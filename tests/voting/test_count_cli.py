@@ -47,3 +47,25 @@ def test_decrypt_then_submit_publishes_the_result(engine, tmp_path, cli_env, cap
     (tmp_path / "bad.json").write_text("{not json")
     assert main(["trustee", "submit", "--estate", SLUG, "--round", "r1", str(tmp_path / "bad.json")]) == 2
     assert bad["trustee"] == 1
+
+
+def test_gongjue_verify_names_a_forged_share_entry(engine, tmp_path, capsys):
+    from identity import store
+    from ledger import log
+    from ledger.db import transaction
+
+    rnd = ce.make(engine)
+    for owner, choice in VOTES.items():
+        rnd.cast(owner, choice)
+    scheduler.run_once(engine, rnd.after)
+    shares = rnd.shares(tmp_path / "b1")
+    forged = json.loads(json.dumps(shares[2]))
+    forged["items"][0]["area"][1]["d"] = shares[1]["items"][0]["area"][1]["d"]
+    with transaction(engine) as s:
+        seq = log.append(s, store.get_estate(s, SLUG).log_id, "round.shares",
+                         {"v": 1, "round": "r1", "shares": forged}, time=rnd.after).seq
+    rnd.export(tmp_path / "b2")
+    capsys.readouterr()
+    assert main(["verify", str(tmp_path / "b2"), "--json"]) != 0
+    report = json.loads(capsys.readouterr().out)
+    assert any(p["seq"] == seq and "item 'm1' area 1" in p["message"] for p in report["problems"]), report["problems"]
