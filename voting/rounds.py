@@ -155,7 +155,7 @@ def check_spec(spec: object, *, origin: str | None = None) -> dict:
             t = parse_time(spec.get(name), name)
             opens, closes = (t, closes) if name == "opens" else (opens, t)
         except LifecycleError as e:
-            problems.append(f"{e} / 投票开始和截止时间须为 UTC 时间")
+            problems.append(f"投票开始和截止时间须为 UTC 时间，如 2026-12-01T00:00:00Z / {e}")
     if opens and closes and closes <= opens:
         problems.append("closes: 截止时间须晚于开始时间 / the window must close after it opens")
     reason = spec.get("short_notice_reason")

@@ -313,3 +313,57 @@ def test_audit_reports_an_extension_after_the_close(engine, est):
                                                   "reason": "late"}, time=v.closes + timedelta(hours=1))
     problems = [m for _, m in check_log(entries(engine), est.origin)]
     assert any("no reopening" in m for m in problems), problems
+
+
+def _tampered_announce(engine, monkeypatch, change) -> None:
+    """Announce with the server's own checks of the notice bypassed and ``change(body)`` applied:
+    what a dishonest server could append; the audit must name it."""
+    from voting import lifecycle
+
+    real = rounds.round_body
+
+    def tampered(**kw):
+        body = real(**kw)
+        change(body)
+        return body
+
+    monkeypatch.setattr(rounds, "round_body", tampered)
+    monkeypatch.setattr(lifecycle, "check_lifecycle", lambda *a, **k: None)
+    announce(engine)
+
+
+def test_audit_reports_a_backdated_notice(engine, est, monkeypatch):
+    def backdate(body):
+        body["notice"] = {"date": "2026-11-30", "days": body["notice"]["days"] + 1, "short_reason": None}
+
+    draft(engine, spec())
+    _tampered_announce(engine, monkeypatch, backdate)
+    problems = [m for _, m in check_log(entries(engine), est.origin)]
+    assert len(problems) == 1 and "notice.date 2026-11-30 is not the CST date 2026-12-01" in problems[0], problems
+
+
+def test_audit_reports_forged_frozen_credentials(engine, est, monkeypatch):
+    def forge(body):
+        body["credentials"]["keys"] -= 1
+
+    draft(engine, spec())
+    _tampered_announce(engine, monkeypatch, forge)
+    problems = [m for _, m in check_log(entries(engine), est.origin)]
+    assert len(problems) == 1 and "credentials: 5 keys" in problems[0], problems
+
+
+def test_audit_reports_ballots_outside_the_window(engine, est):
+    """Ballot entries before the window opens and after it closed (the count's own checks of the
+    ballots aside): each named by the lifecycle audit."""
+    draft(engine, spec())
+    announce(engine)
+    v = view(engine)
+    with transaction(engine) as session:
+        lid = get_estate(session, SLUG).log_id
+        early = log.append(session, lid, "ballot", {"v": 1, "round": "r1", "ballot": {}, "factor": "sms"},
+                           time=v.opens - timedelta(seconds=1)).seq
+        late = log.append(session, lid, "ballot", {"v": 1, "round": "r1", "ballot": {}, "factor": "sms"},
+                          time=v.closes).seq
+    problems = check_log(entries(engine), est.origin)
+    assert any(s == early and "before the window opens" in m for s, m in problems), problems
+    assert any(s == late and "after the window closed" in m for s, m in problems), problems
