@@ -40,3 +40,42 @@ def test_the_scheduler_is_off_with_zero_seconds(engine, monkeypatch):
     app = create_app(engine)
     with TestClient(app):
         assert app.state.count_scheduler is None
+
+
+def test_two_app_instances_close_a_round_once(engine, monkeypatch, tmp_path):
+    """Two apps over their own engines (as two server processes would be) both run the scheduler."""
+    from ledger.db import make_engine
+    from ledger.verify import verify_bundle
+    from web.cli.ledger import content_checks
+
+    monkeypatch.setenv("GONGJUE_COUNT_SECONDS", "1")
+    rnd = ce.make(engine, t0=datetime.now(UTC).replace(microsecond=0) - timedelta(days=20))
+    for owner, choice in VOTES.items():
+        rnd.cast(owner, choice)
+    url = engine.url.render_as_string(hide_password=False)
+    engines = [make_engine(url), make_engine(url)]
+    apps = [create_app(e) for e in engines]
+    with TestClient(apps[0]) as c, TestClient(apps[1]):
+        body = {}
+        for _ in range(600):
+            body = c.get("/api/v1/estates/maple-court/rounds/r1/result").json()
+            if body["close"] is not None:
+                break
+            time.sleep(0.1)
+        time.sleep(2.5)  # let both schedulers run again after the close
+    for e in engines:
+        e.dispose()
+    entries = _types(engine)
+    assert entries.count("round.close") == 1
+    rnd.export(tmp_path / "b")
+    assert verify_bundle(tmp_path / "b", [], checks=content_checks()).problems == []
+
+
+def _types(engine) -> list[str]:
+    from sqlalchemy import select
+
+    from ledger.db import reading
+    from ledger.models import Entry
+
+    with reading(engine) as s:
+        return list(s.scalars(select(Entry.type).order_by(Entry.seq)))
