@@ -372,6 +372,9 @@ def _check_and_project(s: Session, log_id: int, rnd: RoundInfo, target: str, pro
                                              f"has a ballot in round {rnd.round_id} (revotes are off)")
     grant = s.get(ProxyGrant, (log_id, rnd.round_id, target))
     if proxy is not None:
+        if row is not None and row.channel == "paper":
+            raise CastError("already_voted", f"表决权人 {target} 已亲自投纸质票，委托随之结束 / voter {target} voted in "
+                                             "person on paper, which ended the proxy grant (SPEC §7.8 rule 6)")
         if grant is None or grant.proxy != proxy:
             raise CastError("no_proxy_grant", f"{proxy} 没有 {target} 生效的委托 / {proxy} holds no grant in force "
                                               f"from {target}")
@@ -457,5 +460,9 @@ def _book(s: Session, log_id: int, rnd: RoundInfo) -> proxies.Book:
     book = proxies.Book(rnd.voters, rnd.proxy_cap)
     for g in s.scalars(select(ProxyGrant).where(ProxyGrant.log_id == log_id, ProxyGrant.round_id == rnd.round_id)):
         book.in_force[g.voter] = (g.proxy, g.grant_seq)
-    book.voted = set(s.scalars(select(Voted.voter).where(Voted.log_id == log_id, Voted.round_id == rnd.round_id)))
+    for voter, channel in s.execute(select(Voted.voter, Voted.channel).where(Voted.log_id == log_id,
+                                                                             Voted.round_id == rnd.round_id)):
+        book.voted.add(voter)
+        if channel == "paper":  # a paper ballot is the owner's vote in person: it ended the grant (§7.8 rule 6)
+            book.in_force.pop(voter, None)
     return book

@@ -219,7 +219,7 @@ def _count_ballots(entries: Sequence[ParsedEntry], rec: RoundEntries, out: Round
     registry_at = _registry_at(entries, factory)
     verified = {seq: v for (seq, _), v in zip(rec.ballots, _verify_all(rec, jobs))}
     events = [(seq, "ballot", body) for seq, body in rec.ballots]
-    for kind in proxies.TYPES:
+    for kind in (*proxies.TYPES, "paper.ballot"):
         events += [(seq, kind, body) for seq, body in getattr(rec, "others", {}).get(kind, ())]
     events.sort(key=lambda e: e[0])
     close_seq = rec.close[0] if rec.close is not None else None
@@ -228,6 +228,11 @@ def _count_ballots(entries: Sequence[ParsedEntry], rec: RoundEntries, out: Round
     tracked: dict[str, int] = {}  # tracking code → the entry that carried it first: a signed ballot counts once
     for seq, kind, body in events:
         registry, error = registry_at(seq)
+        if kind == "paper.ballot":  # the owner's vote in person ends a grant (§7.8 rule 6); judged by _count_paper
+            if isinstance(body, dict) and isinstance(body.get("voter"), str):
+                book.in_force.pop(body["voter"], None)
+                book.voted.add(body["voter"])
+            continue
         if kind != "ballot":
             if close_seq is not None and seq > close_seq:
                 out.add(seq, f"委托条目在投票结束之后 / {kind} after the round closed at entry {close_seq}")

@@ -184,3 +184,22 @@ def test_verify_names_bad_proxy_entries(engine, tmp_path):
     by_seq = {p.seq: p.message for p in report.problems}
     assert sorted(by_seq) == [over, forged, late], report.problems
     assert "proxy_cap" in by_seq[over] and "bad_signature" in by_seq[forged] and "already_voted" in by_seq[late]
+
+
+@pytest.mark.parametrize("duplicate", ["first", "electronic"])
+def test_a_paper_ballot_is_the_owner_in_person_and_ends_the_grant(engine, duplicate):
+    """SPEC §7.8 rule 6 with §7.9: after the owner's paper ballot the proxy can no longer cast for
+    them, whatever the duplicate policy; the audit agrees."""
+    from ledger.db import transaction
+    from voting import paper_entry
+
+    est = ce.make(engine, secrecy="open", duplicate=duplicate)
+    grant(est, "A-01", "B-02")
+    for by in ("zhao", "qian"):
+        with transaction(engine) as s:
+            paper_entry.enter(s, SLUG, ROUND_ID, voter=est.voters["A-01"], marks={"m1": "agree"}, scan_sha256="cd" * 32,
+                              by=by, now=DURING)
+    refused(est, "already_voted", proxy_cast, "A-01", "B-02")
+    refused(est, "no_proxy_grant", revoke, "A-01", "B-02")  # the grant ended with the paper ballot
+    problems, audit = _audit(est)
+    assert problems == [] and audit.counted == 1
