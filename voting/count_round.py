@@ -271,7 +271,11 @@ def submit_shares(session: Session, slug: str, round_id: str, shares: object, *,
                                       f"recorded for trustee {j} in round {round_id}", 422)
     prior: dict[int, tuple[int, dict]] = {}
     for seq, body in rec.of(cr.SHARES):
-        prior[body["shares"]["trustee"]] = (seq, body["shares"])
+        try:
+            prior[cr.parse_shares(body)["shares"]["trustee"]] = (seq, body["shares"])
+        except (cr.ResultShapeError, KeyError, TypeError):
+            raise CountError("record_invalid", f"条目 {seq} 的解密份额无法读取 / the shares of entry {seq} cannot be "
+                                               "read", 422) from None
     if j in prior:
         raise CountError("duplicate_shares", f"第 {j} 号监票人已提交份额（条目 {prior[j][0]}）/ trustee {j} submitted "
                                              f"shares already (entry {prior[j][0]})")

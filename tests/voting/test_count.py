@@ -370,3 +370,29 @@ def test_an_early_final_is_caught_by_verify(engine, tmp_path):
                          time=rnd.after + timedelta(days=6)).seq
     problems = _verify(rnd, tmp_path / "b")
     assert any(s_ == seq and "before the objection window ends" in m for s_, m in problems), problems
+
+
+def test_two_trustees_submitting_at_once_give_one_result(engine, tmp_path):
+    rnd = ce.make(engine)
+    _cast_all(rnd)
+    scheduler.run_once(engine, rnd.after)
+    shares = rnd.shares(tmp_path / "b1")
+    barrier = threading.Barrier(2)
+    done, errors = [], []
+
+    def submit(j):
+        try:
+            barrier.wait()
+            done.append(_submit(rnd, shares[j]))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=submit, args=(j,)) for j in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(d.result is not None for d in done) == [False, True]
+    assert _published(rnd)["result"]["tally"] == EXPECTED
+    assert _verify(rnd, tmp_path / "b2") == []
