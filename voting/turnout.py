@@ -17,6 +17,7 @@ taken part, with the owner's name (door-to-door canvassing); ``non_voters_csv`` 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -26,7 +27,8 @@ from sqlalchemy.orm import Session
 from identity import store as identity_store
 from identity.area import format_area
 from identity.csvfile import write_csv
-from identity.models import RollVersion
+from identity.models import Estate, RollErasure, RollVersion, RollVoter
+from ledger.models import Entry
 from voting import rules as rules_
 from voting.paper_entry import PaperError, RoundState, load_round
 
@@ -134,6 +136,44 @@ def _totals(state: RoundState) -> Figures:
     return Figures(Line(ann.heads, len(part)), Line(ann.area, sum(ann.voters[v] for v in part)))
 
 
+_OPENED: dict[tuple[str, int, bytes], tuple[list[dict], dict[str, str]]] = {}
+_OPENED_LOCK = threading.Lock()
+MAX_OPENED = 8
+
+
+def _opened(session: Session, version: RollVersion) -> tuple[list[dict], dict[str, str]]:
+    """(every part as {building, unit, room, area, voter}, pseudonym → owner name) of a roll
+    version, opened against its ledger entry once (``identity.store.load_roll``: RollTampered on
+    any mismatch) and kept per database and entry (the entry never changes).  An erased version
+    (SPEC §6.3) is refused every time, cached or not."""
+    if session.get(RollErasure, version.id) is not None:
+        raise TurnoutError("no_openings", f"第 {version.version} 版名册的明细已按保存期限删除 / the openings of roll "
+                                          f"version {version.version} were erased after the retention period")
+    leaf = session.scalar(select(Entry.leaf_hash).where(Entry.log_id == version_log_id(session, version),
+                                                        Entry.seq == version.ledger_seq))
+    bind = session.get_bind()
+    key = (str(getattr(bind, "engine", bind).url), version.id, bytes(leaf or b""))
+    with _OPENED_LOCK:
+        found = _OPENED.get(key)
+    if found is not None:
+        return found
+    roll = identity_store.load_roll(session, version)  # opened against the entry (SPEC §6.3 O1–O4)
+    pseudonym = dict(session.execute(select(RollVoter.owner, RollVoter.voter)
+                                     .where(RollVoter.roll_version_id == version.id)).all())
+    parts = [{"building": p.building, "unit": p.unit, "room": p.room, "area": p.area, "voter": pseudonym[p.owner]}
+             for p in roll.parts]
+    names = {pseudonym[o]: n for o, n in roll.names.items() if o in pseudonym}
+    with _OPENED_LOCK:
+        if len(_OPENED) >= MAX_OPENED:
+            _OPENED.pop(next(iter(_OPENED)))
+        _OPENED[key] = (parts, names)
+    return parts, names
+
+
+def version_log_id(session: Session, version: RollVersion) -> int:
+    return session.scalar(select(Estate.log_id).where(Estate.id == version.estate_id))
+
+
 def _openings(session: Session, state: RoundState) -> tuple[list[dict], dict[str, str]]:
     """(parts in the round's scope held by its voters, pseudonym → owner name) from the openings of
     the roll version the round snapshots, checked against its entry first (SPEC §6.3)."""
@@ -144,18 +184,15 @@ def _openings(session: Session, state: RoundState) -> tuple[list[dict], dict[str
     if version is None:
         raise TurnoutError("no_openings", f"找不到本轮快照的名册版本 / no roll version at entry {ann.roll_seq}")
     try:
-        openings = identity_store.roll_openings(session, estate.slug, version.version)
-        roll = identity_store.load_roll(session, version)
+        every, names = _opened(session, version)
     except identity_store.EstateError as e:
         raise TurnoutError("no_openings", str(e)) from None
-    owner_of = {v["voter"]: v["owner"] for v in openings["voters"]}
-    names = {p: roll.names.get(o, "") for p, o in owner_of.items()}
     scope = ann.agenda.scope
 
     def in_scope(p: dict) -> bool:
         return scope.is_estate or p["building"] in scope.buildings or (p["building"], p["unit"]) in scope.units
 
-    parts = [p for p in openings["parts"] if p["voter"] in ann.voters and in_scope(p)]
+    parts = [p for p in every if p["voter"] in ann.voters and in_scope(p)]
     return parts, names
 
 

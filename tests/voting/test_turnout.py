@@ -123,3 +123,24 @@ def test_civil_code_quorum_is_the_two_thirds_line(engine):
     _vote(b, electronic=("A-01", "B-02"), paper=("C-03", "F-06"))
     t = _turnout(b, places=False)
     assert (t.quorum.formula, t.quorum.holds) == ("3·P ≥ 2·T", True) and t.figures.reached
+
+
+def test_erased_openings_are_refused_even_after_being_read(engine):
+    """After the retention period the snapshot's openings are erased (SPEC §6.3): the places and
+    the canvassing list are refused, even though they were read (and kept) before."""
+    import pytest
+
+    from identity import store
+    from ledger.db import transaction
+    from tests.voting.test_paper_entry import roll
+
+    b = build(engine)
+    _vote(b, electronic=("A-01",))
+    assert _turnout(b).buildings
+    with transaction(engine) as session:
+        store.import_roll(session, SLUG, roll(), filename="roll2.csv", data=b"roll2")
+        assert store.erase_openings(session, SLUG, 2, by="tests") == [1]
+    with pytest.raises(turnout_.TurnoutError) as exc, reading(engine) as session:
+        turnout_.non_voters(session, SLUG, ROUND_ID)
+    assert exc.value.code == "no_openings"
+    assert _turnout(b, places=False).figures.heads.participating == 1  # the totals stay public
