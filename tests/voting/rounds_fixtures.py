@@ -41,7 +41,9 @@ class Estate:
                                             for j, s in TRUSTEE_SECRETS.items()]}
 
 
-def make_estate(engine, *, credentials: bool = True, slug: str = SLUG) -> Estate:
+def make_estate(engine, *, credentials: bool = True, slug: str = SLUG, keys=None) -> Estate:
+    """The estate with its roll and (``credentials``) every owner's key registered; ``keys(owner,
+    origin)`` gives an owner's signing key (default ``credential_key``)."""
     with transaction(engine) as session:
         store.import_roll(session, slug, roll(), filename="roll.csv", data=b"roll", name="枫林苑")
         est = store.get_estate(session, slug)
@@ -54,7 +56,8 @@ def make_estate(engine, *, credentials: bool = True, slug: str = SLUG) -> Estate
             authority.record_authority(session, slug, "街道办 / street office", "", pk)
             body = [e for e in __import__("ledger").log.entries(session, est.log_id) if e.type == "roll"][-1]
             version = __import__("json").loads(bytes(body.data))["body"]["version"]
-            pairs = [(out.pseudonym[o], credential_key(o).verify_key.encode().hex()) for o in owners]
+            key = keys or (lambda o, _origin: credential_key(o))
+            pairs = [(out.pseudonym[o], key(o, out.origin).verify_key.encode().hex()) for o in owners]
             st = authority.credentials_statement(out.origin, pk, version, pairs)
             authority.record_statement(session, slug, authority.sign_statement(st, AUTHORITY_KEY))
     return out

@@ -4,14 +4,22 @@ nominate, vet, show and list; refusals exit 2 with the code and a bilingual mess
 from __future__ import annotations
 
 import json
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.voting.rounds_fixtures import SLUG, make_estate
+from identity.credential import generate_code, signing_key
+from tests.voting.rounds_fixtures import SLUG, credential_key, make_estate
 from web import cli
 
 FMT = "%Y-%m-%dT%H:%M:%SZ"
+CODES = {o: generate_code(random.Random(o).randbytes) for o in ("O-1", "O-2")}  # fixed codes for the test
+
+
+def CODE_KEYS(owner: str, origin: str):  # noqa: N802
+    """Credential keys derived from codes, as the authority's letters give them (SPEC §4.3)."""
+    return signing_key(CODES[owner], origin) if owner in CODES else credential_key(owner)
 
 
 @pytest.fixture
@@ -25,12 +33,12 @@ def write(path, doc) -> str:
     return str(path)
 
 
-def test_round_commands(engine, env, capsys):
-    make_estate(engine)
+def test_round_commands(engine, env, capsys, monkeypatch):
+    est = make_estate(engine, keys=CODE_KEYS)
     opens = datetime.now(UTC).replace(microsecond=0) + timedelta(days=20)
     items = [{"id": "m1", "kind": "motion", "matter": "hire_manager"},
              {"id": "e1", "kind": "election", "matter": "elect_committee", "seats": 1, "candidates": ["张三"]}]
-    spec = {"round": "r1", "secrecy": "open", "agenda": {"items": items}, "opens": opens.strftime(FMT),
+    spec = {"round": "r1", "secrecy": "open", "cosigners": 2, "agenda": {"items": items}, "opens": opens.strftime(FMT),
             "closes": (opens + timedelta(days=7)).strftime(FMT)}
     path = write(env / "spec.json", spec)
     assert cli.main(["round", "create", "--estate", SLUG, "--spec", path]) == 0
@@ -45,8 +53,19 @@ def test_round_commands(engine, env, capsys):
     assert cli.main(["round", "announce", "--estate", SLUG, "--round", "r1"]) == 2
     assert "candidates_mismatch" in capsys.readouterr().err  # 张三 not nominated yet
     (env / "st.txt").write_text("服务业主", "utf-8")
+    sigs = env / "sigs.json"
+    for owner in ("O-1", "O-2"):  # owners co-sign with their credential codes
+        monkeypatch.setenv("GONGJUE_CREDENTIAL_CODE", CODES[owner])
+        assert cli.main(["round", "sign-nomination", "--origin", est.origin, "--round", "r1", "--item", "e1",
+                         "--candidate", "张三", "--statement", str(env / "st.txt"), "--signatures", str(sigs)]) == 0
+    assert cli.main(["round", "sign-nomination", "--origin", est.origin, "--round", "r1", "--item", "e1",
+                     "--candidate", "张三", "--statement", str(env / "st.txt"), "--signatures", str(sigs)]) == 2
+    assert "already" in capsys.readouterr().err
+    monkeypatch.setenv("GONGJUE_CREDENTIAL_CODE", "not a code")
+    assert cli.main(["round", "sign-nomination", "--origin", est.origin, "--round", "r1", "--item", "e1",
+                     "--candidate", "张三", "--signatures", str(sigs)]) == 2
     assert cli.main(["round", "nominate", "--estate", SLUG, "--round", "r1", "--item", "e1", "--candidate", "张三",
-                     "--by", "organiser", "--statement", str(env / "st.txt")]) == 0
+                     "--by", "owners", "--statement", str(env / "st.txt"), "--signatures", str(sigs)]) == 0
     assert cli.main(["round", "announce", "--estate", SLUG, "--round", "r1"]) == 2
     assert "candidates_not_vetted" in capsys.readouterr().err
     assert cli.main(["round", "vet", "--estate", SLUG, "--round", "r1", "--item", "e1", "--candidate", "张三",

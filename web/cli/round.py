@@ -1,4 +1,4 @@
-"""``gongjue round create|update|announce|extend|nominate|vet|show|list``: a round's lifecycle at
+"""``gongjue round create|update|announce|extend|nominate|sign-nomination|vet|show|list``: a round's lifecycle at
 the console (voting.rounds, voting.candidates; SPEC §7.1, §7.6, §7.7).
 
 What the supervisor does over the API, for the operator at the server (recorded as done by
@@ -53,6 +53,18 @@ def register(sub) -> None:  # noqa: ANN001
     q.add_argument("--statement", type=Path, metavar="FILE", help="the candidate's statement (UTF-8 text)")
     q.add_argument("--signatures", type=Path, metavar="FILE", help="JSON list of {key, sig} (owners, self)")
     q.set_defaults(handler=run_nominate)
+    q = rs.add_parser("sign-nomination", help="业主用凭证码联署提名（离线可用）/ an owner co-signs a nomination "
+                                               "with their credential code (works offline)",
+                      description=f"Sign a nomination with the owner's credential code (asked for without echo, or "
+                                  f"read from {CODE_ENV}) and append {{key, sig}} to the signatures file. The code never "
+                                  "leaves this computer; only the signature and the public key are written.")
+    q.add_argument("--origin", required=True, help="the estate's log origin <site>/<slug> (on the credential letter)")
+    q.add_argument("--round", required=True, metavar="ID")
+    q.add_argument("--item", required=True)
+    q.add_argument("--candidate", required=True)
+    q.add_argument("--statement", type=Path, metavar="FILE", help="the candidate's statement (UTF-8 text)")
+    q.add_argument("--signatures", required=True, type=Path, metavar="FILE", help="JSON list to append to")
+    q.set_defaults(handler=run_sign)
     q = rs.add_parser("vet", help="审核候选人 / vet a nomination")
     q.add_argument("--estate", required=True, metavar="SLUG")
     q.add_argument("--round", required=True, metavar="ID")
@@ -70,6 +82,9 @@ def register(sub) -> None:  # noqa: ANN001
     q.add_argument("--estate", required=True, metavar="SLUG")
     q.add_argument("--json", action="store_true")
     q.set_defaults(handler=run_list)
+
+
+CODE_ENV = "GONGJUE_CREDENTIAL_CODE"
 
 
 def _operator() -> str:
@@ -176,6 +191,37 @@ def run_nominate(args) -> int:  # noqa: ANN001
     except rounds.RoundError as e:
         return _refused(e)
     print(f"已登记提名 {args.candidate}（{args.item}）/ recorded the nomination of {args.candidate} for {args.item}")
+    return 0
+
+
+def run_sign(args) -> int:  # noqa: ANN001
+    import os
+
+    from identity.credential import CodeError, signing_key
+
+    try:
+        statement = args.statement.read_text("utf-8") if args.statement else ""
+        sigs = json.loads(args.signatures.read_text("utf-8")) if args.signatures.exists() else []
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        print(f"无法读取文件 / cannot read a file: {e}", file=sys.stderr)
+        return 2
+    if not isinstance(sigs, list):
+        print(f"{args.signatures}: 须为 JSON 列表 / must be a JSON list", file=sys.stderr)
+        return 2
+    code = os.environ.get(CODE_ENV) or getpass.getpass("凭证码 / credential code: ")
+    try:
+        key = signing_key(code, args.origin)
+    except CodeError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    signed = candidates.sign_nomination(key, args.origin, args.round, args.item, args.candidate, statement)
+    if any(s.get("key") == signed["key"] for s in sigs if isinstance(s, dict)):
+        print("此凭证已签过这份提名 / this credential has signed this nomination already", file=sys.stderr)
+        return 2
+    sigs.append(signed)
+    args.signatures.write_text(json.dumps(sigs, indent=1) + "\n", "utf-8")
+    print(f"已签名（公钥 {signed['key'][:16]}…），共 {len(sigs)} 个签名 / signed with key {signed['key'][:16]}…; "
+          f"{len(sigs)} signatures in {args.signatures}")
     return 0
 
 
