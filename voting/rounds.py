@@ -439,7 +439,8 @@ def _view_from_entries(slug: str, round_id: str, entries: list[ParsedEntry]) -> 
                 lifecycle.parse_extend(body)
             except LifecycleError:
                 continue  # the audit reports it; an ill-formed extension extends nothing
-            if view.close_seq is None and body["previous"] == format_time(view.closes):
+            if (view.close_seq is None and body["previous"] == format_time(view.closes)
+                    and parse_time(e.time, "time") < view.closes):  # as the audit: no reopening
                 view.extensions.append((e.seq, body))
                 view.closes = parse_time(body["closes"], "closes")
         elif e.type == CLOSE and view.close_seq is None:

@@ -313,6 +313,7 @@ def test_audit_reports_an_extension_after_the_close(engine, est):
                                                   "reason": "late"}, time=v.closes + timedelta(hours=1))
     problems = [m for _, m in check_log(entries(engine), est.origin)]
     assert any("no reopening" in m for m in problems), problems
+    assert view(engine).closes == v.closes  # and the round's view does not take it either
 
 
 def _tampered_announce(engine, monkeypatch, change) -> None:
