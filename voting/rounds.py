@@ -242,6 +242,7 @@ def create_draft(session: Session, slug: str, spec: dict, *, by: str, now: datet
     """Store a new draft round (database only); RoundError ``bad_spec``, ``round_exists``, ``no_estate``."""
     estate = _estate(session, slug)
     clean = check_spec(spec, origin=estate.origin)
+    log.lock_log(session, estate.log_id)  # two drafts of one id cannot race past the check below
     if _draft(session, slug, clean["round"]) is not None or _announced(session, estate, clean["round"]) is not None:
         raise RoundError("round_exists", f"轮次 {clean['round']} 已存在 / round {clean['round']!r} already exists")
     t = _now(now)
