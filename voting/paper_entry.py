@@ -398,7 +398,7 @@ def load_round(session: Session, slug: str, round_id: str) -> RoundState:
 def _round_view(session: Session, slug: str, round_id: str):
     """helper A's ``voting.rounds.load`` when it exists (window, policies), else None."""
     try:
-        from voting import rounds  # noqa: PLC0415 — helper A's module, optional until it lands
+        from voting import rounds
     except ImportError:
         return None
     load = getattr(rounds, "load", None)
@@ -492,7 +492,7 @@ def _project(session: Session, log_id: int, round_id: str, voter: str, seq: int)
     electronic one is refused (policy ``first``) or recorded (``electronic``); a proxy grant in
     force for the voter ends, as when the owner casts in person (the proxy can no longer cast)."""
     try:
-        from voting.cast import ProxyGrant, Voted  # noqa: PLC0415 — present once casting has landed
+        from voting.cast import ProxyGrant, Voted
     except ImportError:
         return
     if session.get(Voted, (log_id, round_id, voter)) is None:
@@ -540,6 +540,13 @@ def discard(session: Session, slug: str, round_id: str, voter: str) -> None:
         raise PaperError("no_pending", f"投票人 {voter} 没有待核对的录入 / no waiting entry for voter {voter}")
 
 
+def forget_pending(session: Session, log_id: int, round_id: str) -> int:
+    """Delete every first entry still waiting in a round (to be called when the round closes: an
+    unmatched entry can no longer count, and its marks must not outlive the round); the count."""
+    done = session.execute(delete(PendingEntry).where(PendingEntry.log_id == log_id, PendingEntry.round_id == round_id))
+    return int(done.rowcount or 0)
+
+
 def pending_voters(session: Session, slug: str, round_id: str) -> list[str]:
     """Voters whose paper ballot has one entry waiting for the second (no marks, no names)."""
     estate = identity_store.get_estate(session, slug)
@@ -575,7 +582,7 @@ def count_paper(entries: Sequence[ParsedEntry], rec: RoundEntries, add: Callable
     for seq, body in rec.ballots:
         try:
             seq_of.setdefault(ballots_.tracking_code(body["ballot"])[0], (seq, body))
-        except Exception:  # noqa: BLE001 — a malformed ballot was reported by the ballot audit
+        except Exception:  # noqa: BLE001, S112 — a malformed ballot was reported by the ballot audit
             continue
     electronic: dict[str, tuple[int, int]] = {}  # voter → (seq, index in counted)
     for index, (v, _) in enumerate(counted):

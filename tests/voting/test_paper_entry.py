@@ -24,11 +24,19 @@ from ledger.entry import parse_entry
 from tests.voting.round_scenario import AUTHORITY_KEY, TRUSTEE_SECRETS, credential_key
 from voting import paper_entry, round_audit
 from voting.agenda import parse_agenda
-from voting.lifecycle import china_date, format_time
-from voting.rounds import credentials_digest
 from voting.crypto import ballot, tally, trustee
+from voting.lifecycle import china_date, format_time
 from voting.paper_entry import PaperDisagreement, PaperError
-from voting.round_record import BALLOT, ROUND, ballot_body, collect_rounds, item_shapes, round_body, trustee_context
+from voting.round_record import (
+    BALLOT,
+    ROUND,
+    ballot_body,
+    collect_rounds,
+    item_shapes,
+    round_body,
+    trustee_context,
+)
+from voting.rounds import credentials_digest
 
 SLUG = "maple-court"
 ROUND_ID = "r1"
@@ -341,12 +349,16 @@ def test_the_audit_catches_a_forged_paper_ballot(engine):
     audit = b.audit()
     messages = " | ".join(m for _, m in audit.problems)
     assert "same scrutineer" in messages
-    assert f"station key" in messages and any(s == seq for s, _ in audit.problems)
+    assert "station key" in messages and any(s == seq for s, _ in audit.problems)
     assert audit.counted == 1
 
 
 def test_paper_entry_after_the_close_is_refused(engine):
     b = build(engine)
+    b.enter("B-02", "zhao")  # waiting when the round closes: forgotten at the close
+    with transaction(engine) as session:
+        assert paper_entry.forget_pending(session, store.get_estate(session, SLUG).log_id, ROUND_ID) == 1
+    assert pending_rows(b) == []
     from voting.round_record import CLOSE, close_body
     agg = tally.tally_secret([], fingerprint=b.fingerprint, items=item_shapes(AGENDA))
     with transaction(engine) as session:

@@ -10,7 +10,15 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from tests.voting.test_paper_entry import MARKS, ROUND_ID, SCAN, SLUG, build, paper_entries, pending_rows
+from tests.voting.test_paper_entry import (
+    MARKS,
+    ROUND_ID,
+    SCAN,
+    SLUG,
+    build,
+    paper_entries,
+    pending_rows,
+)
 from tests.web.conftest import add_staff, sign_in
 
 URL = f"/api/v1/estates/{SLUG}/rounds/{ROUND_ID}/paper"
@@ -108,5 +116,5 @@ def test_refusals_carry_stable_codes(engine, staff):
 
 def test_openapi_documents_the_paper_endpoints(app, client):
     doc = client.get("/api/v1/openapi.json").json()
-    post = doc["paths"][f"/api/v1/estates/{{slug}}/rounds/{{round_id}}/paper"]["post"]
+    post = doc["paths"]["/api/v1/estates/{slug}/rounds/{round_id}/paper"]["post"]
     assert {"201", "202", "401", "403", "404", "409", "422"} <= set(post["responses"])
