@@ -91,3 +91,23 @@ def test_round_commands(engine, env, capsys, monkeypatch):
     assert capsys.readouterr().out.startswith("r1\tannounced")
     assert cli.main(["round", "show", "--estate", SLUG, "--round", "r9"]) == 2
     assert "no_such_round" in capsys.readouterr().err
+
+
+def test_secret_round_with_trustee_key_files(engine, env, capsys):
+    est = make_estate(engine)
+    opens = datetime.now(UTC).replace(microsecond=0) + timedelta(days=16)
+    spec = {"round": "s1", "agenda": {"items": [{"id": "m1", "kind": "motion", "matter": "hire_manager"}]},
+            "opens": opens.strftime(FMT), "closes": (opens + timedelta(days=7)).strftime(FMT)}
+    path = write(env / "spec.json", spec)
+    keys = [write(env / f"t{j}.pub", k) for j, k in reversed(list(enumerate(est.trustees("s1")["keys"], 1)))]
+    wrong = [write(env / f"w{j}.pub", k) for j, k in enumerate(est.trustees("s2")["keys"], 1)]
+    args = ["round", "create", "--estate", SLUG, "--spec", path]
+    assert cli.main([*args, "--trustee-key", wrong[0], "--trustee-key", wrong[1]]) == 2
+    assert "maple-court/s1" in capsys.readouterr().err  # the ceremony context the keys must carry
+    assert cli.main([*args, "--trustee-key", keys[0], "--dealer", keys[1]]) == 2
+    assert cli.main([*args, "--trustee-key", keys[0], "--trustee-key", keys[1]]) == 0
+    assert cli.main(["round", "announce", "--estate", SLUG, "--round", "s1"]) == 0
+    capsys.readouterr()
+    assert cli.main(["round", "show", "--estate", SLUG, "--round", "s1", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["secrecy"] == "secret" and len(shown["joint_key"]) == 64

@@ -33,6 +33,12 @@ def register(sub) -> None:  # noqa: ANN001
                             "trustees, policies, cosigners (docs/guide-supervisor.md)")
         if name == "update":
             q.add_argument("--round", required=True, metavar="ID")
+        q.add_argument("--trustee-key", action="append", type=Path, default=[], metavar="KEY.pub",
+                       help="n-of-n: a trustee's public key file (gongjue trustee keygen --public), repeatable; "
+                            "sets the spec's trustees")
+        q.add_argument("--dealer", action="append", type=Path, default=[], metavar="DEALER.json",
+                       help="k-of-n: a dealer's public commitments (dkg-start), repeatable, with --threshold")
+        q.add_argument("--threshold", type=int, metavar="K", help="k of the k-of-n trustees")
         q.set_defaults(handler=handler)
     q = rs.add_parser("announce", help="公告（写入账本，锁定议程）/ announce: the round entry, the agenda locked")
     q.add_argument("--estate", required=True, metavar="SLUG")
@@ -120,8 +126,32 @@ def _read_spec(path: Path) -> dict | None:
     return json.loads(json.dumps(doc))  # plain dicts
 
 
+def _with_trustees(spec: dict, args) -> dict | None:  # noqa: ANN001
+    """The spec with ``trustees`` from --trustee-key / --dealer files, when given."""
+    if not args.trustee_key and not args.dealer:
+        return spec
+    if args.trustee_key and args.dealer or bool(args.dealer) != (args.threshold is not None):
+        print("bad_spec: --trustee-key（n-of-n）与 --dealer + --threshold（k-of-n）二选一 / use either --trustee-key "
+              "(n-of-n) or --dealer with --threshold (k-of-n)", file=sys.stderr)
+        return None
+    docs = []
+    for path in args.trustee_key or args.dealer:
+        try:
+            doc = json.loads(path.read_text("utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            print(f"{path}: 无法读取 / cannot read: {e}", file=sys.stderr)
+            return None
+        if isinstance(doc, dict) and doc.get("kind") == "gongjue/dkg-public":
+            doc = doc.get("commitments")  # the public file of dkg-start
+        docs.append(doc)
+    docs.sort(key=lambda d: d.get("trustee", 0) if isinstance(d, dict) else 0)
+    trustees = {"threshold": None, "keys": docs} if args.trustee_key else {"threshold": args.threshold, "dealers": docs}
+    return spec | {"trustees": trustees}
+
+
 def run_create(args) -> int:  # noqa: ANN001
     spec = _read_spec(args.spec)
+    spec = spec and _with_trustees(spec, args)
     if spec is None:
         return 2
     try:
@@ -135,6 +165,7 @@ def run_create(args) -> int:  # noqa: ANN001
 
 def run_update(args) -> int:  # noqa: ANN001
     spec = _read_spec(args.spec)
+    spec = spec and _with_trustees(spec, args)
     if spec is None:
         return 2
     try:
