@@ -368,3 +368,23 @@ def test_audit_reports_ballots_outside_the_window(engine, est):
     problems = check_log(entries(engine), est.origin)
     assert any(s == early and "before the window opens" in m for s, m in problems), problems
     assert any(s == late and "after the window closed" in m for s, m in problems), problems
+
+
+def test_k_of_n_trustees(engine, est):
+    import nacl.signing
+
+    from voting.crypto import dkg
+
+    context = f"{est.origin}/r1"
+    dealers = [dkg.commitments_json(dkg.Polynomial(c), i, context=context, transport=bytes([i]) * 32,
+                                    signing_key=nacl.signing.SigningKey(bytes([i]) * 32).verify_key)
+               for i, c in {1: (11, 12), 2: (21, 22), 3: (31, 32)}.items()]
+    draft(engine, spec(secrecy="secret", trustees={"threshold": 2, "dealers": dealers}))
+    announce(engine)
+    v = view(engine)
+    assert v.announcement.trustees["threshold"] == 2 and len(v.joint_key) == 32
+    assert check_log(entries(engine), est.origin) == []
+    bad = {"threshold": 4, "dealers": dealers}  # k > n
+    e = refused(engine, lambda s: rounds.create_draft(s, SLUG, spec("r2", secrecy="secret", trustees=bad), by="x"),
+                "bad_spec")
+    assert "trustees" in e.message
