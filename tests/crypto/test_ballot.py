@@ -290,3 +290,25 @@ def test_ballot_never_replays_into_another_round_with_the_same_agenda_roll_and_k
         forged["ballot"]["round"] = other.hex()
         with pytest.raises(BallotError, match="proof does not verify"):
             ballot.verify_ballot(_resign(forged), fingerprint=other, joint_key=K, items=ITEMS)
+
+
+def test_tracking_code_fast_path_is_the_jcs_hash():
+    """tracking_code takes a fast encoding for ballot-shaped values; it must equal SHA-256(JCS)."""
+    import hashlib
+
+    import rfc8785
+
+    signed, _ = ballot.encrypt_ballot(fingerprint=FP, joint_key=K, items=ITEMS,
+                                      choices={"motion-1": [1, 0, 0], "选举": [1, 0, 1, 0]},
+                                      signing_key=nacl.signing.SigningKey(bytes(32)))
+    odd = [signed, {"b": 1, "a": [True, None, -(2**53) + 1, "\u0001\n\"\\\u007f é 中 \u2028"]},
+           {"é": 1, "e": 2}, {"a": 2**53}, {"\ud800x": 1}, {"z": "\U0001f600", "a": {"y": [], "x": {}}},
+           {"a": 1.5}]
+    for value in odd:
+        try:
+            want = hashlib.sha256(rfc8785.dumps(value)).hexdigest()
+        except Exception:  # noqa: BLE001 — JCS refuses it; so must the tracking code
+            with pytest.raises(Exception):  # noqa: B017
+                ballot.tracking_code(value)
+            continue
+        assert ballot.tracking_code(value)[0] == want

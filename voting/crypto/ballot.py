@@ -169,9 +169,39 @@ def _short(full: str) -> str:
     return f"{s[0:4]}-{s[4:8]}-{s[8:12]}"
 
 
+def _plain(obj: object) -> bool:
+    """True when ``_jcs_ballot``'s fast encoding of ``obj`` is its RFC 8785 encoding: only objects
+    with ASCII keys (code-point order = UTF-16 order), lists, strings, booleans, null and
+    integers of magnitude < 2^53 (no floats) — every ballot-shaped value."""
+    stack = [obj]
+    while stack:
+        o = stack.pop()
+        t = type(o)
+        if t is str or t is bool or o is None:
+            continue
+        if t is int:
+            if -(2**53) < o < 2**53:
+                continue
+            return False
+        if t is dict:
+            for k, v in o.items():
+                if type(k) is not str or not k.isascii():
+                    return False
+                stack.append(v)
+            continue
+        if t is list:
+            stack.extend(o)
+            continue
+        return False
+    return True
+
+
 def tracking_code(signed: dict) -> tuple[str, str]:
-    """(full, short): full = SHA-256(JCS(signed ballot)) hex; short = first 12 hex upper-cased, "XXXX-XXXX-XXXX"."""
-    full = hashlib.sha256(rfc8785.dumps(signed)).hexdigest()
+    """(full, short): full = SHA-256(JCS(signed ballot)) hex; short = first 12 hex upper-cased, "XXXX-XXXX-XXXX".
+
+    Ballot-shaped values (``_plain``) take the fast encoding, which is byte for byte their JCS;
+    anything else goes through ``rfc8785`` (the audit recomputes one code per recorded ballot)."""
+    full = hashlib.sha256(_jcs_ballot(signed) if _plain(signed) else rfc8785.dumps(signed)).hexdigest()
     return full, _short(full)
 
 
