@@ -118,6 +118,7 @@ class PendingEntry(Base):
     salt: Mapped[str] = mapped_column(String(64))
     digest: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    disputed: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: item ids of the last disagreement
 
 
 # --- marks --------------------------------------------------------------------------------------
@@ -467,9 +468,12 @@ def enter(session: Session, slug: str, round_id: str, *, voter: str, marks: obje
         session.flush()
         return EntryResult("pending", voter)
     if pending.scrutineer == by:
+        seen = json.loads(pending.disputed) if pending.disputed else None
+        note = (f"；另一位监票人的录入在 {'、'.join(seen)} 上与您的不同 / another scrutineer's entry differed from "
+                f"yours in {', '.join(seen)}" if seen else "")
         raise PaperError("same_scrutineer", "同一位监票人不能录入同一张纸质选票两次，第二次录入须由另一位监票人完成 / "
                                             "the same scrutineer cannot enter this paper ballot twice: the second "
-                                            "entry must come from another scrutineer")
+                                            "entry must come from another scrutineer" + note)
     first = json.loads(pending.marks)
     diff = differing(first, canon, pending.scan_sha256, scan)
     if diff:
@@ -545,6 +549,29 @@ def forget_pending(session: Session, log_id: int, round_id: str) -> int:
     unmatched entry can no longer count, and its marks must not outlive the round); the count."""
     done = session.execute(delete(PendingEntry).where(PendingEntry.log_id == log_id, PendingEntry.round_id == round_id))
     return int(done.rowcount or 0)
+
+
+def note_dispute(session: Session, slug: str, round_id: str, voter: str, items: list[str]) -> None:
+    """Mark the waiting first entry of ``voter`` as contradicted on ``items`` (item ids only, no
+    marks), so the first scrutineer sees the disagreement too (``pending``).  Called in its own
+    transaction after a ``PaperDisagreement``; nothing reaches the ledger."""
+    estate = identity_store.get_estate(session, slug)
+    row = session.scalar(select(PendingEntry).where(PendingEntry.log_id == estate.log_id,
+                                                    PendingEntry.round_id == round_id,
+                                                    PendingEntry.voter == voter)) if estate else None
+    if row is not None:
+        row.disputed = json.dumps(items)
+
+
+def pending(session: Session, slug: str, round_id: str) -> list[tuple[str, list[str] | None]]:
+    """(voter, item ids of the last disagreement or None) of every first entry still waiting."""
+    estate = identity_store.get_estate(session, slug)
+    if estate is None:
+        return []
+    rows = session.execute(select(PendingEntry.voter, PendingEntry.disputed)
+                           .where(PendingEntry.log_id == estate.log_id, PendingEntry.round_id == round_id)
+                           .order_by(PendingEntry.id))
+    return [(v, json.loads(d) if d else None) for v, d in rows]
 
 
 def pending_voters(session: Session, slug: str, round_id: str) -> list[str]:

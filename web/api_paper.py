@@ -7,7 +7,8 @@
   ``paper.ballot`` entry's seq and tracking code when both agree, or 409 ``disagreement`` naming
   the differing items (nothing recorded; the first entry keeps waiting).
 - ``GET …/paper/pending`` (scrutineer, supervisor): the voters whose ballot waits for a second
-  entry (no marks).
+  entry (no marks), each with the items of the last disagreement: so the first scrutineer is told
+  too.
 - ``DELETE …/paper/pending/{voter}`` (scrutineer): drop a waiting first entry that was wrong.
 
 Refusals are ``{"detail": {"code", "message"}}`` (``voting.paper_entry.CODES``), plus ``items``
@@ -69,8 +70,15 @@ class RefusalBody(BaseModel):
     detail: Refusal
 
 
+class Waiting(BaseModel):
+    voter: str
+    disputed: list[str] | None = Field(description="item ids (and \"scan\") on which a second entry differed "
+                                                   "last; null when none did")
+
+
 class Pending(BaseModel):
     voters: list[str]
+    entries: list[Waiting]
 
 
 ERRORS = {401: {"description": "not signed in as staff"},
@@ -122,6 +130,10 @@ def _enter(request: Request, slug: str, round_id: str, entry: PaperEntryIn, by: 
                 raise PaperError("bad_marks", "请给出投票人或房号 / give the voter or the flat")
             result = paper_entry.enter(session, slug, round_id, voter=voter, marks=entry.marks,
                                        scan_sha256=entry.scan_sha256, by=by)
+    except PaperDisagreement as e:  # shown to the first scrutineer too (pending), never in the ledger
+        with transaction(request.app.state.engine) as session:
+            paper_entry.note_dispute(session, slug, round_id, voter, e.items)
+        return refusal(e)
     except PaperError as e:
         return refusal(e)
     out = PaperEntryOut(status=result.status, voter=result.voter, seq=result.seq, tracking=result.tracking,
@@ -135,7 +147,8 @@ def _enter(request: Request, slug: str, round_id: str, entry: PaperEntryIn, by: 
 def pending(request: Request, slug: str, round_id: str) -> Pending:
     security.require_estate_role(request, slug, "scrutineer", "supervisor")
     with reading(request.app.state.engine) as session:
-        return Pending(voters=paper_entry.pending_voters(session, slug, round_id))
+        rows = paper_entry.pending(session, slug, round_id)
+    return Pending(voters=[v for v, _ in rows], entries=[Waiting(voter=v, disputed=d) for v, d in rows])
 
 
 @router.delete("/estates/{slug}/rounds/{round_id}/paper/pending/{voter}", status_code=204,

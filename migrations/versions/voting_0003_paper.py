@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("salt", sa.String(64), nullable=False),
         sa.Column("digest", sa.String(64), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("disputed", sa.Text, nullable=True),
         sa.UniqueConstraint("log_id", "round_id", "voter", name="uq_voting_paper_pending_voter"),
     )
 

@@ -225,6 +225,13 @@ def test_disagreeing_entries_record_nothing_and_name_the_items(engine):
     assert "m1" in str(exc.value) and "c1" in str(exc.value)
     assert paper_entries(b) == []
     assert pending_rows(b) == [b.pseudonym["B-02"]]  # the first entry keeps waiting
+    with transaction(engine) as session:  # the API notes the disagreement for the first scrutineer
+        paper_entry.note_dispute(session, SLUG, ROUND_ID, b.pseudonym["B-02"], exc.value.items)
+    with reading(engine) as session:
+        assert paper_entry.pending(session, SLUG, ROUND_ID) == [(b.pseudonym["B-02"], ["m1", "c1", "scan"])]
+    with pytest.raises(PaperError) as mine:
+        b.enter("B-02", "zhao")
+    assert mine.value.code == "same_scrutineer" and "m1, c1, scan" in mine.value.message
     # the first scrutineer is told the same when the second is entered again differently by a third
     with pytest.raises(PaperDisagreement) as again:
         b.enter("B-02", "sun", marks={"m1": "同意", "e1": ["K1"], "c1": "P2"})

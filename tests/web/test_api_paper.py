@@ -47,7 +47,8 @@ def test_two_agreeing_entries_over_http(engine, staff):
     body = {"voter": b.pseudonym["A-01"], "marks": MARKS, "scan_sha256": SCAN}
     first = _post(staff["zhao"], body)
     assert first.status_code == 202 and first.json()["status"] == "pending"
-    assert staff["alice"].get(URL + "/pending").json() == {"voters": [b.pseudonym["A-01"]]}
+    assert staff["alice"].get(URL + "/pending").json() == {"voters": [b.pseudonym["A-01"]],
+                                                           "entries": [{"voter": b.pseudonym["A-01"], "disputed": None}]}
     # the second scrutineer names the voter by the flat on the ballot
     second = _post(staff["qian"], {"flat": {"building": "1", "unit": "1", "room": "101"},
                                    "marks": {"m1": "agree", "e1": ["K3", "K1"], "c1": "P2"}, "scan_sha256": SCAN})
@@ -66,9 +67,13 @@ def test_disagreement_is_shown_to_both_and_nothing_is_recorded(engine, staff):
     assert r.status_code == 409
     assert r.json()["detail"]["code"] == "disagreement" and r.json()["detail"]["items"] == ["e1"]
     assert paper_entries(b) == []
-    # the first scrutineer, entering again, is refused as the same scrutineer; the first entry is dropped
+    # the first scrutineer is told too: the waiting entry shows the differing items (never the marks)
+    waiting = staff["zhao"].get(URL + "/pending").json()
+    assert waiting["entries"] == [{"voter": voter, "disputed": ["e1"]}] and "K1" not in str(waiting)
+    # entering again, they are refused as the same scrutineer, told the items; the first entry is dropped
     again = _post(staff["zhao"], {"voter": voter, "marks": MARKS, "scan_sha256": SCAN})
     assert again.status_code == 409 and again.json()["detail"]["code"] == "same_scrutineer"
+    assert "differed from yours in e1" in again.json()["detail"]["message"]
     assert staff["zhao"].delete(f"{URL}/pending/{voter}").status_code == 204
     assert pending_rows(b) == []
     assert staff["zhao"].delete(f"{URL}/pending/{voter}").json()["detail"]["code"] == "no_pending"
