@@ -354,12 +354,22 @@ def cast(engine: Engine, slug: str, round_id: str, text: str | bytes, *, voter: 
             _check_not_replayed(s, estate.log_id, round_id, tracking)
             entry = log.append(s, estate.log_id, round_record.BALLOT, body, time=now)
             _record_ballot(s, estate.log_id, rnd, entry.seq, target, key, proxy, tracking)
-            checkpoint.sign(s, estate.log_id, keys.log_key())
-            receipt = build_receipt(s, estate.log_id, entry.seq)
+            note = checkpoint.sign(s, estate.log_id, keys.log_key())
+            receipt = _receipt(s, estate, entry, note)
     except IntegrityError:
         raise CastError("already_voted", f"表决权人 {target} 已经投过票 / voter {target} already has a ballot in "
                                          f"round {round_id}") from None
     return {"tracking": tracking, "short": short, "voter": target, "proxy": proxy, **receipt}
+
+
+def _receipt(s: Session, estate: Estate, entry, note: str) -> dict:
+    """SPEC §2.6 receipt of ``entry`` against the checkpoint ``note`` just signed under the log lock
+    (its size is ``entry.seq + 1``: the entry is the last one; a new checkpoint has no cosignatures)."""
+    size = entry.seq + 1
+    proof = log.inclusion_proof(s, estate.log_id, entry.seq, size)
+    return {"origin": estate.origin, "seq": entry.seq, "entry": entry.data.decode("utf-8"),
+            "leaf_hash": entry.leaf_hash.hex(), "tree_size": size, "proof": [p.hex() for p in proof],
+            "checkpoint": note}
 
 
 def _check_and_project(s: Session, log_id: int, rnd: RoundInfo, target: str, proxy: str | None) -> None:

@@ -77,6 +77,12 @@ def test_cast_returns_a_receipt_that_verifies(engine, secrecy):
     assert r["tracking"] == tracking_code(entry.body["ballot"])[0]
     assert r["short"] == "-".join([r["tracking"][:12].upper()[i:i + 4] for i in (0, 4, 8)])
     assert r["voter"] == est.voters["A-01"] and r["proxy"] is None
+    from identity import store
+    from ledger.receipt import build_receipt
+
+    with reading(engine) as s:  # the cast's receipt is exactly the one the audit page serves
+        served = build_receipt(s, store.get_estate(s, SLUG).log_id, r["seq"], r["tree_size"])
+    assert {k: r[k] for k in served} == served
     problems, audit = _audit(est)
     assert problems == [] and audit.counted == 1
 
