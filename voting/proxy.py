@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import nacl.signing
 import rfc8785
@@ -224,8 +223,3 @@ def apply_entry(book: Book, entry_type: str, seq: int, b: dict, fingerprint_hex:
     else:
         book.revoke(b["voter"], b["proxy"])
 
-
-def now_or(now: datetime | None) -> datetime:
-    from datetime import UTC
-
-    return now or datetime.now(UTC)

@@ -275,5 +275,5 @@ def test_a_replayed_ballot_is_refused_and_named(engine, tmp_path):
     replay = append_raw(est, "ballot", round_record.ballot_body(ROUND_ID, json.loads(first), "sms"))
     report = gongjue_verify(est, tmp_path / "b")
     assert [p.seq for p in report.problems] == [replay] and "replay" in report.problems[0].message
-    problems, audit = _audit(est)
+    _, audit = _audit(est)
     assert audit.counts[0].heads == (0, 1, 0)  # A's revote still counts
