@@ -277,3 +277,22 @@ def test_a_replayed_ballot_is_refused_and_named(engine, tmp_path):
     assert [p.seq for p in report.problems] == [replay] and "replay" in report.problems[0].message
     _, audit = _audit(est)
     assert audit.counts[0].heads == (0, 1, 0)  # A's revote still counts
+
+
+def test_the_projection_holds_one_row_per_voter_and_round(engine):
+    """Defence in depth under the log lock: migration voting_0002's primary key refuses a second
+    ``voting_voted`` row for one voter of a round (what a cast racing past the lock would hit)."""
+    from sqlalchemy.exc import IntegrityError
+
+    from identity import store
+    from ledger.db import transaction
+    from voting.cast import Voted
+
+    est = ce.make(engine)
+    r = _cast(est, "A-01")
+    with pytest.raises(IntegrityError):
+        with transaction(engine) as s:
+            lid = store.get_estate(s, SLUG).log_id
+            s.add(Voted(log_id=lid, round_id=ROUND_ID, voter=est.voters["A-01"], channel="electronic",
+                        first_seq=r["seq"] + 1, last_seq=r["seq"] + 1, ballots=1))
+            s.flush()
