@@ -77,7 +77,9 @@ def check_count(entries: Sequence[ParsedEntry], rec: RoundEntries, out) -> None:
     secret = ann.secrecy == "secret"
     times = {e.seq: e.time for e in entries if e.type in (cr.SHARES, cr.RESULT, cr.FINAL, "round.close")}
     close_seq = rec.close[0] if rec.close is not None else None
-    settings = cr.settings_of(rec.body, [b for s, b in rec.of("round.extend") if close_seq is None or s < close_seq])
+    ext_times = {e.seq: e.time for e in entries if e.type == "round.extend"}
+    settings = cr.settings_of(rec.body, [(ext_times.get(s), b) for s, b in rec.of("round.extend")
+                                         if close_seq is None or s < close_seq])
     if (close_seq is not None and settings.closes is not None and close_seq in times
             and cr.parse_time(times[close_seq]) < settings.closes):
         out.add(close_seq, f"投票期结束前就结束了轮次 / round.close at {times[close_seq]}, before the voting "

@@ -226,16 +226,19 @@ def _time(value: object) -> datetime | None:
     return None
 
 
-def settings_of(round_body: dict | None, extends: Sequence[dict] = ()) -> Settings:
+def settings_of(round_body: dict | None, extends: Sequence[tuple[str | None, dict]] = ()) -> Settings:
     """The count's settings from the ``round`` body (SPEC §7.1 lifecycle members: ``window.closes``,
-    ``policies.deemed_consent``) and the ``round.extend`` bodies before the close (SPEC §7.6:
-    each one whose ``previous`` is the current close moves it to its ``closes``)."""
+    ``policies.deemed_consent``, ``policies.objection_days``) and the ``round.extend`` entries
+    before the close, as (entry time, body) in log order (SPEC §7.6: each one appended before the
+    close in force whose ``previous`` is that close moves it to its ``closes``; a time of None is
+    not checked)."""
     life = round_body if isinstance(round_body, dict) else {}
     window = life.get("window") if isinstance(life.get("window"), dict) else {}
     closes = _time(window.get("closes"))
-    for ext in extends:
+    for when, ext in extends:
         if (closes is not None and isinstance(ext, dict) and ext.get("previous") == format_time(closes)
-                and _time(ext.get("closes")) is not None):
+                and _time(ext.get("closes")) is not None and (when is None or _time(when) is not None
+                                                               and _time(when) < closes)):
             closes = _time(ext.get("closes"))
     policies = life.get("policies") if isinstance(life.get("policies"), dict) else {}
     days = policies.get("objection_days", DEFAULT_OBJECTION_DAYS)

@@ -96,10 +96,11 @@ def _round(entries: list[ParsedEntry], round_id: str) -> RoundEntries:
     return rec
 
 
-def settings(rec: RoundEntries) -> cr.Settings:
-    """Window end (after extensions before the close), deemed consent, objection window."""
+def settings(rec: RoundEntries, entries: list[ParsedEntry]) -> cr.Settings:
+    """Window end (after the extensions in force), deemed consent, objection window."""
     limit = rec.close[0] if rec.close is not None else None
-    return cr.settings_of(rec.body, [b for s, b in rec.of(EXTEND) if limit is None or s < limit])
+    times = {e.seq: e.time for e in entries if e.type == EXTEND}
+    return cr.settings_of(rec.body, [(times.get(s), b) for s, b in rec.of(EXTEND) if limit is None or s < limit])
 
 
 def _locked(session: Session, slug: str, round_id: str) -> tuple[int, str, list[ParsedEntry], RoundEntries]:
@@ -135,8 +136,8 @@ class Prepared:
     audit: RoundAudit | None
 
 
-def _check_window(rec: RoundEntries, now: datetime) -> cr.Settings:
-    s = settings(rec)
+def _check_window(rec: RoundEntries, entries: list[ParsedEntry], now: datetime) -> cr.Settings:
+    s = settings(rec, entries)
     if s.closes is not None and now < s.closes:
         raise CountError("window_open", f"投票期尚未结束（{cr.format_time(s.closes)} 结束）/ the voting window is "
                                         f"still open until {cr.format_time(s.closes)}")
@@ -152,7 +153,7 @@ def prepare_close(session: Session, slug: str, round_id: str, *, now: datetime |
     rec = _round(entries, round_id)
     audit = None
     if rec.close is None:
-        _check_window(rec, _now(now))
+        _check_window(rec, entries, _now(now))
         audit = audit_round(entries, rec, origin)
     return Prepared(len(entries), entries, rec, audit)
 
@@ -187,7 +188,7 @@ def close(session: Session, slug: str, round_id: str, *, now: datetime | None = 
         rec, audit = _round(entries, round_id), None
     if rec.close is not None:
         return None
-    s = _check_window(rec, now)
+    s = _check_window(rec, entries, now)
     audit = audit or audit_round(entries, rec, origin)
     ann = rec.announcement
     secret = ann.secrecy == "secret"
@@ -244,7 +245,7 @@ def submit_shares(session: Session, slug: str, round_id: str, shares: object, *,
     """Check one trustee's shares (SPEC §3.8) and append them; decrypt, decide and record the
     result when they complete the set."""
     now = _now(now)
-    log_id, origin, _, rec = _locked(session, slug, round_id)
+    log_id, origin, entries, rec = _locked(session, slug, round_id)
     ann = rec.announcement
     if ann.secrecy != "secret":
         raise CountError("open_round", f"轮次 {round_id} 是记名表决，没有需要解密的内容 / round {round_id} is an "
@@ -295,7 +296,7 @@ def submit_shares(session: Session, slug: str, round_id: str, shares: object, *,
         counts = [cr.SelectionCounts(r.id, r.heads, r.area) for r in combined]
         share_seqs = sorted([s for s, _ in prior.values()] + [entry.seq])
         result = _append_result(session, log_id, rec, rec.close[0], share_seqs, counts,
-                                Amount(aggregates.ballots, aggregates.total_weight), settings(rec), now)
+                                Amount(aggregates.ballots, aggregates.total_weight), settings(rec, entries), now)
     _sign(session, log_id)
     return Submitted(entry, result, j, tuple(present), _needed(ts))
 
@@ -332,10 +333,11 @@ def due(session: Session, slug: str, now: datetime | None = None) -> list[tuple[
     estate = get_estate(session, slug)
     if estate is None or estate.log_id is None:
         return []
-    rounds, _ = collect_rounds(_parsed(session, estate.log_id, STATE_TYPES))
+    entries = _parsed(session, estate.log_id, STATE_TYPES)
+    rounds, _ = collect_rounds(entries)
     out = []
     for rid, rec in rounds.items():
-        s = settings(rec)
+        s = settings(rec, entries)
         if rec.close is None:
             if s.closes is not None and now >= s.closes:
                 out.append((rid, "close"))

@@ -396,3 +396,20 @@ def test_two_trustees_submitting_at_once_give_one_result(engine, tmp_path):
     assert sorted(d.result is not None for d in done) == [False, True]
     assert _published(rnd)["result"]["tally"] == EXPECTED
     assert _verify(rnd, tmp_path / "b2") == []
+
+
+def test_an_extension_moves_the_close(engine, tmp_path):
+    from voting import rounds
+
+    rnd = ce.make(engine)
+    _cast_all(rnd)
+    later = rnd.closes + timedelta(days=3)
+    with transaction(engine) as s:
+        rounds.extend(s, SLUG, ce.ROUND_ID, closes=later, reason="延长三天 / three more days", by="tests",
+                      now=rnd.during)
+    assert scheduler.run_once(engine, rnd.after) == []  # the old end has passed, the window is still open
+    with pytest.raises(CountError) as exc, transaction(engine) as s:
+        count_round.close(s, SLUG, ce.ROUND_ID, now=rnd.after)
+    assert exc.value.code == "window_open"
+    assert [a for _, _, a, _ in scheduler.run_once(engine, later)] == ["close"]
+    assert _verify(rnd, tmp_path / "b") == []

@@ -55,9 +55,11 @@ def test_deemed_result_is_decided_beside_the_actual_one():
 def test_settings_follow_the_extensions_in_order():
     body = {"window": {"opens": "2026-12-01T00:00:00Z", "closes": "2026-12-10T00:00:00Z"},
             "policies": {"deemed_consent": True, "objection_days": 3}}
-    ext = [{"previous": "2026-12-10T00:00:00Z", "closes": "2026-12-12T00:00:00Z"},
-           {"previous": "2026-12-11T00:00:00Z", "closes": "2026-12-20T00:00:00Z"},  # not the close in force
-           {"previous": "2026-12-12T00:00:00Z", "closes": "2026-12-14T00:00:00Z"}]
+    ext = [("2026-12-09T00:00:00Z", {"previous": "2026-12-10T00:00:00Z", "closes": "2026-12-12T00:00:00Z"}),
+           ("2026-12-10T00:00:00Z", {"previous": "2026-12-11T00:00:00Z", "closes": "2026-12-20T00:00:00Z"}),
+           ("2026-12-11T00:00:00Z", {"previous": "2026-12-12T00:00:00Z", "closes": "2026-12-14T00:00:00Z"}),
+           ("2026-12-14T00:00:00Z", {"previous": "2026-12-14T00:00:00Z", "closes": "2026-12-30T00:00:00Z"})]
+    # the second is not the close in force; the last comes when the window has ended: no reopening
     s = settings_of(body, ext)
     assert s.closes.isoformat() == "2026-12-14T00:00:00+00:00" and s.deemed_consent and s.objection_days == 3
     assert settings_of({}, []).closes is None and settings_of({}, []).objection_days == 7
