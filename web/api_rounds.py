@@ -85,6 +85,12 @@ class RoundSpec(BaseModel):
     cosigners: Any = Field(None, description="owners needed to co-sign a nomination (default 5)")
 
 
+class Announce(BaseModel):
+    """An empty object: the announcement takes everything from the draft and the ledger."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class Extension(BaseModel):
     closes: str = Field(description="the new close, UTC (later than the current one)")
     reason: str = Field(description="why, 1–500 characters, public")
@@ -175,6 +181,10 @@ def _supervisor(request: Request, slug: str) -> str:
     return security.require_estate_role(request, slug, "supervisor").username
 
 
+SUPERVISOR = Depends(_supervisor)  # first: 401/403 before the body is looked at
+JSON_ONLY = Depends(require_json)
+
+
 def _is_supervisor(request: Request, slug: str) -> bool:
     try:
         security.require_estate_role(request, slug, "supervisor")
@@ -193,9 +203,8 @@ def _now(request: Request) -> datetime:
 
 
 @router.post("/estates/{slug}/rounds", response_model=Accepted, status_code=201, responses=ERRORS,
-             summary="Create a draft round (supervisor)", dependencies=[Depends(require_json)])
-def create_round(request: Request, slug: str, spec: RoundSpec) -> Accepted:
-    by = _supervisor(request, slug)
+             summary="Create a draft round (supervisor)")
+def create_round(request: Request, slug: str, spec: RoundSpec, by: str = SUPERVISOR, _: None = JSON_ONLY) -> Accepted:
     body = spec.model_dump(exclude_unset=True)
     try:
         with transaction(request.app.state.engine) as session:
@@ -206,9 +215,9 @@ def create_round(request: Request, slug: str, spec: RoundSpec) -> Accepted:
 
 
 @router.put("/estates/{slug}/rounds/{round_id}", response_model=Accepted, responses=ERRORS,
-            summary="Replace a draft's spec before the announcement (supervisor)", dependencies=[Depends(require_json)])
-def update_round(request: Request, slug: str, round_id: str, spec: RoundSpec) -> Accepted:
-    by = _supervisor(request, slug)
+            summary="Replace a draft's spec before the announcement (supervisor)")
+def update_round(request: Request, slug: str, round_id: str, spec: RoundSpec, by: str = SUPERVISOR,
+                 _: None = JSON_ONLY) -> Accepted:
     try:
         with transaction(request.app.state.engine) as session:
             rounds.update_draft(session, slug, round_id, spec.model_dump(exclude_unset=True), by=by,
@@ -219,10 +228,9 @@ def update_round(request: Request, slug: str, round_id: str, spec: RoundSpec) ->
 
 
 @router.post("/estates/{slug}/rounds/{round_id}/announce", response_model=EntryRef, status_code=201,
-             responses=ERRORS, summary="Announce a draft: the round entry, the 15-day notice (supervisor)",
-             dependencies=[Depends(require_json)])
-def announce_round(request: Request, slug: str, round_id: str) -> EntryRef:
-    by = _supervisor(request, slug)
+             responses=ERRORS, summary="Announce a draft: the round entry, the 15-day notice (supervisor)")
+def announce_round(request: Request, slug: str, round_id: str, body: Announce, by: str = SUPERVISOR,
+                   _: None = JSON_ONLY) -> EntryRef:
     now = _now(request)
     try:
         with transaction(request.app.state.engine) as session:
@@ -234,10 +242,9 @@ def announce_round(request: Request, slug: str, round_id: str) -> EntryRef:
 
 
 @router.post("/estates/{slug}/rounds/{round_id}/extend", response_model=EntryRef, status_code=201,
-             responses=ERRORS, summary="Extend the voting window, with a reason (supervisor)",
-             dependencies=[Depends(require_json)])
-def extend_round(request: Request, slug: str, round_id: str, ext: Extension) -> EntryRef:
-    by = _supervisor(request, slug)
+             responses=ERRORS, summary="Extend the voting window, with a reason (supervisor)")
+def extend_round(request: Request, slug: str, round_id: str, ext: Extension, by: str = SUPERVISOR,
+                 _: None = JSON_ONLY) -> EntryRef:
     now = _now(request)
     try:
         closes = parse_time(ext.closes, "closes")
@@ -253,10 +260,9 @@ def extend_round(request: Request, slug: str, round_id: str, ext: Extension) -> 
 
 
 @router.post("/estates/{slug}/rounds/{round_id}/candidates", response_model=Accepted, status_code=201,
-             responses=ERRORS, summary="Record a nomination before the announcement (supervisor)",
-             dependencies=[Depends(require_json)])
-def nominate(request: Request, slug: str, round_id: str, n: Nomination) -> Accepted:
-    by = _supervisor(request, slug)
+             responses=ERRORS, summary="Record a nomination before the announcement (supervisor)")
+def nominate(request: Request, slug: str, round_id: str, n: Nomination, by: str = SUPERVISOR,
+             _: None = JSON_ONLY) -> Accepted:
     try:
         with transaction(request.app.state.engine) as session:
             cands.nominate(session, slug, round_id, item=n.item, candidate=n.candidate, nominated_by=n.nominated_by,
@@ -267,9 +273,8 @@ def nominate(request: Request, slug: str, round_id: str, n: Nomination) -> Accep
 
 
 @router.post("/estates/{slug}/rounds/{round_id}/candidates/vet", response_model=Accepted, responses=ERRORS,
-             summary="Record the vetting of a nomination (supervisor)", dependencies=[Depends(require_json)])
-def vet(request: Request, slug: str, round_id: str, v: Vetting) -> Accepted:
-    by = _supervisor(request, slug)
+             summary="Record the vetting of a nomination (supervisor)")
+def vet(request: Request, slug: str, round_id: str, v: Vetting, by: str = SUPERVISOR, _: None = JSON_ONLY) -> Accepted:
     try:
         with transaction(request.app.state.engine) as session:
             cands.vet(session, slug, round_id, item=v.item, candidate=v.candidate, status=v.status, note=v.note,

@@ -104,6 +104,8 @@ def test_who_may_do_what(engine, app):
     with TestClient(app) as anon:
         assert post(anon, "", spec()).status_code == 401
         assert post(anon, "/r1/announce").status_code == 401
+        assert post(anon, "/r1/announce", {"junk": 1}).status_code == 401  # the role first, then the body
+        assert anon.post(BASE, content=b"x", headers={"content-type": "text/plain"}).status_code == 401
     for name in ("bob", "carol", "root"):
         with TestClient(app, follow_redirects=False) as c:
             assert sign_in(c, name).status_code == 303
@@ -161,4 +163,7 @@ def test_openapi_documents_the_round_endpoints(app):
                          (f"{BASE}/{{round_id}}/extend", "post")):
         op = doc["paths"][path.replace(SLUG, "{slug}")][method]
         assert {"401", "403", "409", "415", "422"} <= set(op["responses"])
-        assert "requestBody" in op or method == "post"
+        assert "requestBody" in op and "201" in op["responses"]
+    for path in (BASE, f"{BASE}/{{round_id}}"):
+        op = doc["paths"][path.replace(SLUG, "{slug}")]["get"]
+        assert "404" in op["responses"] and "$ref" in json.dumps(op["responses"]["200"])
