@@ -130,6 +130,7 @@ def check_spec(spec: object, *, origin: str | None = None) -> dict:
     if not isinstance(spec, dict):
         raise _bad("轮次设置必须是 JSON 对象 / the round spec must be a JSON object")
     problems: list[str] = []
+    spec = {k: v for k, v in spec.items() if v is not None}  # null = the default
     unknown = sorted(set(spec) - SPEC_KEYS)
     if unknown:
         problems.append(f"未知字段 / unknown members: {', '.join(unknown)}")
@@ -172,7 +173,7 @@ def check_spec(spec: object, *, origin: str | None = None) -> dict:
         atts = []
     elif len({a["name"] for a in atts}) != len(atts):
         problems.append("attachments: 附件名称重复 / two attachments share a name")
-    policies = DEFAULT_POLICIES | (spec.get("policies") or {}) if isinstance(spec.get("policies", {}), dict) else None
+    policies = DEFAULT_POLICIES | spec.get("policies", {}) if isinstance(spec.get("policies", {}), dict) else None
     try:
         if policies is None:
             raise LifecycleError("policies must be an object")
