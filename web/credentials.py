@@ -38,7 +38,7 @@ class AuthorityRecorded(BaseModel):
              responses={401: {"description": "not signed in"}, 403: {"description": "not an admin"},
                         415: {"description": "not JSON"}, 422: {"description": "key file refused"}})
 async def register_authority(request: Request, slug: str) -> AuthorityRecorded:
-    security.require_estate_role(request, slug, "admin")
+    await run_in_threadpool(security.require_estate_role, request, slug, "admin")  # reads the database
     document = await _json_body(request)
     if not isinstance(document, dict) or document.get("kind") != "gongjue-authority-public-key":
         raise HTTPException(422, "不是凭证机构公钥文件（KEYFILE.pub）/ not an authority public key file (KEYFILE.pub)")
@@ -78,7 +78,7 @@ class Recorded(BaseModel):
              responses={401: {"description": "not signed in"}, 403: {"description": "role missing"},
                         415: {"description": "not JSON"}, 422: {"description": "statement refused"}})
 async def register_statement(request: Request, slug: str) -> Recorded:
-    security.require_estate_role(request, slug, "authority", "supervisor")
+    await run_in_threadpool(security.require_estate_role, request, slug, "authority", "supervisor")
     document = await _json_body(request)
     return await run_in_threadpool(_record, request, slug, document)
 

@@ -28,12 +28,9 @@ from web.templating import templates
 
 router = APIRouter(include_in_schema=False)
 
-MAX_NAME = 200
-
-
 @router.get("/")
 def index(request: Request) -> Response:
-    with transaction(request.app.state.engine) as session:
+    with reading(request.app.state.engine) as session:
         estates = [(e.slug, e.name) for e in store.list_estates(session)]
     return templates.TemplateResponse(request, "index.html", {"estates": estates})
 
