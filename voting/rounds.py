@@ -268,6 +268,38 @@ def update_draft(session: Session, slug: str, round_id: str, spec: dict, *, by: 
     session.flush()
 
 
+def add_trustee_key(session: Session, slug: str, round_id: str, public: object, *, by: str,
+                    now: datetime | None = None) -> list[int]:
+    """Add (or replace, by trustee number) one n-of-n trustee public key (SPEC §3.7) in a secret
+    draft — what a scrutineer submits after ``gongjue trustee keygen``; returns the trustee numbers
+    now in the draft.  RoundError ``bad_trustees`` (wrong context, bad proof), ``bad_spec`` (an
+    open round, or a draft with k-of-n dealers), ``agenda_locked``, ``no_such_round``."""
+    estate = _estate(session, slug)
+    log.lock_log(session, estate.log_id)
+    if _announced(session, estate, round_id) is not None:
+        raise RoundError("agenda_locked", f"轮次 {round_id} 已公告，监票人已确定 / round {round_id} was announced: its "
+                                          "trustees are fixed")
+    row = _draft(session, slug, round_id)
+    if row is None:
+        raise RoundError("no_such_round", f"没有轮次 {round_id} / no round {round_id!r}", 404)
+    spec = json.loads(row.spec)
+    current = spec["trustees"] or {"threshold": None, "keys": []}
+    if spec["secrecy"] != "secret" or "keys" not in current:
+        raise _bad("记名投票或 k-of-n 监票人的草稿不能逐个添加公钥 / keys are added one by one only to a secret round "
+                   "with n-of-n trustees (k-of-n: put the dealers in the spec)")
+    try:
+        key = trustees_.verify_public_key(public, context=trustee_context(estate.origin, round_id))
+    except (trustees_.TrusteeError, TypeError, KeyError, ValueError) as e:
+        raise RoundError("bad_trustees", f"监票人公钥无效（仪式编号须为 {trustee_context(estate.origin, round_id)}） / "
+                                         f"trustee key refused: {e}", 422) from None
+    keys = [k for k in current["keys"] if k.get("trustee") != key.trustee] + [public]
+    keys.sort(key=lambda k: k["trustee"])
+    clean = check_spec({**spec, "trustees": {"threshold": None, "keys": keys}}, origin=estate.origin)
+    row.spec, row.updated_by, row.updated_at = json.dumps(clean, ensure_ascii=False), by, _now(now)
+    session.flush()
+    return [k["trustee"] for k in keys]
+
+
 def draft_spec(session: Session, slug: str, round_id: str) -> dict | None:
     row = _draft(session, slug, round_id)
     return None if row is None else json.loads(row.spec)

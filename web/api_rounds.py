@@ -9,6 +9,8 @@ Supervisor actions (``web.security.require_estate_role(request, slug, "superviso
 - ``POST /api/v1/estates/{slug}/rounds/{id}/extend`` — append ``round.extend`` (SPEC §7.6).
 - ``POST /api/v1/estates/{slug}/rounds/{id}/candidates`` — record a nomination (SPEC §7.7).
 - ``POST /api/v1/estates/{slug}/rounds/{id}/candidates/vet`` — record a nomination's vetting.
+- ``POST /api/v1/estates/{slug}/rounds/{id}/trustees`` — one trustee's n-of-n public key into a
+  secret draft (a scrutineer of the estate, or a supervisor).
 
 Public (``ledger.db.reading``; no personal data — pseudonyms, weights and statements only):
 
@@ -282,6 +284,39 @@ def vet(request: Request, slug: str, round_id: str, v: Vetting, by: str = SUPERV
     except rounds.RoundError as e:
         raise _refuse(e) from None
     return Accepted(round=round_id, state="draft")
+
+
+class TrusteeKey(BaseModel):
+    """One trustee's public key JSON as ``gongjue trustee keygen`` writes it (SPEC §3.7)."""
+
+    model_config = ConfigDict(extra="allow")
+    v: Any = None
+    context: Any = Field(None, description="<origin>/<round id>")
+    trustee: Any = Field(None, description="the trustee's number, 1 … n")
+    key: Any = None
+    proof: Any = None
+
+
+class TrusteesIn(BaseModel):
+    round: str
+    trustees: list[int] = Field(description="trustee numbers whose keys the draft now holds")
+
+
+def _scrutineer(request: Request, slug: str) -> str:
+    return security.require_estate_role(request, slug, "scrutineer", "supervisor").username
+
+
+@router.post("/estates/{slug}/rounds/{round_id}/trustees", response_model=TrusteesIn, status_code=201,
+             responses=ERRORS, summary="Add one trustee's n-of-n public key to a secret draft (scrutineer, supervisor)")
+def add_trustee(request: Request, slug: str, round_id: str, key: TrusteeKey, by: str = Depends(_scrutineer),
+                _: None = JSON_ONLY) -> TrusteesIn:
+    try:
+        with transaction(request.app.state.engine) as session:
+            numbers = rounds.add_trustee_key(session, slug, round_id, key.model_dump(exclude_unset=True), by=by,
+                                             now=_now(request))
+    except rounds.RoundError as e:
+        raise _refuse(e) from None
+    return TrusteesIn(round=round_id, trustees=numbers)
 
 
 # --- public -------------------------------------------------------------------------------------

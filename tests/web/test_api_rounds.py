@@ -167,3 +167,32 @@ def test_openapi_documents_the_round_endpoints(app):
     for path in (BASE, f"{BASE}/{{round_id}}"):
         op = doc["paths"][path.replace(SLUG, "{slug}")]["get"]
         assert "404" in op["responses"] and "$ref" in json.dumps(op["responses"]["200"])
+
+
+def test_scrutineers_submit_their_trustee_keys(engine, app):
+    est = make_estate(engine)
+    app.state.clock = lambda: T0
+    add_staff(engine, "alice", "supervisor")
+    add_staff(engine, "sam", "scrutineer")
+    add_staff(engine, "bob", "auditor")
+    keys = est.trustees("r1")["keys"]
+    with TestClient(app, follow_redirects=False) as alice, TestClient(app, follow_redirects=False) as sam, \
+            TestClient(app, follow_redirects=False) as bob:
+        for c, name in ((alice, "alice"), (sam, "sam"), (bob, "bob")):
+            assert sign_in(c, name).status_code == 303
+        assert post(alice, "", spec(secrecy="secret")).status_code == 201
+        assert code(post(alice, "/r1/announce")) == "no_trustees"
+        assert post(bob, "/r1/trustees", keys[0]).status_code == 403
+        wrong = est.trustees("r2")["keys"][0]
+        r = post(sam, "/r1/trustees", wrong)
+        assert r.status_code == 422 and code(r) == "bad_trustees" and "maple-court/r1" in r.json()["detail"]["message"]
+        r = post(sam, "/r1/trustees", keys[1])
+        assert r.status_code == 201 and r.json()["trustees"] == [2]
+        assert post(sam, "/r1/trustees", keys[0]).json()["trustees"] == [1, 2]
+        assert post(sam, "/r1/trustees", keys[0]).json()["trustees"] == [1, 2]  # replaced, not doubled
+        r = post(alice, "/r1/announce")
+        assert r.status_code == 201, r.text
+        assert code(post(sam, "/r1/trustees", keys[0])) == "agenda_locked"
+        assert len(alice.get(f"{BASE}/r1").json()["joint_key"]) == 64
+        assert post(alice, "", spec("o1")).status_code == 201
+        assert code(post(sam, "/o1/trustees", keys[0])) == "bad_spec"  # an open round has no trustees
