@@ -33,6 +33,10 @@ from ledger.tree import RootBuilder
 
 MAX_PROBLEMS = 100
 CHUNK = 8192
+KEEP_PARSED_BYTES = 256 * 2**20
+"""Up to this many bytes of entries, the entries parsed once are kept for the whole-log checks
+(every check sees the same list); above it each whole-log check parses the bundle again, so a
+huge roll entry is never held twice."""
 
 CHECK_NAMES = {
     "bundle": "导出包 / bundle", "key": "公钥 / key", "signature": "签名 / signature",
@@ -66,7 +70,8 @@ worker process, so it must be a module-level (picklable) function."""
 
 LogCheck = Callable[[Iterable[ParsedEntry], VerifyContext], Iterable[tuple[int | None, str]]]
 """A whole-log content check: sees every well-formed entry of the bundle once, in seq order, in
-the main process, after the structural checks; yields (seq or None, problem)."""
+the main process, after the structural checks; yields (seq or None, problem).  The entries are
+parsed once and shared by every whole-log check: a check must not change them."""
 
 
 @dataclass(frozen=True)
@@ -174,7 +179,8 @@ class BundleSource:
 
     def names(self) -> list[str]:
         if self._zip is not None:
-            return [n[len(self._prefix):] for n in self._zip.namelist() if n.startswith(self._prefix)]
+                return [n[len(self._prefix):] for n in self._zip.namelist()
+                    if n.startswith(self._prefix) and not n.endswith("/")]  # files, not folders
         return [str(p.relative_to(self.path)) for p in self.path.rglob("*") if p.is_file()]
 
     def exists(self, name: str) -> bool:
@@ -246,9 +252,10 @@ def _verify(source: BundleSource, given: list[tuple[str, str]], progress, report
     sizes = {cp.size} | {old.size for _, old, _ in olds}
     ctx = VerifyContext(cp.origin, verifier.vkey, jobs, report.counts)  # whole-log checks (ballots) use every job
     entry_jobs = jobs if cp.size >= 4 * CHUNK else 1  # worker start-up is not worth it for small logs
-    roots = _check_entries(source, cp, ctx, sizes, progress, report, entry_jobs, checks)
+    kept: list[ParsedEntry] | None = [] if checks.whole_log else None
+    roots = _check_entries(source, cp, ctx, sizes, progress, report, entry_jobs, checks, kept)
     _check_roots(cp, olds, roots, report)
-    _check_whole_log(source, ctx, checks, report)
+    _check_whole_log(source, ctx, checks, report, kept)
 
 
 def _old_checkpoints(source: BundleSource, given: list[tuple[str, str]], verifier: Verifier, origin: str,
@@ -267,15 +274,29 @@ def _old_checkpoints(source: BundleSource, given: list[tuple[str, str]], verifie
 
 
 def _check_entries(source: BundleSource, cp: Checkpoint, ctx: VerifyContext, sizes: set[int], progress,
-                   report: Report, jobs: int, checks: ContentChecks) -> dict[int, bytes]:
+                   report: Report, jobs: int, checks: ContentChecks,
+                   kept: list[ParsedEntry] | None = None) -> dict[int, bytes]:
     """Walk entries.jsonl once: encoding, seq, prev chain, content; Merkle roots at ``sizes``.
 
     Lines are checked in chunks, by ``jobs`` worker processes when jobs > 1 (the per-entry JSON
     work is what costs); the Merkle root is built here, in order, from the chunks' leaf hashes.
+    ``kept`` (a list, when given and the walk runs here): receives the well-formed entries on
+    their own line, in order, while their bytes stay under KEEP_PARSED_BYTES; past that it is
+    emptied and marked (a None at its head) so that the whole-log checks parse again.
     """
     per_entry = checks.per_entry
     builder = RootBuilder()
     roots: dict[int, bytes] = {0: builder.root()} if 0 in sizes else {}
+    budget = [KEEP_PARSED_BYTES]
+
+    def keep(entries: list[ParsedEntry], size: int) -> None:
+        if kept is None or (kept and kept[0] is None):
+            return
+        budget[0] -= size
+        if budget[0] < 0:
+            kept[:] = [None]  # too large to hold: the whole-log checks re-parse
+        else:
+            kept.extend(entries)
 
     def take(result: _ChunkResult) -> None:
         for leaf in result.leaves:
@@ -292,8 +313,12 @@ def _check_entries(source: BundleSource, cp: Checkpoint, ctx: VerifyContext, siz
     chunks = _chunks(source.lines(ENTRIES))
     if jobs <= 1:
         for start, raws, prev in chunks:
-            take(_check_chunk(start, raws, prev, ctx, per_entry))
+            result = _check_chunk(start, raws, prev, ctx, per_entry, kept is not None)
+            take(result)
+            keep(result.parsed, sum(len(r) for r in raws))
     else:
+        if kept is not None:
+            kept[:] = [None]  # parsed in the workers: the whole-log checks parse in the main process
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
             pending: deque = deque()
             for start, raws, prev in chunks:
@@ -318,6 +343,7 @@ class _ChunkResult:
     leaves: list[bytes]
     problems: list[Problem]
     types: dict[str, int]
+    parsed: list[ParsedEntry] = field(default_factory=list)  # only when asked (main-process walk)
 
 
 def _chunks(lines: Iterator[bytes]) -> Iterator[tuple[int, list[bytes], bytes | None]]:
@@ -335,10 +361,12 @@ def _chunks(lines: Iterator[bytes]) -> Iterator[tuple[int, list[bytes], bytes | 
 
 
 def _check_chunk(start: int, raws: list[bytes], prev_hash: bytes | None, ctx: VerifyContext,
-                 per_entry: Mapping[str, Sequence[EntryCheck]]) -> _ChunkResult:
-    """Check lines start … start+len-1 given the leaf hash of the line before; return their leaves."""
+                 per_entry: Mapping[str, Sequence[EntryCheck]], keep: bool = False) -> _ChunkResult:
+    """Check lines start … start+len-1 given the leaf hash of the line before; return their leaves
+    (and, with ``keep``, the entries that parse and sit on their own line)."""
     local = Report()
     leaves = []
+    parsed: list[ParsedEntry] = []
     sha256 = hashlib.sha256
     for offset, raw in enumerate(raws):
         seq = start + offset
@@ -348,24 +376,27 @@ def _check_chunk(start: int, raws: list[bytes], prev_hash: bytes | None, ctx: Ve
             data = raw
             local.add("bundle", f"{ENTRIES}: line {seq + 1} does not end with a newline", seq)
         leaf = sha256(b"\x00" + data).digest()
-        _check_entry(seq, data, prev_hash, ctx, local.types, local, per_entry)
+        entry = _check_entry(seq, data, prev_hash, ctx, local.types, local, per_entry)
+        if keep and entry is not None and entry.seq == seq:
+            parsed.append(entry)
         leaves.append(leaf)
         prev_hash = leaf
-    return _ChunkResult(leaves, local.problems, local.types)
+    return _ChunkResult(leaves, local.problems, local.types, parsed)
 
 
 def _check_entry(seq: int, data: bytes, prev_hash: bytes | None, ctx: VerifyContext, types: dict[str, int],
-                 report: Report, per_entry: Mapping[str, Sequence[EntryCheck]]) -> None:
+                 report: Report, per_entry: Mapping[str, Sequence[EntryCheck]]) -> ParsedEntry | None:
+    """Check one line; returns the parsed entry (None when it does not parse)."""
     try:
         entry = parse_entry(data)
     except EntryError as exc:
         report.add("entry", f"entry {seq}: {exc}", seq)
-        return
+        return None
     types[entry.type] = types.get(entry.type, 0) + 1
     if entry.seq != seq:
         report.add("seq", f"entry {seq}: line {seq + 1} holds seq {entry.seq}, expected {seq} "
                           "(entries missing, duplicated or out of order)", seq)
-        return
+        return entry
     want = ZERO_PREV if prev_hash is None else prev_hash.hex()
     if entry.prev != want:
         if seq == 0:
@@ -381,17 +412,42 @@ def _check_entry(seq: int, data: bytes, prev_hash: bytes | None, ctx: VerifyCont
             found = [f"{_name(check)} could not check it: {type(exc).__name__}: {exc}"]
         for problem in found:
             report.add("content", f"entry {seq} ({entry.type}): {problem}", seq)
+    return entry
 
 
-def _check_whole_log(source: BundleSource, ctx: VerifyContext, checks: ContentChecks, report: Report) -> None:
-    """Run each whole-log check over every well-formed entry, in seq order (main process)."""
+def _check_whole_log(source: BundleSource, ctx: VerifyContext, checks: ContentChecks, report: Report,
+                     kept: list[ParsedEntry] | None = None) -> None:
+    """Run each whole-log check over every well-formed entry, in seq order (main process).
+
+    The entries are parsed once for all the checks: ``kept`` from the walk, else parsed here
+    while under KEEP_PARSED_BYTES; a larger bundle is parsed again for each check."""
+    if not checks.whole_log:
+        return
+    if kept is None or (kept and kept[0] is None):
+        kept = _keep_parsed(source)
     for check in checks.whole_log:
         try:
-            for seq, problem in check(_parsed_entries(source), ctx):
+            for seq, problem in check(iter(kept) if kept is not None else _parsed_entries(source), ctx):
                 where = f"entry {seq}: " if seq is not None else ""
                 report.add("content", f"{where}{problem}", seq)
         except Exception as exc:  # noqa: BLE001
             report.add("content", f"{_name(check)} could not check the log: {type(exc).__name__}: {exc}")
+
+
+def _keep_parsed(source: BundleSource) -> list[ParsedEntry] | None:
+    """Every well-formed entry on its own line, in order, or None past KEEP_PARSED_BYTES."""
+    out, budget = [], KEEP_PARSED_BYTES
+    for seq, raw in enumerate(source.lines(ENTRIES)):
+        budget -= len(raw)
+        if budget < 0:
+            return None
+        try:
+            entry = parse_entry(raw[:-1] if raw.endswith(b"\n") else raw)
+        except EntryError:
+            continue
+        if entry.seq == seq:
+            out.append(entry)
+    return out
 
 
 def _parsed_entries(source: BundleSource) -> Iterator[ParsedEntry]:

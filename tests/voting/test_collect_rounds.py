@@ -75,3 +75,21 @@ def test_gongjue_verify_json_lists_each_check_with_its_count(tmp_path, capsys):
     assert counts["aggregates"] > 0 and found["jobs"] == 2
     assert main(["verify", str(tmp_path / "good"), "--jobs", "1"]) == 0
     assert "ballots verified (signature, eligibility, proofs, duplicates and revotes): 3" in capsys.readouterr().out
+
+
+def test_whole_log_checks_share_one_parse_and_fall_back_past_the_budget(tmp_path, monkeypatch):
+    """The entries parsed in the walk are reused by every whole-log check; past KEEP_PARSED_BYTES
+    each check parses again — the report is the same either way."""
+    from ledger import verify
+    from ledger.db import make_engine, migrate
+    from web.cli.ledger import content_checks
+
+    eng = make_engine(f"sqlite:///{tmp_path / 'g.db'}")
+    migrate(eng)
+    rs.build(eng, tmp_path / "bad", unregistered_casts=True)
+    eng.dispose()
+    shared = verify.verify_bundle(tmp_path / "bad", checks=content_checks(), jobs=1)
+    monkeypatch.setattr(verify, "KEEP_PARSED_BYTES", 100)
+    again = verify.verify_bundle(tmp_path / "bad", checks=content_checks(), jobs=1)
+    assert not shared.ok and [p.to_json() for p in shared.problems] == [p.to_json() for p in again.problems]
+    assert shared.counts == again.counts and shared.counts["ballots verified"] > 0
