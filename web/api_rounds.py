@@ -163,6 +163,8 @@ class RoundOut(BaseModel):
     credentials: dict | None
     fingerprint: str | None
     joint_key: str | None
+    trustees: list[int] = Field(description="numbers of the trustees whose keys (or dealer commitments) the round "
+                                            "(or the draft) holds")
     cosigners: int | None
     candidates: list[CandidateOut]
     close_seq: int | None
@@ -349,8 +351,16 @@ def round_out(session, view: rounds.RoundView, now: datetime) -> RoundOut:  # no
         totals={"heads": view.totals.heads, "area": view.totals.area} if view.announcement else None,
         voters=len(view.voters), credentials=life.get("credentials"),
         fingerprint=view.fingerprint.hex() if view.fingerprint else None,
-        joint_key=view.joint_key.hex() if view.joint_key else None, cosigners=cosigners, candidates=listed,
+        joint_key=view.joint_key.hex() if view.joint_key else None, trustees=_trustee_numbers(view),
+        cosigners=cosigners, candidates=listed,
         close_seq=view.close_seq, result_seq=view.result_seq, final_seq=view.final_seq)
+
+
+def _trustee_numbers(view: rounds.RoundView) -> list[int]:
+    t = view.announcement.trustees if view.announcement else (view.spec or {}).get("trustees")
+    if not t:
+        return []
+    return [d.get("trustee") for d in t.get("keys", t.get("dealers", [])) if isinstance(d, dict)]
 
 
 def _text(texts: dict, c: dict) -> str | None:

@@ -190,6 +190,7 @@ def test_scrutineers_submit_their_trustee_keys(engine, app):
         assert r.status_code == 201 and r.json()["trustees"] == [2]
         assert post(sam, "/r1/trustees", keys[0]).json()["trustees"] == [1, 2]
         assert post(sam, "/r1/trustees", keys[0]).json()["trustees"] == [1, 2]  # replaced, not doubled
+        assert alice.get(f"{BASE}/r1").json()["trustees"] == [1, 2]
         r = post(alice, "/r1/announce")
         assert r.status_code == 201, r.text
         assert code(post(sam, "/r1/trustees", keys[0])) == "agenda_locked"
