@@ -176,7 +176,8 @@ def test_roll_and_agenda_problems_reported_together(tmp_path):
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.splitlines()[:3] == [
         f"{roll}:2: 面积 '12.345' 超过两位小数 / area '12.345' has more than two decimals",
-        f"{agenda}:1: rules: 未知规则 / unknown rule set \"x\" (known: civil-code-2021, property-law-2007)",
+        f"{agenda}:1: rules: 未知规则 / unknown rule set \"x\" (known: civil-code-2021, property-law-2007, "
+        "household-majority, or <statute>+estate:quorum=N/D,special=N/D,ordinary=N/D)",
         f"{agenda}:1: items: 须为非空列表 / must be a non-empty list of items"]
 
 
