@@ -31,18 +31,8 @@ from voting.rules import Amount
 
 
 def _counts_problems(stated: list[dict], mine: list[cr.SelectionCounts], seq: int, out) -> None:
-    want = cr.counts_json(mine)
-    if [c["id"] for c in stated] != [c["id"] for c in want]:
-        out.add(seq, "计票结果与重算不符 / round.result counts: items are not the agenda's")
-        return
-    for a, b in zip(stated, want):
-        for measure in ("heads", "area"):
-            for index in range(max(len(a[measure]), len(b[measure]))):
-                x = a[measure][index] if index < len(a[measure]) else None
-                y = b[measure][index] if index < len(b[measure]) else None
-                if x != y:
-                    out.add(seq, f"计票结果与重算不符 / round.result counts: item {a['id']!r} selection {index} "
-                                 f"{measure} is {x}, recomputed {y}")
+    for difference in cr.count_differences(stated, cr.counts_json(mine)):
+        out.add(seq, f"计票结果与重算不符 / round.result counts: {difference}")
 
 
 def _tally_problems(stated: dict | None, mine: dict | None, what: str, seq: int, out) -> None:

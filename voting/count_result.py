@@ -245,3 +245,20 @@ def settings_of(round_body: dict | None, extends: Sequence[tuple[str | None, dic
     if not _int(days) or not 0 <= days <= 365:
         days = DEFAULT_OBJECTION_DAYS
     return Settings(closes, policies.get("deemed_consent") is True, days)
+
+
+def count_differences(stated: list[dict], want: list[dict]) -> list[str]:
+    """Where stated per-selection counts differ from the recomputed ``want`` (both
+    ``[{"id", "heads": [...], "area": [...]}]`` in agenda order): one line when the item ids
+    differ, else one ``item 'm1' selection 0 heads is 3, recomputed 2`` per difference."""
+    if [c["id"] for c in stated] != [c["id"] for c in want]:
+        return ["items are not the agenda's"]
+    found = []
+    for a, b in zip(stated, want):
+        for measure in ("heads", "area"):
+            for index in range(max(len(a[measure]), len(b[measure]))):
+                x = a[measure][index] if index < len(a[measure]) else None
+                y = b[measure][index] if index < len(b[measure]) else None
+                if x != y:
+                    found.append(f"item {a['id']!r} selection {index} {measure} is {x}, recomputed {y}")
+    return found

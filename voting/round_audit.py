@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from identity import record
 from identity.authority import registry_from_entries
 from ledger.entry import ParsedEntry
+from voting.count_result import count_differences
 from voting.crypto import ballot as ballots_
 from voting.crypto import dkg, tally
 from voting.crypto import trustee as trustees_
@@ -333,17 +334,8 @@ def _compare_aggregates(stated: dict, mine: tally.Aggregates, seq: int, out: Rou
 
 def _compare_counts(stated: list, mine: tuple[tally.ItemCount, ...], seq: int, out: RoundAudit) -> None:
     want = [{"id": c.id, "heads": list(c.heads), "area": list(c.area)} for c in mine]
-    if [c["id"] for c in stated] != [c["id"] for c in want]:
-        out.add(seq, "计数与重算不符 / round.close counts: items are not the agenda's")
-        return
-    for a, b in zip(stated, want):
-        for measure in ("heads", "area"):
-            for index in range(max(len(a[measure]), len(b[measure]))):
-                x = a[measure][index] if index < len(a[measure]) else None
-                y = b[measure][index] if index < len(b[measure]) else None
-                if x != y:
-                    out.add(seq, f"计数与重算不符 / round.close counts: item {a['id']!r} selection {index} "
-                                 f"{measure} is {x}, recomputed {y}")
+    for difference in count_differences(stated, want):
+        out.add(seq, f"计数与重算不符 / round.close counts: {difference}")
 
 
 def _check_close(rec: RoundEntries, counted: list, out: RoundAudit) -> None:
