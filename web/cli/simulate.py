@@ -230,11 +230,9 @@ def _sms_code(directory: Path, phone: str) -> str:
     raise SimulationError(f"no SMS code for {phone[:3]}****{phone[-4:]} in {directory}")
 
 
-def cast_over_http(app, slug: str, flat: Flat, phone: str, text: str, sms_dir: Path, address: str) -> dict:  # noqa: ANN001
-    """One owner's browser: sign in with the SMS code, then cast; returns the receipt."""
-    from fastapi.testclient import TestClient
-
-    client = TestClient(app, follow_redirects=False, client=(address, 50000))
+def owner_sign_in(client, slug: str, flat: Flat, phone: str, sms_dir: Path) -> None:
+    """Sign an owner in on ``client`` (a TestClient or any httpx client of the server): the flat,
+    then the SMS code the file gateway delivered; the owner session cookie stays on ``client``."""
     page = client.get(f"/estates/{slug}/owner")
     csrf = CSRF_RE.search(page.text)
     if page.status_code != 200 or csrf is None:
@@ -250,6 +248,14 @@ def cast_over_http(app, slug: str, flat: Flat, phone: str, text: str, sms_dir: P
     r = client.post(f"/estates/{slug}/owner/verify", data={"csrf": csrf.group(1), "secret": _sms_code(sms_dir, phone)})
     if r.status_code != 303:
         raise SimulationError(f"verify code: HTTP {r.status_code}")
+
+
+def cast_over_http(app, slug: str, flat: Flat, phone: str, text: str, sms_dir: Path, address: str) -> dict:  # noqa: ANN001
+    """One owner's browser: sign in with the SMS code, then cast; returns the receipt."""
+    from fastapi.testclient import TestClient
+
+    client = TestClient(app, follow_redirects=False, client=(address, 50000))
+    owner_sign_in(client, slug, flat, phone, sms_dir)
     r = client.post(f"/api/v1/estates/{slug}/rounds/{ROUND_ID}/ballots", content=text.encode(),
                     headers={"content-type": "application/json"})
     if r.status_code != 201:
