@@ -39,11 +39,11 @@ from identity import authority
 from identity.models import Estate
 from ledger import checkpoint, keys, log
 from ledger.db import Base, reading, transaction
-from ledger.entry import parse_entry
 from ledger.models import Entry
 from ledger.receipt import build_receipt
 from voting import proxy as proxies
 from voting import round_record
+from voting import rounds as rounds_
 from voting.crypto import ballot as ballots_
 from voting.crypto import ed25519, strictjson
 
@@ -157,46 +157,18 @@ def _bytes(value) -> bytes | None:
 
 
 def load_round(session: Session, estate: Estate, round_id: str, now: datetime) -> RoundInfo:
-    """The round from the ledger (``voting.rounds.load`` when it exists), its state at ``now``."""
+    """The round from the ledger (``voting.rounds.load``), its state at ``now``."""
     try:
-        from voting import rounds as rounds_
-    except ImportError:
-        rounds_ = None
-    if rounds_ is not None and hasattr(rounds_, "load"):
-        try:
-            view = rounds_.load(session, estate.slug, round_id)
-        except rounds_.RoundError as e:
-            raise CastError("no_round", str(e)) from None
-        if view is None:
-            raise CastError("no_round", f"没有表决轮次 {round_id} / no round {round_id!r}")
-        pol = getattr(view, "policies", None)
-        return RoundInfo(view.round_id, view.secrecy, _bytes(view.fingerprint), _bytes(view.joint_key),
-                         list(view.items), dict(view.voters), view.state(now),
-                         bool(_policy(pol, "revote", False)), _policy(pol, "proxy_cap", None),
-                         _policy(pol, "duplicate", "first"))
-    return _fallback_round(session, estate, round_id)
-
-
-def _fallback_round(session: Session, estate: Estate, round_id: str) -> RoundInfo:
-    """Before ``voting.rounds`` exists: the §7.1 announcement; open until a ``round.close``."""
-    rows = session.execute(select(Entry.type, Entry.data).where(
-        Entry.log_id == estate.log_id, Entry.type.in_(LIFECYCLE)).order_by(Entry.seq)).all()
-    ann = body = None
-    closed = False
-    for r in rows:
-        e = parse_entry(bytes(r.data))
-        if e.body.get("round") != round_id:
-            continue
-        if r.type == "round" and ann is None:
-            ann, body = round_record.parse_round(e.body), e.body
-        elif r.type != "round" and r.type != "round.extend":
-            closed = True
-    if ann is None:
+        view = rounds_.load(session, estate.slug, round_id)
+    except rounds_.RoundError as e:
+        raise CastError("no_round", str(e)) from None
+    if view is None:
         raise CastError("no_round", f"没有表决轮次 {round_id} / no round {round_id!r}")
-    pol = body.get("policies") or {}
-    return RoundInfo(ann.round_id, ann.secrecy, bytes.fromhex(ann.fingerprint), _bytes(ann.joint_key), ann.items,
-                     dict(ann.voters), "closed" if closed else "open", bool(_policy(pol, "revote", False)),
-                     _policy(pol, "proxy_cap", None), _policy(pol, "duplicate", "first"))
+    pol = view.policies
+    return RoundInfo(view.round_id, view.secrecy, _bytes(view.fingerprint), _bytes(view.joint_key),
+                     list(view.items), dict(view.voters), view.state(now),
+                     bool(_policy(pol, "revote", False)), _policy(pol, "proxy_cap", None),
+                     _policy(pol, "duplicate", "first"))
 
 
 # --- registry cache ---------------------------------------------------------------------------

@@ -131,7 +131,7 @@ async def cast_ballot(request: Request, slug: str, round_id: str,
                       for_sig: str | None = Query(None, description="with for: the proxy's signature binding the "
                                                                     "ballot's tracking code to the represented voter "
                                                                     "(SPEC §7.8)")):
-    me = owner.owner_session(request)
+    me = await run_in_threadpool(owner.owner_session, request)  # a database read: off the event loop
     if me is None or me.estate != slug:
         return _refuse(casting.CastError("no_session"))
     raw = await _body(request)
@@ -153,12 +153,12 @@ async def record_proxy(request: Request, slug: str, round_id: str, body: ProxyRe
     auth = body.authorisation.model_dump()
     by_voter = None
     if auth["kind"] == "signed":
-        me = owner.owner_session(request)
+        me = await run_in_threadpool(owner.owner_session, request)
         if me is None or me.estate != slug:
             return _refuse(casting.CastError("no_session"))
         by_voter = me.voter
     else:
-        security.require_estate_role(request, slug, "supervisor")
+        await run_in_threadpool(security.require_estate_role, request, slug, "supervisor")
     try:
         receipt = await run_in_threadpool(casting.record_proxy, request.app.state.engine, slug, round_id, body.type,
                                           voter=body.voter, proxy=body.proxy, authorisation=auth, by_voter=by_voter)
