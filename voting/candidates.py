@@ -33,11 +33,10 @@ from sqlalchemy import DateTime, Integer, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from identity.authority import Registry
-from ledger import log
 from ledger.db import Base
 from voting.agenda import Agenda
 from voting.lifecycle import CANDIDATE_DAYS, MAX_NOTE, NOMINATED_BY, VETTING, notice_days
-from voting.rounds import RoundError, _announced, _estate, _now, draft_spec
+from voting.rounds import RoundError, _estate, _now, open_draft
 
 DOMAIN = b"gongjue/v1/nomination"
 MAX_STATEMENT = 20000
@@ -87,15 +86,8 @@ def _err(code: str, message: str, status: int = 409) -> RoundError:
 
 
 def _open_draft(session: Session, slug: str, round_id: str) -> tuple[object, dict]:
-    estate = _estate(session, slug)
-    log.lock_log(session, estate.log_id)
-    if _announced(session, estate, round_id) is not None:
-        raise _err("agenda_locked", f"轮次 {round_id} 已公告，候选人已确定 / round {round_id} was announced: its "
-                                    "candidates are fixed")
-    spec = draft_spec(session, slug, round_id)
-    if spec is None:
-        raise _err("no_such_round", f"没有轮次 {round_id} / no round {round_id!r}", 404)
-    return estate, spec
+    estate, row = open_draft(session, slug, round_id, ("候选人已确定", "its candidates are fixed"))
+    return estate, json.loads(row.spec)
 
 
 def _election(spec: dict, item: str) -> None:

@@ -232,6 +232,21 @@ def _draft(session: Session, slug: str, round_id: str) -> RoundDraft | None:
     return session.scalar(select(RoundDraft).where(RoundDraft.estate_slug == slug, RoundDraft.round_id == round_id))
 
 
+def open_draft(session: Session, slug: str, round_id: str, fixed: tuple[str, str]) -> tuple[Estate, RoundDraft]:
+    """Lock the estate's log and return its draft ``round_id``: RoundError ``agenda_locked`` once the
+    round is announced (``fixed``: what the announcement fixed, in Chinese and English, for the
+    message), ``no_such_round`` when there is no such draft."""
+    estate = _estate(session, slug)
+    log.lock_log(session, estate.log_id)
+    if _announced(session, estate, round_id) is not None:
+        raise RoundError("agenda_locked", f"轮次 {round_id} 已公告，{fixed[0]} / round {round_id} was announced: "
+                                          f"{fixed[1]}")
+    row = _draft(session, slug, round_id)
+    if row is None:
+        raise RoundError("no_such_round", f"没有轮次 {round_id} / no round {round_id!r}", 404)
+    return estate, row
+
+
 def _now(now: datetime | None) -> datetime:
     moment = now or datetime.now(UTC)
     if moment.tzinfo is None:
@@ -255,14 +270,7 @@ def create_draft(session: Session, slug: str, spec: dict, *, by: str, now: datet
 def update_draft(session: Session, slug: str, round_id: str, spec: dict, *, by: str,
                  now: datetime | None = None) -> None:
     """Replace a draft's spec before the announcement; after it, RoundError ``agenda_locked``."""
-    estate = _estate(session, slug)
-    log.lock_log(session, estate.log_id)
-    if _announced(session, estate, round_id) is not None:
-        raise RoundError("agenda_locked", f"轮次 {round_id} 已公告，议程和设置已锁定，不能修改 / round {round_id} "
-                                          "was announced: its agenda and settings are locked")
-    row = _draft(session, slug, round_id)
-    if row is None:
-        raise RoundError("no_such_round", f"没有轮次 {round_id} / no round {round_id!r}", 404)
+    estate, row = open_draft(session, slug, round_id, ("议程和设置已锁定，不能修改", "its agenda and settings are locked"))
     clean = check_spec({**spec, "round": round_id}, origin=estate.origin)
     row.spec, row.updated_by, row.updated_at = json.dumps(clean, ensure_ascii=False), by, _now(now)
     session.flush()
@@ -274,14 +282,7 @@ def add_trustee_key(session: Session, slug: str, round_id: str, public: object, 
     draft — what a scrutineer submits after ``gongjue trustee keygen``; returns the trustee numbers
     now in the draft.  RoundError ``bad_trustees`` (wrong context, bad proof), ``bad_spec`` (an
     open round, or a draft with k-of-n dealers), ``agenda_locked``, ``no_such_round``."""
-    estate = _estate(session, slug)
-    log.lock_log(session, estate.log_id)
-    if _announced(session, estate, round_id) is not None:
-        raise RoundError("agenda_locked", f"轮次 {round_id} 已公告，监票人已确定 / round {round_id} was announced: its "
-                                          "trustees are fixed")
-    row = _draft(session, slug, round_id)
-    if row is None:
-        raise RoundError("no_such_round", f"没有轮次 {round_id} / no round {round_id!r}", 404)
+    estate, row = open_draft(session, slug, round_id, ("监票人已确定", "its trustees are fixed"))
     spec = json.loads(row.spec)
     current = spec["trustees"] or {"threshold": None, "keys": []}
     if spec["secrecy"] != "secret" or "keys" not in current:

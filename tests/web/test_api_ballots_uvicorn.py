@@ -5,39 +5,22 @@ record counts each voter once.  Correctness only; latency is measured outside th
 
 from __future__ import annotations
 
-import socket
 import threading
-import time
 
 import httpx
 import pytest
-import uvicorn
 
 from ledger.receipt import verify_receipt
 from tests.voting.test_cast import _audit
 from tests.web.test_api_ballots import JSON, URL, _est, _vkey, owner_cookie
+from tests.web.uvicorn_server import serving
 from web.owner import OWNER_COOKIE
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def server(app):
-    port = _free_port()
-    running = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not running.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    running.should_exit = True
-    thread.join(30)
+    with serving(app) as url:
+        yield url
 
 
 def test_simultaneous_casts_over_real_http(engine, server):

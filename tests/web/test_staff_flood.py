@@ -9,19 +9,18 @@ allow.  Latencies are printed, never asserted (speed: benchmarks/signin_flood.py
 from __future__ import annotations
 
 import re
-import socket
 import threading
 import time
 from collections import Counter
 
 import httpx
 import pytest
-import uvicorn
 
 from identity import store
 from identity.roll import read_roll
 from ledger.db import transaction
 from tests.web.conftest import add_staff
+from tests.web.uvicorn_server import serving
 from web import limits
 
 ROLL = b"building,unit,room,area,owner\n1,1,101,88.50,A\n1,1,102,90,B\n"
@@ -30,29 +29,12 @@ FLOODERS, ATTEMPTS = 4, 15
 READERS, READS = 3, 40
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(engine, app):
     with transaction(engine) as session:
         store.import_roll(session, "maple-court", read_roll(ROLL, "r.csv"), filename="r.csv", data=ROLL, name="枫林苑")
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, proxy_headers=True, forwarded_allow_ips="127.0.0.1",
-                            log_level="warning", lifespan="off")
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not running.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    running.should_exit = True
-    thread.join(30)
+    with serving(app, proxy_headers=True, forwarded_allow_ips="127.0.0.1") as url:
+        yield url
 
 
 def test_public_reads_are_all_answered_during_a_flood_of_wrong_sign_ins(engine, server, checks):
