@@ -22,12 +22,8 @@ from starlette.types import ASGIApp
 
 from ledger.db import make_engine
 from voting import scheduler
-from web import api_count
-from web import api, audit, credentials, owner, pages
-from web import admin, signin
-from web import api_paper, api_turnout
-from web import api_ballots
-from web import api_rounds
+from web import (admin, api, api_ballots, api_count, api_paper, api_rounds, api_turnout, audit, credentials, i18n,
+                 owner, pages, signin)
 from web.security import BodyLimit, SecurityHeaders
 from web.templating import templates
 
@@ -69,6 +65,7 @@ def _include_routers(app: FastAPI) -> None:
     """Every router of the application, in one place."""
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(i18n.router)  # the language switch
     app.include_router(signin.router)
     app.include_router(admin.router)
     app.include_router(audit.router)

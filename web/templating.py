@@ -1,13 +1,22 @@
 """The Jinja2 environment of every server-rendered page.
 
 Autoescaping is on for every template (not only *.html), so any text from a roll, a form or
-the database is escaped.  Every template sees ``visitor`` (who is signed in) and ``csrf`` (the
-session's CSRF token for forms), added by a context processor, so pages extending
-``base.html`` need not pass them.  Filters: ``area`` (0.01 m² → "12,345.67") and ``role_name``.
+the database is escaped.  Every template sees, from the context processor:
+
+- ``visitor`` (who is signed in) and ``csrf`` (the session's CSRF token for forms);
+- ``lang`` (``zh`` or ``en``) and the gettext callables ``_``, ``gettext``, ``ngettext`` of
+  ``web.i18n`` (message ids in English, Chinese from the catalogs);
+- ``asset(path)``: the URL of a static file, the built, content-hashed file when
+  ``web/static/dist/manifest.json`` names one (e.g. the booth bundle), else ``/static/<path>``.
+
+Filters: ``area`` (0.01 m² → "12,345.67"), ``role_name`` and ``beijing`` (a time in Beijing time,
+in the page's language).
 """
 
 from __future__ import annotations
 
+import functools
+import json
 from pathlib import Path
 
 import jinja2
@@ -16,22 +25,39 @@ from fastapi.templating import Jinja2Templates
 
 from identity.area import format_area_grouped
 from identity.staff import ROLE_NAMES
+from web import i18n
 from web.security import LazyCsrf, visitor
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+STATIC = Path(__file__).resolve().parent / "static"
 PRODUCT = "共决"
+
+
+@functools.cache
+def _manifest() -> dict[str, str]:
+    path = STATIC / "dist" / "manifest.json"
+    return json.loads(path.read_text("utf-8")) if path.is_file() else {}
+
+
+def asset(path: str) -> str:
+    """The URL of static file ``path`` (relative to web/static), hashed build output if any."""
+    return "/static/" + _manifest().get(path, path)
 
 
 def _context(request: Request) -> dict:
     found = visitor(request)
-    return {"visitor": found, "csrf": LazyCsrf(found), "product": PRODUCT}
+    lang = i18n.language(request)
+    return {"visitor": found, "csrf": LazyCsrf(found), "product": PRODUCT, "lang": lang,
+            "asset": asset, "request_path": request.url.path, **i18n.template_callables(lang)}
 
 
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                             trim_blocks=True, lstrip_blocks=True)
+                             trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.i18n"])
+    env.newstyle_gettext = True  # {% trans %} passes variables as keyword arguments, escaped
     env.filters["area"] = format_area_grouped
     env.filters["role_name"] = lambda role: ROLE_NAMES.get(role, role)
+    env.filters["beijing"] = i18n.beijing_filter
     return env
 
 
