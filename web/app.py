@@ -23,7 +23,7 @@ from starlette.types import ASGIApp
 from ledger.db import make_engine
 from voting import scheduler
 from web import (admin, api, api_ballots, api_count, api_paper, api_rounds, api_turnout, audit, credentials, i18n,
-                 owner, pages, signin)
+                 owner, pages, roll_pages, signin)
 from web.security import BodyLimit, SecurityHeaders
 from web.templating import templates
 
@@ -65,6 +65,7 @@ def _include_routers(app: FastAPI) -> None:
     """Every router of the application, in one place."""
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(roll_pages.router)  # roll upload with preview (H5)
     app.include_router(i18n.router)  # the language switch
     app.include_router(signin.router)
     app.include_router(admin.router)
