@@ -24,6 +24,7 @@ from ledger.db import make_engine
 from voting import scheduler
 from web import (admin, api, api_ballots, api_count, api_paper, api_rounds, api_turnout, audit, credentials, i18n,
                  owner, pages, roll_pages, signin)
+from web import results  # the public results page
 from web.security import BodyLimit, SecurityHeaders
 from web.templating import templates
 
@@ -77,6 +78,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(api_count.router)
     app.include_router(api_ballots.router)  # casting and proxies (voting.cast)
     app.include_router(api_rounds.router)  # drafts, announcement, extension, candidates (voting.rounds)
+    app.include_router(results.router)  # the public results page (H3)
 
 
 def _wants_json(request: Request) -> bool:

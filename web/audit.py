@@ -109,6 +109,14 @@ def _breakable(note: str) -> list[list[str]]:
     return [[line[i:i + 16] for i in range(0, len(line), 16)] or [""] for line in note.split("\n")[:-1]]
 
 
+@router.get("/estates/{slug}/check")
+def check_page(request: Request, slug: str) -> Response:
+    """Check my ballot: paste a receipt or open ``#r=<seq>.<tracking>``; the browser verifies it."""
+    with reading(request.app.state.engine) as session:
+        _log_id(session, slug)
+    return templates.TemplateResponse(request, "audit/check.html", {"slug": slug})
+
+
 @router.get("/estates/{slug}/audit/checkpoint")
 def latest_checkpoint(request: Request, slug: str) -> Response:
     with reading(request.app.state.engine) as session:
