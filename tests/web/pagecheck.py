@@ -171,7 +171,7 @@ def _split_allow(allow: Iterable[str]) -> tuple[set[str], list[str]]:
 _SINGLE_WORD_RULES = {"accesskeys", "blink", "bypass", "list", "listitem", "marquee", "region", "tabindex"}
 
 
-def inject_axe(page) -> None:  # noqa: ANN001
+def inject_axe(page) -> None:
     """Load axe-core into ``page`` through the DevTools protocol (the CSP refuses a script tag)."""
     if page.evaluate("typeof window.axe === 'object' && typeof window.axe.run === 'function'"):
         return
@@ -180,7 +180,7 @@ def inject_axe(page) -> None:  # noqa: ANN001
         raise AssertionError("axe-core did not load into the page")
 
 
-def axe_violations(page, allow: Iterable[str] = ()) -> list[str]:  # noqa: ANN001
+def axe_violations(page, allow: Iterable[str] = ()) -> list[str]:
     """axe-core's serious and critical violations, one line per offending node."""
     rules, selectors = _split_allow(allow)
     inject_axe(page)
@@ -194,7 +194,7 @@ def axe_violations(page, allow: Iterable[str] = ()) -> list[str]:  # noqa: ANN00
     return lines
 
 
-def small_targets(page, allow: Iterable[str] = ()) -> list[str]:  # noqa: ANN001
+def small_targets(page, allow: Iterable[str] = ()) -> list[str]:
     """Visible tap targets smaller than 44 × 44 px, one line each (selector, size, text)."""
     _, selectors = _split_allow(allow)
     found = page.evaluate(_TARGETS_JS, {"minimum": MIN_TARGET, "allow": selectors})
@@ -202,7 +202,7 @@ def small_targets(page, allow: Iterable[str] = ()) -> list[str]:  # noqa: ANN001
             f" <{t['tag']}> “{t['text']}” ({t['why']})" for t in found]
 
 
-def screenshot(page, name: str) -> Path:  # noqa: ANN001
+def screenshot(page, name: str) -> Path:
     """Save a full-page screenshot as test-artifacts/screenshots/<name>-<width>.png."""
     width = (page.viewport_size or {}).get("width") or page.evaluate("window.innerWidth")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -211,13 +211,13 @@ def screenshot(page, name: str) -> Path:  # noqa: ANN001
     return path
 
 
-def problems(page, allow: Iterable[str] = ()) -> list[str]:  # noqa: ANN001
+def problems(page, allow: Iterable[str] = ()) -> list[str]:
     """Every finding of axe-core and of the tap-target check, without raising."""
     allow = tuple(allow)
     return axe_violations(page, allow) + small_targets(page, allow)
 
 
-def check_page(page, name: str, *, allow: Iterable[str] = (), shot: bool = True) -> Path | None:  # noqa: ANN001
+def check_page(page, name: str, *, allow: Iterable[str] = (), shot: bool = True) -> Path | None:
     """Screenshot, then axe-core and tap targets; AssertionError listing every problem.
 
     Returns the screenshot's path (None with ``shot=False``)."""

@@ -42,7 +42,7 @@ BAD = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Bad</
 </main></body></html>"""
 
 
-def _serve(route) -> None:  # noqa: ANN001
+def _serve(route) -> None:
     path = route.request.url[len(ORIGIN):]
     headers = {"content-security-policy": CSP}
     if path == "/s.css":
