@@ -25,6 +25,7 @@ from voting import scheduler
 from web import (admin, api, api_ballots, api_count, api_paper, api_rounds, api_turnout, audit, credentials, i18n,
                  owner, pages, roll_pages, signin)
 from web import results  # the public results page
+from web import booth  # the owner's round pages and the booth (H2)
 from web.security import BodyLimit, SecurityHeaders
 from web.templating import templates
 
@@ -72,6 +73,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(admin.router)
     app.include_router(audit.router)
     app.include_router(owner.router)
+    app.include_router(booth.router)  # round pages, the booth, the receipt QR (H2)
     app.include_router(credentials.router)
     app.include_router(api_paper.router)  # paper ballots (voting.paper_entry)
     app.include_router(api_turnout.router)  # turnout, non-voters (voting.turnout)
