@@ -259,3 +259,36 @@ def non_voters_csv(flats: Iterable[NonVoterFlat]) -> bytes:
     """The canvassing list as CSV (UTF-8 with a BOM for Excel; every cell neutralised)."""
     return write_csv(CSV_HEADER, ((f.building, f.unit, f.room, f.owner_name, format_area(f.area)) for f in flats),
                      bom=True)
+
+
+@dataclass(frozen=True)
+class Step:
+    """Participation after one more voter took part: the ballot's ``time`` (RFC 3339 UTC) and the
+    running totals of heads and area (0.01 m²)."""
+
+    seq: int
+    time: str
+    heads: int
+    area: int
+
+
+def timeline(session: Session, slug: str, round_id: str) -> tuple[Figures, list[Step]]:
+    """(the current figures, participation over time): one step per participating voter, at the
+    ledger entry (electronic or paper ballot) that first made it a participant, in log order.
+    Public figures only (no voter is named)."""
+    state = _state(session, slug, round_id)
+    ann = state.rec.announcement
+    first = sorted((seq, v) for v, seq in state.participants.items())
+    times = {}
+    if first:
+        seqs = [s for s, _ in first]
+        for lo in range(0, len(seqs), 500):
+            chunk = seqs[lo:lo + 500]
+            times.update(session.execute(select(Entry.seq, Entry.time).where(
+                Entry.log_id == state.estate.log_id, Entry.seq.in_(chunk))).all())
+    steps, heads, area = [], 0, 0
+    for seq, voter in first:
+        heads += 1
+        area += ann.voters[voter]
+        steps.append(Step(seq, times[seq], heads, area))
+    return _totals(state), steps

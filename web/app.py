@@ -26,6 +26,7 @@ from web import (admin, api, api_ballots, api_count, api_paper, api_rounds, api_
                  owner, pages, roll_pages, signin)
 from web import results  # the public results page
 from web import booth  # the owner's round pages and the booth (H2)
+from web import print_pages, staff_count, staff_rounds, staff_turnout  # staff round pages, prints (H4)
 from web.security import BodyLimit, SecurityHeaders
 from web.templating import templates
 
@@ -81,6 +82,10 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(api_ballots.router)  # casting and proxies (voting.cast)
     app.include_router(api_rounds.router)  # drafts, announcement, extension, candidates (voting.rounds)
     app.include_router(results.router)  # the public results page (H3)
+    app.include_router(staff_rounds.router)  # staff round pages: drafts, candidates, announce, extend (H4)
+    app.include_router(staff_turnout.router)  # staff turnout page and non-voters CSV (H4)
+    app.include_router(staff_count.router)  # close, trustees' shares, final announcement (H4)
+    app.include_router(print_pages.router)  # printable notice and results announcement (H4)
 
 
 def _wants_json(request: Request) -> bool:
