@@ -4,7 +4,10 @@
 #   sh scripts/run.sh [--host 127.0.0.1] [--port 8000]
 #
 # Creates .venv (python3 -m venv; installs python3-venv with apt if Debian lacks it), installs
-# the project into it, then runs `gongjue serve --demo` (SQLite file under ./var).
+# the project into it, then runs `gongjue serve --demo` (SQLite file under ./var).  The first start
+# prints the demo supervisor's password, the estate's page, one owner's booth link with its code
+# and where the owners' SMS one-time codes appear (files under ./var/demo/sms); the other demo
+# owners' codes and the trustees' key files are in ./var/demo (web/demo.py).
 set -eu
 cd "$(dirname "$0")/.."
 

@@ -80,7 +80,7 @@ VOTES = {"A": ("agree", "greenleaf"), "B": ("oppose", "harbour"), "C": ("agree",
          "D": ("abstain", "none")}
 
 
-def roll_csv(flats=FLATS) -> bytes:  # noqa: ANN001
+def roll_csv(flats=FLATS) -> bytes:
     """The roll as a supervisor would upload it: Chinese headers, areas in m² with two decimals."""
     lines = ["楼栋,单元,房号,面积,业主编号,手机号"]
     lines += [f"{b},{u},{r},{a // 100}.{a % 100:02d},{o},{PHONES[o]}" for b, u, r, a, o in flats]
@@ -354,7 +354,7 @@ class Scenario:
             return count_round.published(s, self.slug, self.rid)
 
 
-def build(engine, work: Path, *, upto: str = COUNTED, slug: str = SLUG, seed: int = 10,  # noqa: ANN001
+def build(engine, work: Path, *, upto: str = COUNTED, slug: str = SLUG, seed: int = 10,
           votes: dict[str, tuple[str, str]] | None = None, proxied: dict[str, str] | None = None) -> Scenario:
     """An estate brought through the steps up to and including ``upto`` (see the module docstring)."""
     sc = Scenario(engine, work, slug, seed)

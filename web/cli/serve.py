@@ -42,7 +42,7 @@ def run_serve(args) -> int:  # noqa: ANN001
 
     engine = migrated_engine()
     if args.demo:
-        _ensure_demo(engine)
+        _ensure_demo(engine, f"http://{args.host}:{args.port}")
     try:
         selfcheck.interval()  # a bad GONGJUE_SELFCHECK_SECONDS is refused before serving
     except ValueError as exc:
@@ -65,11 +65,20 @@ def _selfcheck_on_start(engine) -> None:  # noqa: ANN001
         print(f"警告 / WARNING: {o.origin}: {o.finding.message}", file=sys.stderr, flush=True)
 
 
-def _ensure_demo(engine) -> None:  # noqa: ANN001
-    from web.demo import DEMO_NAME, DEMO_SLUG, create_demo
+def _ensure_demo(engine, base_url: str = "http://127.0.0.1:8000") -> None:
+    from web.demo import (
+        DEMO_NAME,
+        DEMO_SLUG,
+        create_demo,
+        demo_sms_gateway,
+        newcomer_text,
+        open_demo_round,
+    )
 
     with transaction(engine) as session:
         empty = not store.list_estates(session)
+        if store.get_estate(session, DEMO_SLUG) is not None:
+            demo_sms_gateway(engine)  # the demo owners' one-time codes: the file gateway unless one is set
     if not empty:
         print("数据库中已有小区，未创建演示数据；新建账户用 gongjue staff add / the database has estates; "
               "demo not created (create an account with: gongjue staff add --username NAME)", flush=True)
@@ -80,3 +89,4 @@ def _ensure_demo(engine) -> None:  # noqa: ANN001
         print("演示监督员账户（密码只显示这一次）/ demo supervisor (password shown once):", flush=True)
         print(f"  用户名 username: {demo.username}", flush=True)
         print(f"  密码   password: {demo.password}", flush=True)
+    print(newcomer_text(open_demo_round(engine, base_url=base_url), base_url), flush=True)
