@@ -1,9 +1,20 @@
-"""Public audit pages of an estate's ledger (SPEC §2): checkpoint, entries, receipts, bundle.
+"""Public pages of an estate's record (SPEC §2): the record page, check my ballot, downloads.
 
-Anyone may read them — the ledger holds no names or phone numbers.  Routes, all under
-``/estates/{slug}/audit``:
+Anyone may read them — the ledger holds no names or phone numbers.  Pages for owners:
 
-- ``""``: the latest signed checkpoint, the log size, entries (50 a page) with type and time;
+- ``/estates/{slug}/audit``: the public record in plain words with a one-tap check in the browser
+  (web/static/verify/record.js: the checkpoint's signature, every entry, the Merkle root, the
+  consistency with the checkpoint this browser saw last, every ballot's signature and proofs),
+  the rounds and their results; the checkpoint, downloads, the CLI and the entries (50 a page)
+  below a fold for auditors;
+- ``/estates/{slug}/check`` (``#r=<seq>.<tracking>``, the booth receipt's QR link): check my
+  ballot — paste or open a receipt, the browser fetches the entry with a fresh inclusion proof
+  against the latest checkpoint and verifies it (web/static/verify/check.js).
+
+Routes for scripts and auditors, all under ``/estates/{slug}/audit``:
+
+- ``/entries.jsonl?size=N``: the first N entries' exact bytes, one a line (default: the latest
+  signed checkpoint's size) — the bundle's ``entries.jsonl``, for the browser's check;
 - ``/checkpoint``, ``/checkpoints/{size}``, ``/log.vkey``: signed notes and the verifier key (text);
 - ``/entries/{seq}``: the entry's exact stored bytes; ``/entries/{seq}/receipt.json``: its
   inclusion proof against the latest (or ``?size=``) signed checkpoint;
@@ -31,6 +42,7 @@ import threading
 import zipfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
@@ -41,6 +53,7 @@ from ledger import bundle, checkpoint, keys, log as logs, receipt, selfcheck
 from ledger.checkpoint import parse_checkpoint
 from ledger.db import reading
 from ledger.models import Entry
+from voting import rounds
 from web.security import require_estate_role, visitor
 from web.templating import templates
 
@@ -69,28 +82,79 @@ def _latest(session, log_id: int):  # noqa: ANN001, ANN202
 
 @router.get("/estates/{slug}/audit")
 def audit_page(request: Request, slug: str, start: int | None = None) -> Response:
-    """Overview: the latest checkpoint and a page of entries (newest first unless ``start``)."""
+    """The public record for owners: what it is, the one-tap check in the browser (web/static/verify),
+    the rounds' results; the checkpoint, downloads, the CLI and the entries (50 a page, newest
+    first unless ``start``) below a fold for auditors."""
     with reading(request.app.state.engine) as session:
         log_id = _log_id(session, slug)
         row = checkpoint.latest(session, log_id)
         current = logs.size(session, log_id)
         signed = row.size if row else 0
+        paged = start is not None
         if start is None or not 0 <= start < max(current, 1):
             start = max(0, current - PAGE)
         page = logs.entries(session, log_id, start, start + PAGE)
+        estate = store.get_estate(session, slug)
+        round_list = []
+        if estate is not None:
+            try:
+                round_list = [{"id": v.round_id, "state": v.state(), "closes": v.closes}
+                              for v in rounds.list_rounds(session, slug, drafts=False)]
+            except rounds.RoundError:
+                round_list = []
+        latest_time = _utc(page[-1].time) if page else None
         context = {
-            "slug": slug, "origin": f"{keys.site_name()}/{slug}",
+            "slug": slug, "origin": f"{keys.site_name()}/{slug}", "estate_name": estate.name if estate else slug,
             "note": _breakable(checkpoint.with_cosignatures(session, row)) if row else None,
             "signed": signed, "current": current, "root": parse_checkpoint(row.note).root.hex() if row else None,
             "checkpoints": len(checkpoint.history(session, log_id)), "cosigners": checkpoint.cosignature_count(session, row) if row else 0,
-            "entries": [{"seq": e.seq, "type": e.type, "time": e.time, "signed": e.seq < signed}
+            "entries": [{"seq": e.seq, "type": e.type, "time": e.time, "when": _utc(e.time), "signed": e.seq < signed}
                         for e in reversed(page)],
             "start": start, "older": max(0, start - PAGE) if start > 0 else None,
-            "newer": start + PAGE if start + PAGE < current else None,
+            "newer": start + PAGE if start + PAGE < current else None, "paged": paged,
             "selfcheck": selfcheck.status(session, log_id),
-            "may_open": _may_open(request, slug),
+            "may_open": _may_open(request, slug), "rounds": round_list, "latest_time": latest_time,
         }
     return templates.TemplateResponse(request, "audit/index.html", context)
+
+
+def _utc(text: str) -> datetime | None:
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except (TypeError, ValueError):
+        return None
+
+
+@router.get("/estates/{slug}/audit/entries.jsonl")
+def entries_jsonl(request: Request, slug: str, size: str | None = None) -> Response:
+    """The first ``size`` entries' exact bytes, one a line (the bundle's ``entries.jsonl``, SPEC §2.7):
+    what the browser's record check downloads.  ``size`` defaults to the latest signed checkpoint's
+    and may not exceed the log's current size (404)."""
+    with reading(request.app.state.engine) as session:
+        log_id = _log_id(session, slug)
+        current = logs.size(session, log_id)
+        if size is None:
+            count = _latest(session, log_id).size
+        else:
+            try:
+                count = _whole(size, "条目数", "size")
+            except HTTPException as exc:
+                return _json_error(exc)
+        if count > current:
+            return _json_error(HTTPException(404, f"账本只有 {current} 条 / the log has {current} entries"))
+    engine = request.app.state.engine
+
+    def lines() -> Iterator[bytes]:
+        at = 0
+        while at < count:
+            with reading(engine) as session:
+                batch = [bytes(e.data) for e in logs.entries(session, log_id, at, min(count, at + 2000))]
+            if not batch:
+                return
+            yield b"".join(data + b"\n" for data in batch)
+            at += len(batch)
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson", headers={"Cache-Control": "no-store"})
 
 
 def _may_open(request: Request, slug: str) -> bool:
@@ -114,7 +178,9 @@ def check_page(request: Request, slug: str) -> Response:
     """Check my ballot: paste a receipt or open ``#r=<seq>.<tracking>``; the browser verifies it."""
     with reading(request.app.state.engine) as session:
         _log_id(session, slug)
-    return templates.TemplateResponse(request, "audit/check.html", {"slug": slug})
+        estate = store.get_estate(session, slug)
+    return templates.TemplateResponse(request, "audit/check.html", {
+        "slug": slug, "origin": f"{keys.site_name()}/{slug}", "estate_name": estate.name if estate else slug})
 
 
 @router.get("/estates/{slug}/audit/checkpoint")

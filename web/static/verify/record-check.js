@@ -1,0 +1,193 @@
+// record-check.js — the whole public record checked in the browser (issue #10; SPEC §2.8 items
+// 1–6 and the ballots of §7.4 item 3's first part).  Runs in a Web Worker (record-worker.js) or,
+// where module workers are missing, on the page in small slices (record.js).
+//
+// checkRecord({base, origin, saved, pinnedKey, onProgress, pause}) → report
+//   base: URL of /estates/<slug>/audit; origin: "<site>/<slug>";
+//   saved: {size, root (hex)} of the checkpoint this browser verified last, or null;
+//   pinnedKey: the record key this browser saw first, or null;
+//   onProgress({phase, done, total}); pause(): awaited now and then (lets a page breathe).
+// The report: {ok, problems: [{kind, seq, message}], origin, size, root, vkey, note, entries,
+//   types: {type: count}, rounds: {id: {ballots, verified}}, ballots, consistent: bool|null}.
+// It checks, and names the first failing entry: the checkpoint's signature by the record key
+// (the key of entry 0 and of the server's log.vkey, and the key pinned on this browser); every
+// entry's exact bytes (strict canonical JSON, seq, prev = the hash of the entry before); the
+// Merkle root of all entries = the signed root; the first `saved.size` entries give the root this
+// browser saw last (the record only grew); and every ballot's signature and proofs
+// (gongjue-crypto.js verifyBallot) against its round's announcement.  When a hash does not
+// match, inclusion proofs of the signed checkpoint find the entry the server changed.
+
+import { verifyBallot } from '../booth/gongjue-crypto.js';
+import {
+  RecordError, bytesEqual, fromHex, leafHash, openCheckpoint, parseEntryLine, parseVkey, rootFromInclusion, toHex,
+  treeHash,
+} from './ledger.js';
+
+const CHUNK = 200;
+
+async function fetchText(url) {
+  const res = await fetch(url, { cache: 'no-store', credentials: 'same-origin' });
+  if (!res.ok) throw new RecordError('fetch', `${url}: HTTP ${res.status}`);
+  return res.text();
+}
+
+async function fetchJson(url) {
+  const res = await fetch(url, { cache: 'no-store', credentials: 'same-origin' });
+  if (!res.ok) throw new RecordError('fetch', `${url}: HTTP ${res.status}`);
+  return res.json();
+}
+
+function splitLines(bytes) {
+  const lines = [];
+  let start = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    if (bytes[i] === 0x0a) { lines.push(bytes.subarray(start, i)); start = i + 1; }
+  }
+  return { lines, tail: start < bytes.length };
+}
+
+function itemsOf(agenda) {
+  return agenda.items.map((it) => {
+    if (it.kind === 'motion') return { id: it.id, n: 3, lo: 1, hi: 1 };
+    if (it.kind === 'choice') return { id: it.id, n: it.options.length, lo: 1, hi: 1 };
+    return { id: it.id, n: it.candidates.length, lo: 0, hi: Math.min(it.seats, it.candidates.length) };
+  });
+}
+
+/** Whether the server's entry `seq` (leaf hash `leaf`) is the one the checkpoint signed. */
+async function signedLeaf(base, seq, size, leaf, root) {
+  const receipt = await fetchJson(`${base}/entries/${seq}/receipt.json?size=${size}`);
+  try {
+    return bytesEqual(rootFromInclusion(seq, size, leaf, receipt.proof), root);
+  } catch {
+    return false;
+  }
+}
+
+/** The first entry whose bytes the signed checkpoint does not cover (entries from it on all differ). */
+async function firstChanged(base, leaves, size, root, lo = 0, hi = size - 1) {
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (await signedLeaf(base, mid, size, leaves[mid], root)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+export async function checkRecord({ base, origin, saved = null, pinnedKey = null, onProgress = () => {}, pause = async () => {} }) {
+  const problems = [];
+  const fail = (kind, message, seq = null) => problems.push({ kind, seq, message });
+  const report = { ok: false, problems, origin, size: null, root: null, vkey: null, note: null, entries: 0, types: {},
+    rounds: {}, ballots: 0, consistent: null };
+  onProgress({ phase: 'download', done: 0, total: 1 });
+  let vkey, cp;
+  try {
+    const [vkeyText, note] = await Promise.all([fetchText(`${base}/log.vkey`), fetchText(`${base}/checkpoint`)]);
+    vkey = parseVkey(vkeyText);
+    report.vkey = vkey.text;
+    if (pinnedKey && pinnedKey !== vkey.text) {
+      fail('key', 'the record key is not the one this browser saw before');
+    }
+    cp = openCheckpoint(note, vkey, origin);
+    report.size = cp.size;
+    report.root = toHex(cp.root);
+    report.note = note;
+  } catch (e) {
+    fail(e.kind || 'fetch', e.message);
+    return report;
+  }
+  const res = await fetch(`${base}/entries.jsonl?size=${cp.size}`, { cache: 'no-store', credentials: 'same-origin' });
+  if (!res.ok) {
+    fail('fetch', `entries: HTTP ${res.status}`);
+    return report;
+  }
+  const { lines, tail } = splitLines(new Uint8Array(await res.arrayBuffer()));
+  if (tail) fail('entry', 'the last entry does not end with a newline', lines.length);
+  report.entries = lines.length;
+  // 1. each entry: canonical, seq, prev chain
+  const leaves = new Array(lines.length);
+  const parsed = new Array(lines.length);
+  let chainBreak = null;
+  for (let i = 0; i < lines.length; i++) {
+    leaves[i] = leafHash(lines[i]);
+    try {
+      parsed[i] = parseEntryLine(lines[i], i);
+      report.types[parsed[i].type] = (report.types[parsed[i].type] || 0) + 1;
+      const want = i === 0 ? '0'.repeat(64) : toHex(leaves[i - 1]);
+      if (parsed[i].prev !== want && chainBreak === null) chainBreak = i - 1;
+    } catch (e) {
+      fail(e.kind || 'entry', e.message, i);
+    }
+    if (i % CHUNK === 0) {
+      onProgress({ phase: 'entries', done: i, total: lines.length });
+      await pause();
+    }
+  }
+  onProgress({ phase: 'entries', done: lines.length, total: lines.length });
+  if (lines.length < cp.size) fail('count', `entry ${lines.length} is missing: the checkpoint signed ${cp.size} entries`, lines.length);
+  if (lines.length > cp.size) fail('count', `the server sent ${lines.length} entries for a checkpoint of ${cp.size}`);
+  // 2. the root, and which entry changed when it differs
+  const rootOk = lines.length === cp.size && bytesEqual(treeHash(leaves, cp.size), cp.root);
+  if (chainBreak !== null && chainBreak >= 0) {
+    // entry chainBreak+1 recorded another hash for entry chainBreak: one of the two was changed
+    const seq = lines.length === cp.size && await signedLeaf(base, chainBreak, cp.size, leaves[chainBreak], cp.root)
+      ? chainBreak + 1 : chainBreak;
+    fail('prev', `entry ${seq} was changed: it is not the entry the signed checkpoint covers`, seq);
+  } else if (chainBreak === -1) {
+    fail('prev', 'entry 0 does not start the record', 0);
+  } else if (!rootOk && lines.length === cp.size) {
+    const seq = await firstChanged(base, leaves, cp.size, cp.root);
+    fail('root', `entry ${seq} was changed: the Merkle root of the entries is not the signed root`, seq);
+  }
+  // 3. entry 0 names the record key
+  if (parsed[0] && (parsed[0].type !== 'estate' || parsed[0].body.log_key !== vkey.text || parsed[0].body.origin !== origin)) {
+    fail('key', 'entry 0 does not name this record and its key', 0);
+  }
+  // 4. the checkpoint this browser saw last: the record only grew from it
+  if (saved && Number.isSafeInteger(saved.size) && typeof saved.root === 'string') {
+    if (saved.size > cp.size) {
+      report.consistent = false;
+      fail('consistency', `the record is shorter than before: this browser saw ${saved.size} entries, now ${cp.size}`);
+    } else if (saved.size > 0 && lines.length >= saved.size) {
+      report.consistent = bytesEqual(treeHash(leaves, saved.size), fromHex(saved.root));
+      if (!report.consistent) {
+        fail('consistency', `the first ${saved.size} entries are not the ones this browser saw before`);
+      }
+    }
+  }
+  // 5. ballots: signature and proofs against their round's announcement
+  const rounds = new Map();
+  const ballots = [];
+  for (const e of parsed) {
+    if (!e) continue;
+    if (e.type === 'round' && typeof e.body.round === 'string' && !rounds.has(e.body.round)) {
+      rounds.set(e.body.round, e.body);
+      report.rounds[e.body.round] = { ballots: 0, verified: 0 };
+    } else if (e.type === 'ballot') {
+      ballots.push(e);
+    }
+  }
+  report.ballots = ballots.length;
+  onProgress({ phase: 'ballots', done: 0, total: ballots.length });
+  for (let k = 0; k < ballots.length; k++) {
+    const e = ballots[k];
+    const rnd = rounds.get(e.body.round);
+    if (!rnd) {
+      fail('ballot', `ballot entry ${e.seq} is for a round that was not announced before it`, e.seq);
+    } else {
+      report.rounds[e.body.round].ballots++;
+      try {
+        verifyBallot({ signed: e.body.ballot, secrecy: rnd.secrecy, fingerprint: rnd.fingerprint,
+          jointKey: rnd.joint_key, items: itemsOf(rnd.agenda) });
+        report.rounds[e.body.round].verified++;
+      } catch (err) {
+        fail('ballot', `ballot entry ${e.seq} does not verify: ${err.message}`, e.seq);
+      }
+    }
+    onProgress({ phase: 'ballots', done: k + 1, total: ballots.length });
+    await pause();
+  }
+  problems.sort((a, b) => (a.seq ?? -1) - (b.seq ?? -1));
+  report.ok = problems.length === 0;
+  return report;
+}
