@@ -28,11 +28,10 @@ from web import results  # the public results page
 from web import booth  # the owner's round pages and the booth (H2)
 from web import print_pages, staff_count, staff_rounds, staff_turnout  # staff round pages, prints (H4)
 from web.security import BodyLimit, SecurityHeaders
+from web.static_files import DistFiles
 from web.templating import templates
 
 STATIC = Path(__file__).resolve().parent / "static"
-TITLES = {400: "请求无效", 401: "请先登录", 403: "不允许", 404: "找不到页面", 405: "不支持的操作",
-          409: "冲突", 413: "内容太大", 422: "请求无效", 429: "请稍后再试"}
 
 
 class GongjueApp(FastAPI):
@@ -52,6 +51,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.add_middleware(BodyLimit)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.mount("/static/dist", DistFiles(), name="dist")  # hashed bundles, precompressed (web.static_files)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _include_routers(app)
     return app
@@ -103,15 +103,42 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
 async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
     if _wants_json(request):
         return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
-    return _error_page(request, 422, "请求无效 / invalid request")
+    return _error_page(request, 422, i18n.t(request, "The request was not understood: a field is missing or "
+                                                     "not in the right form. Go back and try again."))
+
+
+def _title(request: Request, status: int) -> str:
+    """The error page's heading in the visitor's language."""
+    titles = {400: i18n.t(request, "Request not understood"), 401: i18n.t(request, "Please sign in first"),
+              403: i18n.t(request, "Not allowed"), 404: i18n.t(request, "Page not found"),
+              405: i18n.t(request, "Not possible here"), 409: i18n.t(request, "Conflict"),
+              413: i18n.t(request, "Too large"), 422: i18n.t(request, "Request not understood"),
+              429: i18n.t(request, "Please try again later"), 503: i18n.t(request, "Busy: please try again shortly")}
+    return titles.get(status, i18n.t(request, "Something went wrong"))
+
+
+def _default_message(request: Request, status: int) -> str:
+    messages = {404: i18n.t(request, "There is no page at this address. Check the link, or start again from the "
+                                     "home page."),
+                405: i18n.t(request, "This address does not take that kind of request."),
+                401: i18n.t(request, "Please sign in first.")}
+    return messages.get(status, _title(request, status))
+
+
+def _one_language(request: Request, message: str) -> str:
+    """A "中文 / English" message (the older, bilingual style) in the visitor's language only."""
+    chinese, sep, english = message.partition(" / ")
+    if sep and any("\u4e00" <= ch <= "\u9fff" for ch in chinese) and english.isascii():
+        return english if i18n.language(request) == "en" else chinese
+    return message
 
 
 def _error_page(request: Request, status: int, message: str, headers: dict | None = None) -> Response:
-    title = TITLES.get(status, "出错了")
     if message == _phrase(status):  # Starlette's default detail, e.g. "Not Found"
-        message = f"{title} / {message}"
-    return templates.TemplateResponse(request, "error.html", {"status": status, "title": title, "message": message},
-                                      status_code=status, headers=headers)
+        message = _default_message(request, status)
+    return templates.TemplateResponse(request, "error.html", {
+        "status": status, "title": _title(request, status), "message": _one_language(request, message)},
+        status_code=status, headers=headers)
 
 
 def _phrase(status: int) -> str | None:

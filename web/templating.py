@@ -7,7 +7,8 @@ the database is escaped.  Every template sees, from the context processor:
 - ``lang`` (``zh`` or ``en``) and the gettext callables ``_``, ``gettext``, ``ngettext`` of
   ``web.i18n`` (message ids in English, Chinese from the catalogs);
 - ``asset(path)``: the URL of a static file, the built, content-hashed file when
-  ``web/static/dist/manifest.json`` names one (e.g. the booth bundle), else ``/static/<path>``.
+  ``web/static/dist/manifest.json`` names one (e.g. the booth bundle) built from the sources as
+  they are now (``web.static_files.fresh_manifest``), else ``/static/<path>``.
 
 Filters: ``area`` (0.01 m² → "12,345.67"), ``role_name`` and ``beijing`` (a time in Beijing time,
 in the page's language).
@@ -15,8 +16,6 @@ in the page's language).
 
 from __future__ import annotations
 
-import functools
-import json
 from pathlib import Path
 
 import jinja2
@@ -27,16 +26,16 @@ from identity.area import format_area_grouped
 from identity.staff import ROLE_NAMES
 from web import i18n
 from web.security import LazyCsrf, visitor
+from web.static_files import fresh_manifest
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC = Path(__file__).resolve().parent / "static"
 PRODUCT = "共决"
 
 
-@functools.cache
 def _manifest() -> dict[str, str]:
-    path = STATIC / "dist" / "manifest.json"
-    return json.loads(path.read_text("utf-8")) if path.is_file() else {}
+    # manifest.json without the bundles older than their sources (web.static_files)
+    return fresh_manifest()
 
 
 def asset(path: str) -> str:

@@ -1,0 +1,98 @@
+// build.mjs — build the browser bundles under web/static/dist/ (run by scripts/build-booth.sh,
+// which installs the pinned esbuild of scripts/booth/package-lock.json first).
+//
+// Each entry module (web/static/booth/*.js, owner/*.js, verify/*.js) becomes ONE minified ES
+// module with everything it imports inlined — only the code actually used: the vendored noble
+// modules carry /* @__PURE__ */ marks, so esbuild drops FROST, FFT, OPRF, hash-to-curve and
+// montgomery (x25519) — named by the SHA-256 of its bytes (<name>.<16 hex>.js), with .gz and .br
+// beside it (most compressed, deterministic).  Also written:
+//   manifest.json  "booth/booth.js" → "dist/booth.<hash>.js", … (web/templating.asset reads it)
+//   inputs.json    per entry: its file, and each source file in its import graph with its
+//                  SHA-256 and the bytes it contributes (0 = tree-shaken away), esbuild's version
+// No syntax lowering (esbuild's default target): the bundle needs what the sources need.
+// Usage: node scripts/booth/build.mjs <repo root> <esbuild module dir>
+
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
+
+const [rootArg, esbuildDir] = process.argv.slice(2);
+const root = rootArg && resolve(rootArg);
+if (!root || !esbuildDir) throw new Error('usage: node build.mjs <repo root> <esbuild package dir>');
+const esbuild = await import(pathToFileURL(join(esbuildDir, 'lib', 'main.js')).href);
+
+const STATIC = join(root, 'web', 'static');
+const DIST = join(STATIC, 'dist');
+const ENTRY_DIRS = ['booth', 'owner', 'verify'];
+
+const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
+const posix = (p) => p.split('\\').join('/');
+
+// Entries: every .js directly in the entry directories (not the vendored code, not dist).
+const entries = [];
+for (const dir of ENTRY_DIRS) {
+  const full = join(STATIC, dir);
+  if (!existsSync(full)) continue;
+  for (const name of readdirSync(full).sort()) {
+    if (name.endsWith('.js')) entries.push(`${dir}/${name}`);
+  }
+}
+const names = new Map();  // output base name per entry: "booth", or "owner-code" on a clash
+for (const entry of entries) {
+  const base = basename(entry, '.js');
+  const clash = entries.filter((e) => basename(e, '.js') === base).length > 1;
+  names.set(entry, clash ? entry.replace('/', '-').replace(/\.js$/, '') : base);
+}
+
+rmSync(DIST, { recursive: true, force: true });
+mkdirSync(DIST, { recursive: true });
+
+const manifest = {};
+const inputs = { esbuild: esbuild.version, entries: {} };
+for (const entry of entries) {
+  const result = await esbuild.build({
+    entryPoints: [join(STATIC, entry)],
+    bundle: true,
+    format: 'esm',
+    minify: true,
+    treeShaking: true,
+    legalComments: 'eof',        // the noble MIT notices stay in the file
+    charset: 'utf8',
+    platform: 'browser',
+    write: false,
+    metafile: true,
+    logLevel: 'warning',
+    absWorkingDir: root,
+    banner: { js: `/* 共决 Gongjue: web/static/${entry}, bundled by scripts/build-booth.sh (esbuild ${esbuild.version}); sources in dist/inputs.json */` },
+  });
+  if (result.outputFiles.length !== 1) throw new Error(`${entry}: expected one output file`);
+  const bytes = Buffer.from(result.outputFiles[0].contents);
+  const text = bytes.toString('utf8');
+  if (text.includes('import.meta.url')) {
+    console.warn(`warning: ${entry} uses import.meta.url; relative URLs change in dist/`);
+  }
+  const file = `${names.get(entry)}.${sha256(bytes).slice(0, 16)}.js`;
+  writeFileSync(join(DIST, file), bytes);
+  writeFileSync(join(DIST, `${file}.gz`), gzipSync(bytes, { level: 9 }));
+  writeFileSync(join(DIST, `${file}.br`), brotliCompressSync(bytes, {
+    params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_SIZE_HINT]: bytes.length,
+              [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT },
+  }));
+  manifest[entry] = `dist/${file}`;
+
+  const output = Object.values(result.metafile.outputs)[0];
+  const used = {};
+  for (const source of Object.keys(result.metafile.inputs).sort()) {
+    const path = posix(source);  // relative to absWorkingDir, the repository
+    used[path] = { sha256: sha256(readFileSync(join(root, path))),
+                   bytesInOutput: output.inputs[source]?.bytesInOutput ?? 0 };
+  }
+  inputs.entries[entry] = { file: `dist/${file}`, bytes: bytes.length, inputs: used };
+  const gz = gzipSync(bytes, { level: 9 }).length;
+  console.log(`${entry.padEnd(28)} → dist/${file}  ${(bytes.length / 1024).toFixed(1)} KiB, `
+    + `gzip ${(gz / 1024).toFixed(1)} KiB, ${Object.keys(used).length} sources`);
+}
+writeFileSync(join(DIST, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+writeFileSync(join(DIST, 'inputs.json'), JSON.stringify(inputs, null, 2) + '\n');
