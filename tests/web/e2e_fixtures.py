@@ -191,17 +191,16 @@ class Scenario:
         getattr(self, f"_step_{name}")()
         self.done.append(name)
 
-    def _step_roll(self) -> None:
+    def prepare(self) -> None:
+        """Before the roll: the work directory, the staff accounts and roles (assigned before the
+        estate exists, so a supervisor can create it from the roll page), the owners' codes and the
+        authority's key (files ``authority.key`` and ``authority.key.pub``, as ``authority keygen``)."""
+        from web.cli.credentials import KEY_KIND, VKEY_KIND
+
         self.work.mkdir(parents=True, exist_ok=True)
         self.sms_dir.mkdir(exist_ok=True)
-        data = roll_csv()
-        self.roll_file.write_bytes(data)
-        store.import_roll_file(self.engine, self.slug, read_roll(data, "roll.csv"), filename="roll.csv", data=data,
-                               name=NAME)
+        self.roll_file.write_bytes(roll_csv())
         with transaction(self.engine) as s:
-            estate = store.get_estate(s, self.slug)
-            self.origin, self.log_id = estate.origin, estate.log_id
-            self.voter = {o: store.voter_for_part(s, self.slug, *self.flat(o)) for o in OWNERS}
             for role, username in self.staff.items():
                 if staff_store.find_staff(s, username) is None:
                     staff_store.create_staff(s, username, PASSWORD, "admin" if role == "admin" else "staff")
@@ -210,6 +209,30 @@ class Scenario:
         rng = random.Random(self.seed)
         self.codes = {o: generate_code(rng.randbytes) for o in OWNERS}
         self.authority_key = nacl.signing.SigningKey(rng.randbytes(32))
+        public = {"v": 1, "kind": VKEY_KIND, "name": AUTHORITY_NAME, "contact": AUTHORITY_CONTACT,
+                  "public_key": self.authority_public}
+        (self.work / "authority.key").write_text(json.dumps({**public, "kind": KEY_KIND,
+                                                             "seed": bytes(self.authority_key).hex()}), "utf-8")
+        self.authority_public_file.write_text(json.dumps(public, ensure_ascii=False), "utf-8")
+
+    @property
+    def authority_public_file(self) -> Path:
+        return self.work / "authority.key.pub"
+
+    def adopt(self) -> None:
+        """After the roll is in (by this builder or by the roll page): the estate's origin, log and
+        the owners' voter pseudonyms."""
+        with reading(self.engine) as s:
+            estate = store.get_estate(s, self.slug)
+            self.origin, self.log_id = estate.origin, estate.log_id
+            self.voter = {o: store.voter_for_part(s, self.slug, *self.flat(o)) for o in OWNERS}
+
+    def _step_roll(self) -> None:
+        self.prepare()
+        data = self.roll_file.read_bytes()
+        store.import_roll_file(self.engine, self.slug, read_roll(data, "roll.csv"), filename="roll.csv", data=data,
+                               name=NAME)
+        self.adopt()
 
     def _step_authority(self) -> None:
         with transaction(self.engine) as s:
