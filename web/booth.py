@@ -43,6 +43,7 @@ from ledger.db import reading
 from voting import cast as casting
 from voting import candidates as cands
 from voting import rounds
+from voting.lifecycle import parse_time
 from voting.rules import RuleSet, Threshold
 from web import i18n, owner, security
 from web.templating import templates
@@ -264,7 +265,7 @@ def round_page(request: Request, slug: str, round_id: str) -> Response:
         "items": item_views(request, view, statements), "quorum": quorum_words(request, view.agenda.rules),
         "voted": voted, "signed_in": me is not None and me.estate == slug,
         "attachments": (view.lifecycle or {}).get("attachments", []),
-        "extensions": [(seq, body) for seq, body in view.extensions],
+        "extensions": [(seq, parse_time(body["closes"], "closes"), body["reason"]) for seq, body in view.extensions],
         "law": view.agenda.rules.law.split(" / ")[0] if getattr(view.agenda.rules, "law", "") else ""})
 
 

@@ -33,7 +33,12 @@ def estate(request: Request, slug: str) -> Response:
     if found.token:
         with transaction(request.app.state.engine) as session:
             flash = sessions.pop_flash(session, found.token)
-    return templates.TemplateResponse(request, "estate.html", {"estate": view, "flash": flash})
+    from web import booth, owner  # the estate home's rounds and the signed-in owner (H2)
+
+    me = owner.owner_session(request)
+    return templates.TemplateResponse(request, "estate.html", {
+        "estate": view, "flash": flash, "rounds": booth.estate_rounds(request, slug),
+        "owner": me if me is not None and me.estate == slug else None})
 
 
 def _overview(request: Request, slug: str) -> store.Overview:

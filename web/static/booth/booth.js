@@ -15,7 +15,7 @@ import {
   canonicalJson, checkReveal, deriveCredential, encryptBallot, revealBallot, signOpenBallot, toHex, trackingCode,
 } from './gongjue-crypto.js';
 import { ed25519 } from '../vendor/noble-curves/ed25519.js';
-import { forgetCode, rememberCode, recallCode, takeCodeFromFragment } from '../owner/code.js';
+import { forgetCode, localMessage, rememberCode, recallCode, takeCodeFromFragment } from '../owner/code.js';
 
 const $ = (id) => document.getElementById(id);
 const dataBlock = $('booth-data');
@@ -70,7 +70,7 @@ function codeStep() {
       say(error, '');
       afterCode();
     } catch (e) {
-      say(error, e.message || state.data.messages.code_needed);
+      say(error, localMessage(e.message || state.data.messages.code_needed));
     }
   };
   $('code-next').addEventListener('click', next);
@@ -296,7 +296,7 @@ function start() {
   try {
     code = takeCodeFromFragment(d.slug) || recallCode(d.slug);
   } catch (e) {
-    say($('code-error'), e.message);
+    say($('code-error'), localMessage(e.message));
   }
   if (code) {
     try {
@@ -305,7 +305,7 @@ function start() {
       afterCode();
       return;
     } catch (e) {
-      say($('code-error'), e.message);
+      say($('code-error'), localMessage(e.message));
     }
   }
   document.documentElement.dataset.booth = 'ready';

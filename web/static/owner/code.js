@@ -86,3 +86,11 @@ export function takeCodeFromFragment(slug) {
 for (const form of document.querySelectorAll('form[data-forget-code]')) {
   form.addEventListener('submit', () => forgetCode(form.dataset.forgetCode || undefined));
 }
+
+/** The page's half of a bilingual "中文 / English" message (CodeError's), by <html lang>. */
+export function localMessage(message) {
+  const text = String(message);
+  const cut = text.indexOf(' / ');
+  if (cut < 0) return text;
+  return document.documentElement.lang === 'en' ? text.slice(cut + 3) : text.slice(0, cut);
+}
