@@ -1,7 +1,33 @@
-"""Roll upload pages (moved from web/pages.py): new estate ``/roll/new``, new version ``/estates/<slug>/roll``."""
+"""Roll pages for supervisors: import a roll with a preview, and the voters and totals per scope.
+
+- ``GET /roll/new`` (any signed-in staff; the new estate's supervisor role is checked on submit),
+  ``GET /estates/<slug>/roll`` (supervisor): the upload form.
+- ``POST /roll/new``, ``POST /estates/<slug>/roll``: the file is parsed and validated as the CLI
+  does (``identity.roll.read_roll``: every problem with its line, nothing written); when it is
+  accepted, the **preview**: the differences from the current version (``identity.roll_diff``:
+  parts added, removed, changed — area or owner —, heads and area before and after, per
+  building), or a plain "identical" when nothing differs (then there is nothing to confirm).
+  Nothing is written.
+- ``POST /roll/new/confirm``, ``POST /estates/<slug>/roll/confirm``: imports exactly what was
+  previewed.  The preview's form carries the file (compressed), its SHA-256, the version it was
+  compared with and a token = HMAC(server key, session's CSRF token, slug, name, filename, SHA-256,
+  version): the confirm is refused when the file's hash is not the previewed one, when the token
+  does not match (another session, altered fields), or when another version was imported in
+  between (the preview would be stale).  Then one transaction (``identity.store.import_roll_file``).
+- ``GET /estates/<slug>/staff/voters`` (supervisor): totals of the current roll for the whole
+  estate, each building and each stairwell (heads and area, as a round scoped there would count
+  them, ``identity.scope``), and the voters with their parts.
+
+Every POST checks the CSRF token first, then the role, then the input.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
+import zlib
 from dataclasses import dataclass, field
 
 from fastapi import APIRouter, HTTPException, Request
@@ -12,16 +38,20 @@ from starlette.datastructures import FormData, UploadFile
 
 from identity import store
 from identity.csvfile import CsvError
-from identity.roll import read_roll
+from identity.roll import Roll, read_roll
+from identity.roll_diff import RollDiff, diff_rolls
+from identity.scope import Scope, totals
 from ledger.checkpoint import CheckpointError
 from ledger.db import reading, transaction
 from ledger.log import LogError
-from web import security, sessions
+from web import i18n, security, sessions
 from web.security import visitor
 from web.signin import signin_redirect
 from web.templating import templates
 
 router = APIRouter(include_in_schema=False)
+SHOWN = 300  # rows of each list on the preview (the totals are always whole)
+_TAG = b"gongjue/v1/roll-preview"
 
 
 def _overview(request: Request, slug: str) -> store.Overview:
@@ -31,7 +61,7 @@ def _overview(request: Request, slug: str) -> store.Overview:
     except store.RollTampered as exc:
         raise HTTPException(500, str(exc)) from None
     if view is None:
-        raise HTTPException(404, f"没有这个小区 / no estate '{slug}'")
+        raise HTTPException(404, i18n.t(request, "There is no estate %(slug)s", slug=slug))
     return view
 
 
@@ -46,12 +76,26 @@ class UploadForm:
     problems: list[str] = field(default_factory=list)
 
 
+@dataclass
+class Preview:
+    """An accepted file and what importing it would change."""
+
+    form: UploadForm
+    filename: str
+    sha256: str
+    base: int  # the version compared with (0: none)
+    diff: RollDiff
+    same_file: bool  # byte for byte the current version's file
+    payload: str  # the file, compressed, for the confirm form
+    token: str
+
+
 def _upload_page(request: Request, form: UploadForm, status: int = 200) -> Response:
     return templates.TemplateResponse(request, "roll_upload.html", {"form": form}, status_code=status)
 
 
-def _existing(request: Request, slug: str) -> store.Overview:
-    return _overview(request, slug)
+def _action(form: UploadForm) -> str:
+    return f"/estates/{form.existing.slug}/roll" if form.existing else "/roll/new"
 
 
 @router.get("/roll/new")
@@ -67,7 +111,7 @@ def estate_roll_form(request: Request, slug: str) -> Response:
     if visitor(request).staff is None:
         return signin_redirect(request)
     security.require_role(visitor(request))
-    view = _existing(request, slug)
+    view = _overview(request, slug)
     security.require_estate_role(request, slug, "supervisor")
     return _upload_page(request, UploadForm(slug=view.slug, name=view.name, existing=view))
 
@@ -85,26 +129,30 @@ async def estate_roll(request: Request, slug: str) -> Response:
 
 
 async def _receive_roll(request: Request, form: FormData, slug: str | None) -> Response:
-    """Read the uploaded file (bounded), then judge and import it off the event loop."""
+    """Read the uploaded file (bounded), then judge it and show the preview off the event loop."""
     upload = form.get("file")
     file = None
     if isinstance(upload, UploadFile) and upload.filename:
         file = (_base_name(upload.filename), await upload.read(security.MAX_UPLOAD + 1))
-    return await run_in_threadpool(_accept_roll, request, form, file, slug)
+    return await run_in_threadpool(_preview_roll, request, form, file, slug)
 
 
-def _accept_roll(request: Request, form: FormData, file: tuple[str, bytes] | None, slug: str | None) -> Response:
-    """Check CSRF and role, read the CSV, refuse it whole or import it as the next version."""
-    found = security.check_csrf(request, form.get("csrf"))
-    security.require_role(found)
+def _page_form(request: Request, form: FormData, slug: str | None) -> UploadForm:
+    """CSRF, role and the estate: the form the page shows back."""
+    security.check_csrf(request, form.get("csrf"))
+    security.require_role(visitor(request))
     if slug is None:
-        page = UploadForm(slug=str(form.get("slug") or "").strip(), name=str(form.get("name") or "").strip())
-    else:
-        view = _existing(request, slug)
-        security.require_estate_role(request, slug, "supervisor")
-        page = UploadForm(slug=view.slug, name=view.name, existing=view)
+        return UploadForm(slug=str(form.get("slug") or "").strip(), name=str(form.get("name") or "").strip())
+    view = _overview(request, slug)
+    security.require_estate_role(request, slug, "supervisor")
+    return UploadForm(slug=view.slug, name=view.name, existing=view)
+
+
+def _preview_roll(request: Request, form: FormData, file: tuple[str, bytes] | None, slug: str | None) -> Response:
+    """Check CSRF and role, read the CSV; refuse it whole, or show what importing it would change."""
+    page = _page_form(request, form, slug)
     if file is None:
-        page.error = "请选择名册 CSV 文件 / choose a roll CSV file"
+        page.error = i18n.t(request, "Choose the roll's CSV file")
         return _upload_page(request, page, 422)
     filename, data = file
     if len(data) > security.MAX_UPLOAD:
@@ -118,7 +166,97 @@ def _accept_roll(request: Request, form: FormData, file: tuple[str, bytes] | Non
         page.error = str(exc)
         return _upload_page(request, page, 422)
     except CsvError as exc:
-        page.error = f"名册未导入：{len(exc.problems)} 处错误，未写入任何内容 / roll refused, nothing was written"
+        page.error = i18n.t(request, "The roll was not imported: %(n)s problems, nothing was written",
+                            n=len(exc.problems))
+        page.problems = exc.problems
+        return _upload_page(request, page, 422)
+    current, base, current_sha = _current(request, page)
+    sha = hashlib.sha256(data).hexdigest()
+    payload = base64.b64encode(zlib.compress(data, 9)).decode()
+    if len(payload) > security.MAX_BODY - 16 * 1024:
+        page.error = i18n.t(request, "This file is too large to preview and confirm; split the estate's roll or "
+                                     "import it with the command line (gongjue roll import)")
+        return _upload_page(request, page, 413)
+    preview = Preview(page, filename, sha, base, diff_rolls(current, roll), current_sha == sha, payload,
+                      _token(request, page, filename, sha, base))
+    return templates.TemplateResponse(request, "staff/roll_preview.html",
+                                      {"preview": preview, "form": page, "shown": SHOWN,
+                                       "action": _action(page) + "/confirm"})
+
+
+def _current(request: Request, page: UploadForm) -> tuple[Roll | None, int, str | None]:
+    """The estate's current roll (opened against the ledger), its version and its file's SHA-256."""
+    if page.existing is None or not page.existing.version:
+        return None, 0, None
+    try:
+        with reading(request.app.state.engine) as session:
+            view = store.current_roll(session, page.slug)
+            estate = store.get_estate(session, page.slug)
+            row = store.roll_version(session, estate) if estate else None
+    except store.RollTampered as exc:
+        raise HTTPException(500, str(exc)) from None
+    except store.EstateError as exc:  # the current version's openings were erased: compare with nothing
+        raise HTTPException(409, str(exc)) from None
+    if view is None or row is None:
+        return None, 0, None
+    return view.roll, view.version, row.file_sha256
+
+
+def _token(request: Request, page: UploadForm, filename: str, sha: str, base: int) -> str:
+    """Binds the confirm to this preview, this session, this estate and this file."""
+    key = sessions.server_key(request.app.state.engine)
+    text = "\x00".join([visitor(request).csrf, page.slug, page.name, filename, sha, str(base)])
+    return hmac.new(key, _TAG + b"\x00" + text.encode(), hashlib.sha256).hexdigest()
+
+
+@router.post("/roll/new/confirm")
+async def new_estate_roll_confirm(request: Request) -> Response:
+    async with request.form(max_files=0, max_fields=12, max_part_size=security.MAX_BODY) as form:
+        return await run_in_threadpool(_confirm_roll, request, form, None)
+
+
+@router.post("/estates/{slug}/roll/confirm")
+async def estate_roll_confirm(request: Request, slug: str) -> Response:
+    async with request.form(max_files=0, max_fields=12, max_part_size=security.MAX_BODY) as form:
+        return await run_in_threadpool(_confirm_roll, request, form, slug)
+
+
+def _confirm_roll(request: Request, form: FormData, slug: str | None) -> Response:
+    """Import the previewed file, exactly: same bytes, same session, same base version."""
+    page = _page_form(request, form, slug)
+    if slug is None:
+        page.name = str(form.get("name") or "")
+    filename = _base_name(str(form.get("filename") or ""))
+    sha = str(form.get("sha256") or "")
+    try:
+        base = int(str(form.get("base") or ""))
+        data = zlib.decompressobj().decompress(base64.b64decode(str(form.get("payload") or ""), validate=True),
+                                               security.MAX_UPLOAD + 1)
+    except (ValueError, binascii.Error, zlib.error):
+        data, base = b"", -1
+    expected = _token(request, page, filename, sha, base)
+    if (not data or len(data) > security.MAX_UPLOAD or hashlib.sha256(data).hexdigest() != sha
+            or not hmac.compare_digest(expected, str(form.get("token") or ""))):
+        page.error = i18n.t(request, "The file is not the one previewed (it was changed or the preview expired); "
+                                     "nothing was imported. Upload the file again.")
+        return _upload_page(request, page, 409)
+    _, now, _ = _current(request, page)
+    if now != base or (page.existing is None and _exists(request, page.slug)):
+        page.error = i18n.t(request, "Another roll version was imported after this preview (now version %(now)s); "
+                                     "nothing was imported. Upload the file again to see the new differences.",
+                            now=now or 1)
+        return _upload_page(request, page, 409)
+    try:
+        if page.existing is None:
+            _check_new_estate(request, page)
+            security.require_estate_role(request, page.slug, "supervisor")
+        roll = read_roll(data, filename)
+    except store.EstateError as exc:
+        page.error = str(exc)
+        return _upload_page(request, page, 422)
+    except CsvError as exc:  # not reached for a previewed file; kept for a clear refusal
+        page.error = i18n.t(request, "The roll was not imported: %(n)s problems, nothing was written",
+                            n=len(exc.problems))
         page.problems = exc.problems
         return _upload_page(request, page, 422)
     try:  # hashing before, one short write transaction (identity.store.import_roll_file)
@@ -131,27 +269,83 @@ def _accept_roll(request: Request, form: FormData, file: tuple[str, bytes] | Non
         page.error = str(exc)
         return _upload_page(request, page, 422)
     except (IntegrityError, LogError, OperationalError) as exc:
-        page.error = ("数据库忙，名册未导入，请稍后重试 / the database is busy; the roll was not imported, "
-                      f"please try again ({type(exc).__name__})")
+        page.error = i18n.t(request, "The database is busy; the roll was not imported. Please try again (%(what)s)",
+                            what=type(exc).__name__)
         return _upload_page(request, page, 503)
     except CheckpointError as exc:  # the server's log key is not the one that signed this log
-        page.error = f"账本拒绝签署，名册未导入 / the ledger refused to sign, roll not imported: {exc}"
+        page.error = i18n.t(request, "The ledger refused to sign; the roll was not imported: %(why)s", why=str(exc))
         return _upload_page(request, page, 500)
+    if version != base + 1:  # another import slipped in between the check and ours
+        page.error = i18n.t(request, "Imported as version %(v)s: another version was imported at the same time; "
+                                     "check the estate's roll.", v=version)
+    found = visitor(request)
     with transaction(request.app.state.engine) as session:
-        sessions.set_flash(session, found.token, f"已导入第 {version} 版名册 / roll version {version} imported")
+        sessions.set_flash(session, found.token, page.error or i18n.t(request, "Roll version %(v)s imported",
+                                                                      v=version))
     return RedirectResponse(f"/estates/{page.slug}", status_code=303)
+
+
+def _exists(request: Request, slug: str) -> bool:
+    with reading(request.app.state.engine) as session:
+        return store.get_estate(session, slug) is not None
 
 
 def _check_new_estate(request: Request, page: UploadForm) -> None:
     store.check_slug(page.slug)
     page.name = store.check_name(page.name)  # 1–200 characters, no NUL, invisible or control characters
-    with reading(request.app.state.engine) as session:
-        if store.get_estate(session, page.slug) is not None:
-            raise store.EstateError(f"小区代号 '{page.slug}' 已被使用；要更新名册请到该小区页面上传 / "
-                                    f"estate '{page.slug}' exists; upload a new roll version from its page")
+    if _exists(request, page.slug):
+        raise store.EstateError(i18n.t(request, "The estate code %(slug)s is taken; to update its roll, upload "
+                                                "from that estate's page", slug=page.slug))
 
 
 def _base_name(filename: str) -> str:
     name = filename.replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(ch for ch in name if ch.isprintable()).strip()  # no NUL or control characters
     return name[:100] or "roll.csv"
+
+
+# --- voters and totals per scope ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlaceRow:
+    building: str
+    unit: str | None  # None: the whole building
+    heads: int
+    area: int
+    parts: int
+
+
+@router.get("/estates/{slug}/staff/voters")
+def voters_page(request: Request, slug: str) -> Response:
+    """Totals of the current roll per scope (estate, building, stairwell) and the voters (supervisor)."""
+    if visitor(request).staff is None:
+        return signin_redirect(request)
+    view = _overview(request, slug)
+    security.require_estate_role(request, slug, "supervisor")
+    try:
+        with reading(request.app.state.engine) as session:
+            current = store.current_roll(session, slug)
+    except store.RollTampered as exc:
+        raise HTTPException(500, str(exc)) from None
+    except store.EstateError as exc:
+        raise HTTPException(409, str(exc)) from None
+    rows: list[PlaceRow] = []
+    voters = []
+    whole = None
+    if current is not None:
+        roll = current.roll
+        whole = totals(roll)
+        for building in roll.buildings:
+            parts = [p for p in roll.parts if p.building == building]
+            t = totals(roll, Scope(buildings=(building,)))
+            rows.append(PlaceRow(building, None, t.heads, t.area, len(parts)))
+            for unit in dict.fromkeys(p.unit for p in parts):
+                if not unit:
+                    continue
+                t = totals(roll, Scope(units=((building, unit),)))
+                rows.append(PlaceRow(building, unit, t.heads, t.area, sum(1 for p in parts if p.unit == unit)))
+        pseudonyms = current.opened.pseudonyms
+        voters = [(v, roll.names.get(v.voter_id, ""), pseudonyms.get(v.voter_id, "")) for v in roll.voters]
+    return templates.TemplateResponse(request, "staff/roll_voters.html",
+                                      {"estate": view, "whole": whole, "rows": rows, "voters": voters})

@@ -159,23 +159,25 @@ def test_sign_in_and_upload_a_roll_through_the_form(phone, server, tmp_path):
         page.fill("#slug", "pine-garden")
         page.fill("#name", "松园")
         page.set_input_files("#file", str(roll))
-        page.click("button[type=submit]:has-text('导入名册')")
+        page.click("button[type=submit]:has-text('检查文件并显示变化')")
 
     new_estate()  # the demo supervisor is supervisor of the demo estate only (SPEC §8.1)
     assert "没有权限：需要在小区 'pine-garden' 担任监督员" in page.inner_text("main")
     with transaction(server[2]) as session:
         staff_store.assign(session, "demo", "pine-garden", "supervisor", by="admin")
     new_estate()
+    page.click("#roll-confirm button[type=submit]")  # the preview, then the confirm
     page.wait_for_url("**/estates/pine-garden")
-    assert page.inner_text(".flash") == "已导入第 1 版名册 / roll version 1 imported"
+    assert page.inner_text(".flash") == "已导入第 1 版名册"
     assert page.locator(".figures dd").all_inner_texts() == ["2", "3", "2", "278.55 m²"]
     _no_horizontal_scroll(page)
     page.click("text=上传新版名册")
     roll.write_text("building,room,area,owner\n1,101,50,A\n")
     page.set_input_files("#file", str(roll))
-    page.click("button[type=submit]:has-text('导入名册')")
+    page.click("button[type=submit]:has-text('检查文件并显示变化')")
+    page.click("#roll-confirm button[type=submit]")
     page.wait_for_url("**/estates/pine-garden")
-    assert page.inner_text(".flash") == "已导入第 2 版名册 / roll version 2 imported"
+    assert page.inner_text(".flash") == "已导入第 2 版名册"
     page.reload()
     assert page.locator(".flash").count() == 0
 
@@ -188,9 +190,9 @@ def test_a_bad_file_shows_every_problem_with_its_line(phone, server, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("building,room,area,owner\n1,101,88.505,A\n1,102,-3,B\n1,103,70,110101199003071234\n")
     page.set_input_files("#file", str(bad))
-    page.click("button[type=submit]:has-text('导入名册')")
+    page.click("button[type=submit]:has-text('检查文件并显示变化')")
     assert page.url.endswith(f"/estates/{DEMO_SLUG}/roll")
-    assert page.inner_text(".error > p") == "名册未导入：3 处错误，未写入任何内容 / roll refused, nothing was written"
+    assert page.inner_text(".error > p") == "名册未导入：3 处错误，未写入任何内容"
     problems = page.locator(".problems li").all_inner_texts()
     assert [p.split(": ")[0] for p in problems] == ["bad.csv:2", "bad.csv:3", "bad.csv:4"]
     assert "超过两位小数" in problems[0] and "不是有效数字" in problems[1] and "身份证号" in problems[2]

@@ -17,6 +17,7 @@ from identity.models import Estate, RollVersion
 from identity.roll import read_roll
 from ledger.db import transaction
 from tests.web.conftest import PASSWORD, TestClient, add_staff, csrf_of, sign_in
+from tests.web.roll_upload import upload_roll
 from web import sessions
 from web.limits import SignInCounter
 from web.security import CSP, MAX_BODY, MAX_UPLOAD, SESSION_COOKIE
@@ -328,17 +329,14 @@ def test_upload_without_a_file_is_refused(engine, supervisor):
 
 
 def test_successful_uploads_redirect_with_a_one_time_flash(engine, supervisor):
-    token = csrf_of(supervisor.get("/roll/new").text)
-    r = supervisor.post("/roll/new", data={"csrf": token, "slug": "maple-court", "name": " 枫林苑 "},
-                        files={"file": ("C:\\rolls\\v1.csv", GOOD_ROLL, "text/csv")})
-    assert r.status_code == 303 and r.headers["location"] == "/estates/maple-court"
+    r = upload_roll(supervisor, "/roll/new", GOOD_ROLL, "C:\\rolls\\v1.csv", slug="maple-court", name=" 枫林苑 ")
+    assert r.status_code == 303 and r.headers["location"] == "/estates/maple-court"  # after the preview's confirm
     page = supervisor.get("/estates/maple-court").text
     assert '<p class="flash" role="status">已导入第 1 版名册' in page
     assert "<h1>枫林苑</h1>" in page and "178.50 m²" in page
     assert "已导入第" not in supervisor.get("/estates/maple-court").text  # shown once
-    token = csrf_of(supervisor.get("/estates/maple-court/roll").text)
-    r = supervisor.post("/estates/maple-court/roll", data={"csrf": token, "name": "ignored"},
-                        files={"file": ("v2.csv", b"building,room,area,owner\n1,101,100,A\n", "text/csv")})
+    r = upload_roll(supervisor, "/estates/maple-court/roll", b"building,room,area,owner\n1,101,100,A\n", "v2.csv",
+                    name="ignored")
     assert r.status_code == 303
     assert "已导入第 2 版名册" in supervisor.get("/estates/maple-court").text
     with transaction(engine) as session:

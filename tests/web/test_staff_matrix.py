@@ -14,14 +14,14 @@ from identity.models import RollVersion
 from identity.roll import read_roll
 from ledger.db import transaction
 from tests.web.conftest import TestClient, add_staff, csrf_of, sign_in
+from tests.web.roll_upload import upload_roll
 
 ROLL = b"building,unit,room,area,owner\n1,1,101,88.50,A\n1,1,102,90,B\n"
 SLUG = "maple-court"
 
 
 def _upload(c: TestClient):
-    token = csrf_of(c.get("/").text)
-    return c.post(f"/estates/{SLUG}/roll", data={"csrf": token}, files={"file": ("r.csv", ROLL, "text/csv")})
+    return upload_roll(c, f"/estates/{SLUG}/roll", ROLL + b"1,1,103,70,C\n", "r.csv", csrf=csrf_of(c.get("/").text))
 
 
 ACTIONS = {  # action → (request, roles allowed)

@@ -13,7 +13,8 @@ from identity import store
 from identity.models import Estate, RollVersion
 from identity.roll import read_roll
 from ledger.db import transaction
-from tests.web.conftest import PASSWORD, TestClient, add_staff, assign, csrf_of, sign_in
+from tests.web.conftest import PASSWORD, TestClient, add_staff, assign, sign_in
+from tests.web.roll_upload import upload_roll
 
 ROLL = b"building,unit,room,area,owner\n1,1,101,88.50,A\n1,1,102,90,B\n"
 
@@ -35,9 +36,7 @@ def _signed_in(app, username: str) -> TestClient:
 
 
 def _upload(c: TestClient, path: str, slug: str = "maple-court"):
-    token = csrf_of(c.get("/roll/new").text)
-    return c.post(path, data={"csrf": token, "slug": slug, "name": "枫林苑"},
-                  files={"file": ("r.csv", ROLL, "text/csv")})
+    return upload_roll(c, path, ROLL + b"1,1,103,70,C\n", "r.csv", slug=slug, name="枫林苑")  # the file, its preview, the confirm
 
 
 # --- assignments and the access log ----------------------------------------------------------
