@@ -5,7 +5,8 @@
 // module with everything it imports inlined — only the code actually used: the vendored noble
 // modules carry /* @__PURE__ */ marks, so esbuild drops FROST, FFT, OPRF, hash-to-curve and
 // montgomery (x25519) — named by the SHA-256 of its bytes (<name>.<16 hex>.js), with .gz and .br
-// beside it (most compressed, deterministic).  Also written:
+// beside it (most compressed, deterministic).  A worker started from a sibling entry by
+// new URL('./x.js', import.meta.url) is pointed at x.js's bundle.  Also written:
 //   manifest.json  "booth/booth.js" → "dist/booth.<hash>.js", … (web/templating.asset reads it)
 //   inputs.json    per entry: its file, and each source file in its import graph with its
 //                  SHA-256 and the bytes it contributes (0 = tree-shaken away), esbuild's version
@@ -51,6 +52,7 @@ mkdirSync(DIST, { recursive: true });
 
 const manifest = {};
 const inputs = { esbuild: esbuild.version, entries: {} };
+const built = new Map();  // entry → {text, used}
 for (const entry of entries) {
   const result = await esbuild.build({
     entryPoints: [join(STATIC, entry)],
@@ -68,20 +70,6 @@ for (const entry of entries) {
     banner: { js: `/* 共决 Gongjue: web/static/${entry}, bundled by scripts/build-booth.sh (esbuild ${esbuild.version}); sources in dist/inputs.json */` },
   });
   if (result.outputFiles.length !== 1) throw new Error(`${entry}: expected one output file`);
-  const bytes = Buffer.from(result.outputFiles[0].contents);
-  const text = bytes.toString('utf8');
-  if (text.includes('import.meta.url')) {
-    console.warn(`warning: ${entry} uses import.meta.url; relative URLs change in dist/`);
-  }
-  const file = `${names.get(entry)}.${sha256(bytes).slice(0, 16)}.js`;
-  writeFileSync(join(DIST, file), bytes);
-  writeFileSync(join(DIST, `${file}.gz`), gzipSync(bytes, { level: 9 }));
-  writeFileSync(join(DIST, `${file}.br`), brotliCompressSync(bytes, {
-    params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_SIZE_HINT]: bytes.length,
-              [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT },
-  }));
-  manifest[entry] = `dist/${file}`;
-
   const output = Object.values(result.metafile.outputs)[0];
   const used = {};
   for (const source of Object.keys(result.metafile.inputs).sort()) {
@@ -89,10 +77,48 @@ for (const entry of entries) {
     used[path] = { sha256: sha256(readFileSync(join(root, path))),
                    bytesInOutput: output.inputs[source]?.bytesInOutput ?? 0 };
   }
-  inputs.entries[entry] = { file: `dist/${file}`, bytes: bytes.length, inputs: used };
-  const gz = gzipSync(bytes, { level: 9 }).length;
-  console.log(`${entry.padEnd(28)} → dist/${file}  ${(bytes.length / 1024).toFixed(1)} KiB, `
-    + `gzip ${(gz / 1024).toFixed(1)} KiB, ${Object.keys(used).length} sources`);
+  built.set(entry, { text: Buffer.from(result.outputFiles[0].contents).toString('utf8'), used });
 }
+
+// A module that starts a worker from a sibling entry — new Worker(new URL('./x.js', import.meta.url))
+// — gets the URL of that entry's bundle, so the worker is bundled too; the worker is named first.
+const WORKER_URL = /new URL\((["'`])\.\/([\w.-]+\.js)\1,\s*import\.meta\.url\)/g;
+const files = new Map();  // entry → dist file name
+while (files.size < entries.length) {
+  const before = files.size;
+  for (const entry of entries) {
+    if (files.has(entry)) continue;
+    const { text, used } = built.get(entry);
+    const dir = entry.slice(0, entry.indexOf('/') + 1);
+    const refs = [...text.matchAll(WORKER_URL)].map((m) => dir + m[2]);
+    const unknown = refs.filter((r) => !built.has(r));
+    if (unknown.length) throw new Error(`${entry}: import.meta.url names ${unknown}, not an entry module`);
+    if (!refs.every((r) => files.has(r))) continue;
+    const final = text.replace(WORKER_URL, (all, q, name) => `new URL(${q}./${files.get(dir + name)}${q},import.meta.url)`);
+    if (final.replace(WORKER_URL, '').includes('import.meta.url')) {
+      console.warn(`warning: ${entry} uses import.meta.url; relative URLs change in dist/`);
+    }
+    for (const r of refs) {  // the worker's sources decide this file's bytes too
+      for (const [path, info] of Object.entries(built.get(r).used)) used[path] ??= { ...info, bytesInOutput: 0 };
+    }
+    const bytes = Buffer.from(final, 'utf8');
+    const file = `${names.get(entry)}.${sha256(bytes).slice(0, 16)}.js`;
+    files.set(entry, file);
+    writeFileSync(join(DIST, file), bytes);
+    const gz = gzipSync(bytes, { level: 9 });
+    writeFileSync(join(DIST, `${file}.gz`), gz);
+    writeFileSync(join(DIST, `${file}.br`), brotliCompressSync(bytes, {
+      params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_SIZE_HINT]: bytes.length,
+                [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT },
+    }));
+    const sorted = Object.fromEntries(Object.entries(used).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    inputs.entries[entry] = { file: `dist/${file}`, bytes: bytes.length, inputs: sorted };
+    console.log(`${entry.padEnd(28)} → dist/${file}  ${(bytes.length / 1024).toFixed(1)} KiB, `
+      + `gzip ${(gz.length / 1024).toFixed(1)} KiB, ${Object.keys(used).length} sources`);
+  }
+  if (files.size === before) throw new Error('entries start each other as workers in a cycle');
+}
+for (const entry of entries) manifest[entry] = `dist/${files.get(entry)}`;
+inputs.entries = Object.fromEntries(entries.map((e) => [e, inputs.entries[e]]));
 writeFileSync(join(DIST, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
 writeFileSync(join(DIST, 'inputs.json'), JSON.stringify(inputs, null, 2) + '\n');
