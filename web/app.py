@@ -69,6 +69,10 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(roll_pages.router)  # roll upload with preview (H5)
+    from web import staff_authority, staff_paper, staff_proxy  # H5: setup pages for staff
+    app.include_router(staff_authority.router)
+    app.include_router(staff_paper.router)
+    app.include_router(staff_proxy.router)
     app.include_router(i18n.router)  # the language switch
     app.include_router(signin.router)
     app.include_router(admin.router)
