@@ -49,8 +49,8 @@ def absolute(request: Request, path: str) -> str:
 def render_notice(request: Request, context: dict) -> Response:
     url = absolute(request, f"/estates/{context['slug']}/rounds/{context['round_id']}")
     return templates.TemplateResponse(request, "print/notice.html",
-                                      {**context, "qr": qr_svg(url, i18n.t(request, "The round's page")),
-                                       "public_url": url})
+                                      {**context, "n": context, "public_url": url,
+                                       "qr": qr_svg(url, i18n.t(request, "The round's page"))})
 
 
 def _public_view(session, slug: str, round_id: str) -> rounds.RoundView:

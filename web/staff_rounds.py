@@ -346,7 +346,8 @@ def _form_page(request: Request, slug: str, draft: DraftForm, *, editing: bool, 
         request, "staff/round_form.html",
         {"slug": slug, "estate_name": name, "draft": draft, "editing": editing, "errors": errors or [],
          "buildings": buildings, "units": units, "matters": [m for m in MATTERS if m != "elect_committee"],
-         "rule_sets": list(RULE_SETS), "kinds": KINDS, "preview": preview, "jsonify": json.dumps},
+         "rule_sets": list(RULE_SETS), "kinds": KINDS, "preview": preview, "jsonify": json.dumps,
+         "matter_label": lambda m: matter_text(request, m)},
         status_code=status)
 
 
@@ -561,6 +562,7 @@ def _round_page(request: Request, slug: str, round_id: str, *, error: str | None
     with reading(request.app.state.engine) as session:
         view = _load(session, slug, round_id)
         name = estate_name(session, slug)
+        ceremony = f"{store.get_estate(session, slug).origin}/{round_id}"
         nominations = cands.nominations(session, slug, round_id) if view.announcement is None else []
         notice = notice_context(request, session, slug, view, draft=view.announcement is None)
         result = None
@@ -580,7 +582,9 @@ def _round_page(request: Request, slug: str, round_id: str, *, error: str | None
         "nominations": nominations, "elections": elections, "result": result, "now": now,
         "error": error, "errors": errors or [], "done": done or _done(request),
         "extend_default": to_beijing_input(format_time(view.closes + timedelta(days=7))),
-        "window_ended": now >= view.closes, "final_due": _final_due(result, now)},
+        "window_ended": now >= view.closes, "final_due": _final_due(result, now), "ceremony": ceremony,
+        "result_until": parse_time(result["result"]["objection_until"], "objection_until")
+        if result and result.get("result") else None},
         status_code=status)
 
 
