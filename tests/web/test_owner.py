@@ -78,7 +78,7 @@ def test_sms_sign_in_and_key_check_page(engine, client, sms):
         seq = au.registry(s, SLUG).registered_at(estate.voters["A"])
     assert f'href="/estates/{SLUG}/audit/entries/{seq}"' in mine.text  # the public entry, to check independently
     assert client.get(f"/estates/{SLUG}/audit/entries/{seq}").status_code == 200
-    assert '<script type="module" src="/static/owner/mykey.js"></script>' in mine.text
+    assert re.search(r'<script type="module" src="/static/[^"]*mykey[^"]*\.js"></script>', mine.text)
     assert 'id="code"' in mine.text and 'name="code"' not in mine.text  # the code field is never submitted
     assert f'data-origin="{ORIGIN}"' in mine.text
     assert "短信验证码" in mine.text
@@ -117,7 +117,7 @@ def test_wrong_codes_are_limited_and_the_code_dies(engine, client, sms):
     for i in range(factor.MAX_CODE_ATTEMPTS):
         wrong = f"{(int(code) + 1 + i) % 10**6:06d}"
         reply = submit(client, wrong)
-        assert reply.status_code == 401 and "wrong or expired code" in reply.text
+        assert reply.status_code == 401 and "验证码不对或已过期" in reply.text
     assert submit(client, code).status_code == 401  # brute force killed the code
     assert 'name="building"' in client.get(OWNER).text  # still not signed in
 
@@ -143,7 +143,7 @@ def test_csrf_is_required(engine, client, sms):
 def test_unknown_part_is_a_clear_message(engine, client, sms):
     make_estate(engine)
     reply = identify(client, "9", "9", "999")
-    assert reply.status_code == 422 and "名册中没有这套房屋" in reply.text and "no such part" in reply.text
+    assert reply.status_code == 422 and "名册中没有这套房屋" in reply.text
 
 
 def test_pin_letters_and_pin_sign_in(engine, client, tmp_path, monkeypatch):
@@ -184,7 +184,7 @@ def test_revoked_key_page_says_no_current_credential(engine, client, sms):
     identify(client)
     submit(client, last_code(sms))
     mine = client.get(OWNER).text
-    assert "No current credential" in mine and au.fingerprint(estate.keys["A"]) not in mine
+    assert "您还没有有效的凭证" in mine and au.fingerprint(estate.keys["A"]) not in mine
 
 
 # --- the staff endpoint ------------------------------------------------------------------------

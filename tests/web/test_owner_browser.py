@@ -78,7 +78,9 @@ def _last_code(sms) -> str:
     return re.search(r"验证码 (\d{6})", json.loads(newest.read_text("utf-8"))["text"]).group(1)
 
 
-def _signed_in_page(chromium, live, part):
+def _signed_in_page(chromium, live, part=None, code=None):
+    """Sign in on a phone-sized page: with the letter's code (only the derived key is posted) or,
+    without it, with a flat (the fold under the code form)."""
     base, _, sms = live
     context = chromium.new_context(viewport=PHONE, locale="zh-CN")
     page = context.new_page()
@@ -88,10 +90,16 @@ def _signed_in_page(chromium, live, part):
     page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
     page.on("pageerror", lambda e: problems.append(str(e)))
     page.goto(f"{base}/estates/{SLUG}/owner")
-    page.fill("#building", part[0])
-    page.fill("#unit", part[1])
-    page.fill("#room", part[2])
-    page.click("button[type=submit]")
+    page.wait_for_selector("#signin-code[data-ready='1']")
+    if code is not None:
+        page.fill("#signin-credential", code)
+        page.click("#signin-code button[type=submit]")
+    else:
+        page.click("#signin-flat-fold summary")
+        page.fill("#building", part[0])
+        page.fill("#unit", part[1])
+        page.fill("#room", part[2])
+        page.click("#signin-flat button[type=submit]")
     page.wait_for_url(f"**/estates/{SLUG}/owner/verify")
     page.fill("#secret", _last_code(sms))
     page.click("form.owner-form button[type=submit]")
@@ -110,7 +118,9 @@ def _check(page, typed: str) -> tuple[str, str]:
 
 def test_match_mismatch_and_the_code_stays_in_the_browser(chromium, live):
     _, estate, _ = live
-    context, page, requests, problems = _signed_in_page(chromium, live, ("2", "", "201"))  # B: key as printed
+    # B signs in with the letter's code typed in lower case and full width (a Chinese input method)
+    typed_in = format_code(estate.codes["B"]).lower().translate({c: c + 0xFEE0 for c in range(0x21, 0x7F)})
+    context, page, requests, problems = _signed_in_page(chromium, live, code=typed_in)
     assert au.fingerprint(estate.keys["B"]) in page.inner_text("#registered")
     before = len(requests)
     outcome, text = _check(page, format_code(estate.codes["B"]).lower())
@@ -118,20 +128,21 @@ def test_match_mismatch_and_the_code_stays_in_the_browser(chromium, live):
     outcome, text = _check(page, estate.codes["C"])  # a valid code, but not the one registered for B
     assert outcome == "mismatch" and AUTHORITY_NAME in text and "不一致" in text
     outcome, text = _check(page, estate.codes["B"][:-1] + ("2" if estate.codes["B"][-1] != "2" else "3"))
-    assert outcome == "invalid" and "code mistyped" in text
+    assert outcome == "invalid" and "凭证码有误" in text
     page.wait_for_timeout(200)
-    typed = [estate.codes["B"], format_code(estate.codes["B"]), estate.codes["C"]]
+    typed = [estate.codes["B"], format_code(estate.codes["B"]), estate.codes["C"], typed_in]
     later = requests[before:]
     assert later == [], later  # checking makes no request at all
     for line in requests:
         assert not any(c in line or c.lower() in line for c in typed)
+    assert any(f"key={estate.keys['B']}" in line for line in requests if "/owner/identify" in line)
     assert problems == []
     context.close()
 
 
 def test_swapped_key_is_shown_as_a_mismatch(chromium, live):
     _, estate, _ = live
-    context, page, requests, problems = _signed_in_page(chromium, live, ("1", "1", "101"))  # A: key swapped
+    context, page, requests, problems = _signed_in_page(chromium, live, part=("1", "1", "101"))  # A: key swapped
     assert au.fingerprint(estate.keys["A"]) not in page.inner_text("#registered")
     outcome, text = _check(page, estate.codes["A"])  # A's own letter
     assert outcome == "mismatch"
