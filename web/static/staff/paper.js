@@ -1,0 +1,25 @@
+// Paper ballot entry (web/templates/staff/paper.html and staff/proxy.html): the SHA-256 of a
+// scan is computed in this browser; the scan itself is never uploaded (its input has no name).
+const hex = (buffer) => Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, "0")).join("");
+
+export async function sha256File(file) {
+  return hex(await crypto.subtle.digest("SHA-256", await file.arrayBuffer()));
+}
+
+for (const input of document.querySelectorAll("input[type=file][data-hash-into]")) {
+  const target = document.getElementById(input.dataset.hashInto);
+  const status = document.getElementById("scan-status");
+  input.addEventListener("change", async () => {
+    const file = input.files && input.files[0];
+    if (!file || !target) return;
+    if (status) status.textContent = status.dataset.working || "…";
+    try {
+      target.value = await sha256File(file);
+      target.dispatchEvent(new Event("input", { bubbles: true }));
+      if (status) status.textContent = status.dataset.done || "✓";
+      document.documentElement.dataset.scanHashed = target.value;
+    } catch (err) {
+      if (status) status.textContent = String(err);
+    }
+  });
+}
