@@ -11,6 +11,13 @@ Owners never sign in here (they vote with the credential on their letter, DESIGN
 - Every assignment, removal, account creation and sign-in is a row of the access log
   (``identity_access_log``; never the public ledger: it names people).
 
+- An account may add a second factor: a TOTP authenticator app (RFC 6238: HMAC-SHA1, 6 digits,
+  30-second steps, one step of clock drift either way).  ``totp_start`` makes a secret to show
+  as a QR code, ``totp_confirm`` turns it on once the app's first code is right, ``totp_check``
+  accepts each time step at most once (a code seen over a shoulder cannot be replayed);
+  ``totp_disable`` turns it off (the account itself with a code, or an admin).  The secret is
+  never logged nor shown again after enrolment; the web layer rate-limits codes like passwords.
+
 - Passwords are stored only as argon2id hashes (RFC 9106, argon2-cffi's default parameters).
   ``password_record`` reads a hash and ``password_matches`` checks it with no database work, so
   the web layer runs argon2 outside any transaction.  Sign-in sessions, CSRF and sign-in limits
@@ -26,8 +33,10 @@ import hmac
 import re
 import secrets
 import time
+import unicodedata
 from dataclasses import dataclass
 
+import pyotp
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.low_level import core as argon2_core
@@ -71,6 +80,13 @@ class Staff(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[int] = mapped_column(BigInteger)
+    totp_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)  # base32; None: no TOTP
+    totp_since: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # the last step accepted
+    totp_pending: Mapped[str | None] = mapped_column(String(64), nullable=True)  # being enrolled
+
+    def __repr__(self) -> str:  # never the secrets
+        return f"Staff(id={self.id!r}, username={self.username!r}, role={self.role!r})"
 
 
 class Assignment(Base):
@@ -239,6 +255,108 @@ def find_staff(session: Session, username: str) -> Staff | None:
     return session.scalar(select(Staff).where(Staff.username == normalize_username(username)))
 
 
+# --- TOTP (RFC 6238) ---------------------------------------------------------------------------------
+
+TOTP_STEP = 30  # seconds
+TOTP_DIGITS = 6
+TOTP_DRIFT = 1  # steps either way
+TOTP_ISSUER = "共决 Gongjue"
+
+
+def new_totp_secret() -> str:
+    """A random 160-bit secret in base32 (RFC 4226 recommends 160 bits)."""
+    return pyotp.random_base32(32)
+
+
+def totp_uri(secret: str, username: str, issuer: str = TOTP_ISSUER) -> str:
+    """The ``otpauth://totp/…`` link an authenticator app reads from the QR code."""
+    return pyotp.TOTP(secret, digits=TOTP_DIGITS, interval=TOTP_STEP).provisioning_uri(name=username,
+                                                                                       issuer_name=issuer)
+
+
+def normalize_code(code: str) -> str:
+    """Digits only: full-width digits (Chinese input methods) made ASCII, spaces and dashes dropped."""
+    text = unicodedata.normalize("NFKC", code or "")[:32]
+    return "".join(ch for ch in text if ch not in " -\t")
+
+
+def totp_code(secret: str, at: int | None = None) -> str:
+    """The code of ``secret`` at Unix time ``at`` (for tests and scripts)."""
+    return pyotp.TOTP(secret, digits=TOTP_DIGITS, interval=TOTP_STEP).at(now() if at is None else at)
+
+
+def _matching_step(secret: str, code: str, at: int, after: int | None) -> int | None:
+    """The time step within the drift whose code is ``code`` and which is later than ``after``."""
+    code = normalize_code(code)
+    if len(code) != TOTP_DIGITS or not code.isascii() or not code.isdigit():
+        return None
+    otp = pyotp.TOTP(secret, digits=TOTP_DIGITS, interval=TOTP_STEP)
+    found = None
+    for step in range(at // TOTP_STEP - TOTP_DRIFT, at // TOTP_STEP + TOTP_DRIFT + 1):
+        if hmac.compare_digest(otp.generate_otp(step), code) and (after is None or step > after):
+            found = step  # every candidate is compared: the same work whichever matches
+    return found
+
+
+def totp_enabled(session: Session, staff_id: int) -> bool:
+    return session.scalar(select(Staff.totp_secret).where(Staff.id == staff_id)) is not None
+
+
+def totp_start(session: Session, staff_id: int) -> str:
+    """A new secret being enrolled for the account (replaces one being enrolled); returns it."""
+    staff = session.get(Staff, staff_id)
+    if staff is None:
+        raise StaffError("没有这个工作人员账户 / no such staff account")
+    staff.totp_pending = new_totp_secret()
+    return staff.totp_pending
+
+
+def totp_cancel(session: Session, staff_id: int) -> None:
+    """Forget the secret being enrolled."""
+    staff = session.get(Staff, staff_id)
+    if staff is not None:
+        staff.totp_pending = None
+
+
+def totp_confirm(session: Session, staff_id: int, code: str, *, at: int | None = None,
+                 client: str | None = None) -> bool:
+    """Turn TOTP on with the secret being enrolled if ``code`` is its current code. Logged."""
+    at = now() if at is None else at
+    staff = session.get(Staff, staff_id)
+    if staff is None or staff.totp_pending is None:
+        return False
+    step = _matching_step(staff.totp_pending, code, at, None)
+    if step is None:
+        return False
+    staff.totp_secret, staff.totp_pending, staff.totp_since, staff.totp_last_step = staff.totp_pending, None, at, step
+    log_access(session, "totp.on", actor=staff.username, username=staff.username, client=client, at=at)
+    return True
+
+
+def totp_check(session: Session, staff_id: int, code: str, *, at: int | None = None) -> bool:
+    """True if ``code`` is a current code of the account's TOTP secret not accepted before
+    (its time step is then remembered).  False without TOTP or with a wrong or used code."""
+    at = now() if at is None else at
+    staff = session.get(Staff, staff_id, with_for_update=True)  # two tabs posting one code: one wins
+    if staff is None or staff.totp_secret is None:
+        return False
+    step = _matching_step(staff.totp_secret, code, at, staff.totp_last_step)
+    if step is None:
+        return False
+    staff.totp_last_step = step
+    return True
+
+
+def totp_disable(session: Session, username: str, *, by: str, client: str | None = None) -> bool:
+    """Turn the account's TOTP off (and forget one being enrolled); False if it was off. Logged."""
+    staff = _account(session, username)
+    was_on = staff.totp_secret is not None
+    staff.totp_secret = staff.totp_since = staff.totp_last_step = staff.totp_pending = None
+    if was_on:
+        log_access(session, "totp.off", actor=by, username=staff.username, client=client)
+    return was_on
+
+
 @dataclass(frozen=True)
 class PasswordRecord:
     """What checking a password needs, read in a short transaction before argon2 runs."""
@@ -340,12 +458,22 @@ __all__ = [
     "create_staff",
     "find_staff",
     "log_access",
+    "new_totp_secret",
+    "normalize_code",
     "normalize_username",
     "password_matches",
     "password_record",
     "rehash",
     "roles_in",
     "staff_count",
+    "totp_cancel",
+    "totp_check",
+    "totp_code",
+    "totp_confirm",
+    "totp_disable",
+    "totp_enabled",
+    "totp_start",
+    "totp_uri",
     "unassign",
     "verify_password",
 ]

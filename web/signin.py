@@ -13,6 +13,15 @@ POST /signin, in order:
    owner's own counters are forgotten, any session the browser held is closed and a new token
    issued (no session fixation), the sign-in is logged (identity access log), and a signed
    device cookie is set (OWASP "device cookies").
+
+Accounts with TOTP on (identity.staff, RFC 6238) get no session at step 4: the page asks for
+the 6-digit code instead, carrying a signed *ticket* (account, expiry TICKET_SECONDS, nonce;
+HMAC with the server key) so the password is not asked again.  POST /signin with ``ticket`` and
+``code``: the CSRF token, then the code's own counters are reserved (web.limits, the password's
+rules, keys of the account prefixed ``totp:``), then the code is checked (each time step
+accepted once); on success the same step 4 as above.  The secret is never logged.
+
+Messages are in the visitor's language (web.i18n; ids in English, Chinese in site.po).
 """
 
 from __future__ import annotations
@@ -25,11 +34,12 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from identity import staff as staff_store
 from ledger.db import transaction
-from web import limits, security, sessions
+from web import i18n, limits, security, sessions
 from web.templating import templates
 
 router = APIRouter(include_in_schema=False)
@@ -40,8 +50,9 @@ _DEVICE_TAG = "gongjue/v1/device|"
 GATE_WAIT = 0.5  # seconds a sign-in may wait for the argon2 gate
 UNTRUSTED_REST = 0.25  # seconds the gate of browsers without a device cookie rests after each check
 BUSY_RETRY = 2
-WRONG = "用户名或密码错误 / wrong username or password"
-BUSY = "登录请求太多，服务器繁忙，请稍后再试 / too many sign-ins at the moment; try again shortly"
+TICKET_SECONDS = 300  # the code must follow the password within five minutes
+_TICKET_TAG = "gongjue/v1/totp-ticket|"
+TOTP_KEY_PREFIX = "totp:"  # the code's counters (web.limits) are the account's, prefixed
 
 
 class _Refusal(Exception):
@@ -49,10 +60,11 @@ class _Refusal(Exception):
         self.refused = refused
 
 
-def too_many(seconds: int) -> str:
-    wait = f"{seconds} 秒" if seconds < 120 else f"{(seconds + 59) // 60} 分钟"
-    wait_en = f"{seconds} s" if seconds < 120 else f"{(seconds + 59) // 60} minutes"
-    return f"登录失败次数过多，请 {wait}后再试 / too many failed sign-ins; try again in {wait_en}"
+def too_many(request: Request, seconds: int) -> str:
+    """The refusal of a rate-limited attempt, with the wait in seconds or minutes."""
+    if seconds < 120:
+        return i18n.t(request, "Too many failed sign-ins. Please try again in %(n)s seconds.", n=seconds)
+    return i18n.t(request, "Too many failed sign-ins. Please try again in %(n)s minutes.", n=(seconds + 59) // 60)
 
 
 def local_path(target: str | None) -> str:
@@ -68,9 +80,16 @@ def signin_redirect(request: Request) -> Response:
 
 
 def _page(request: Request, *, next_path: str, username: str = "", error: str | None = None,
-          status: int = 200, headers: dict | None = None) -> Response:
-    return templates.TemplateResponse(request, "signin.html", {"next": next_path, "username": username,
-                                                               "error": error}, status_code=status, headers=headers)
+          status: int = 200, headers: dict | None = None, ticket: str | None = None) -> Response:
+    return templates.TemplateResponse(request, "signin.html", {
+        "next": next_path, "username": username, "error": error,
+        "totp_ticket": ticket}, status_code=status, headers=headers)
+
+
+def _refused(request: Request, refused: limits.Refused, **page: object) -> Response:
+    wait = max(1, refused.retry_after)
+    return _page(request, error=too_many(request, wait), status=429, headers={"Retry-After": str(wait)},
+                 **page)
 
 
 @router.get("/signin")
@@ -87,6 +106,8 @@ async def signin(request: Request) -> Response:
 
 def _signin(request: Request, form: FormData) -> Response:
     found = security.check_csrf(request, form.get("csrf"))
+    if form.get("ticket") is not None:
+        return _second_step(request, form, found)
     username = str(form.get("username") or "")[:200]
     password = str(form.get("password") or "")
     next_path = local_path(str(form.get("next") or "/"))
@@ -103,14 +124,12 @@ def _signin(request: Request, form: FormData) -> Response:
             record = staff_store.password_record(session, username) if len(password) <= staff_store.MAX_PASSWORD \
                 else None
     except _Refusal as exc:
-        wait = max(1, exc.refused.retry_after)
-        return _page(request, next_path=next_path, username=username, error=too_many(wait), status=429,
-                     headers={"Retry-After": str(wait)})
+        return _refused(request, exc.refused, next_path=next_path, username=username)
     gate = _gate(request.app, trusted=device is not None)
     if not gate.acquire(timeout=GATE_WAIT):
         with transaction(engine) as session:
             limits.refund(session, keys, forget=())
-        return _page(request, next_path=next_path, username=username, error=BUSY, status=503,
+        return _page(request, next_path=next_path, username=username, error=i18n.t(request, "Too many sign-ins at the moment. Please try again shortly."), status=503,
                      headers={"Retry-After": str(BUSY_RETRY)})
     try:  # argon2, outside any transaction
         right = staff_store.password_matches(record.password_hash if record else None, password)
@@ -121,21 +140,96 @@ def _signin(request: Request, form: FormData) -> Response:
         with transaction(engine) as session:
             staff_store.log_access(session, "signin.failed", client=client,
                                    username=record.username if record else staff_store.normalize_username(username))
-        return _page(request, next_path=next_path, username=username, error=WRONG, status=401)
+        return _page(request, next_path=next_path, username=username, error=i18n.t(request, "Wrong username or password."), status=401)
     with transaction(engine) as session:
         limits.refund(session, keys)
         account = session.get(staff_store.Staff, record.staff_id)
         if account is None:  # removed meanwhile
-            return _page(request, next_path=next_path, username=username, error=WRONG, status=401)
+            return _page(request, next_path=next_path, username=username, error=i18n.t(request, "Wrong username or password."), status=401)
         if new_hash is not None:
             account.password_hash = new_hash
-        sessions.close_session(session, found.token)  # a new token on every sign-in: no fixation
-        token = sessions.open_session(session, account)
-        staff_store.log_access(session, "signin", actor=account.username, username=account.username, client=client)
+        if account.totp_secret is not None:  # the code is asked next; no session yet
+            return _page(request, next_path=next_path, username=account.username,
+                         ticket=make_ticket(key, account.id, account.username))
+        token = _open(session, found, account, client)
+    return _signed_in(request, next_path, token, key, record.username)
+
+
+def _open(session: Session, found: security.Visitor, account: staff_store.Staff, client: str) -> str:
+    """Close any session the browser brought, open a new one (no fixation), log the sign-in."""
+    sessions.close_session(session, found.token)
+    token = sessions.open_session(session, account)
+    staff_store.log_access(session, "signin", actor=account.username, username=account.username, client=client)
+    return token
+
+
+def _signed_in(request: Request, next_path: str, token: str, key: bytes, username: str) -> Response:
     response = RedirectResponse(next_path, status_code=303)
     security.set_session_cookie(request, response, token, sessions.SESSION_SECONDS)
-    _set_device_cookie(request, response, key, record.username)
+    _set_device_cookie(request, response, key, username)
     return response
+
+
+# --- the TOTP step ---------------------------------------------------------------------------------
+
+
+def make_ticket(key: bytes, staff_id: int, username: str, at: int | None = None) -> str:
+    """``<staff_id>.<expires>.<nonce>.<hmac>``: this browser gave ``username``'s right password."""
+    expires = (sessions.now() if at is None else at) + TICKET_SECONDS
+    nonce = sessions.new_nonce()
+    return f"{staff_id}.{expires}.{nonce}.{sessions.sign(key, _TICKET_TAG, f'{staff_id}|{expires}|{nonce}|{username}')}"
+
+
+def read_ticket(key: bytes, ticket: str, username: str, at: int | None = None) -> int | None:
+    """The account id of a genuine, unexpired ticket for ``username``, else None."""
+    parts = ticket.split(".") if len(ticket) <= 200 else []
+    if len(parts) != 4 or not parts[0].isdigit() or not parts[1].isdigit() or not sessions.valid_nonce(parts[2]):
+        return None
+    staff_id, expires, nonce, mac = int(parts[0]), int(parts[1]), parts[2], parts[3]
+    expected = sessions.sign(key, _TICKET_TAG, f"{staff_id}|{expires}|{nonce}|{username}")
+    if not hmac.compare_digest(expected, mac) or expires <= (sessions.now() if at is None else at):
+        return None
+    return staff_id
+
+
+def _second_step(request: Request, form: FormData, found: security.Visitor) -> Response:
+    """The 6-digit code of an account with TOTP, after its right password (the ticket)."""
+    username = staff_store.normalize_username(str(form.get("username") or ""))[:64]
+    code = str(form.get("code") or "")
+    next_path = local_path(str(form.get("next") or "/"))
+    ticket = str(form.get("ticket") or "")
+    client = security.client_address(request)
+    engine = request.app.state.engine
+    key = sessions.server_key(engine)
+    staff_id = read_ticket(key, ticket, username)
+    if staff_id is None:
+        return _page(request, next_path=next_path, username=username, error=i18n.t(request, "Too long since the password was given. Please sign in again."), status=401)
+    keys = totp_limit_keys(request, key, username)
+    try:
+        with transaction(engine) as session:
+            refused = limits.reserve(session, keys)
+            if refused is not None:
+                raise _Refusal(refused)
+    except _Refusal as exc:
+        return _refused(request, exc.refused, next_path=next_path, username=username, ticket=ticket)
+    with transaction(engine) as session:
+        account = session.get(staff_store.Staff, staff_id)
+        right = account is not None and staff_store.totp_check(session, staff_id, code)
+        if not right:
+            staff_store.log_access(session, "signin.code_failed", client=client, username=username)
+        else:
+            limits.refund(session, keys)
+            token = _open(session, found, account, client)
+    if not right:
+        return _page(request, next_path=next_path, username=username, error=i18n.t(request, "That code is not right. Type the 6 digits your authenticator app shows now."), status=401, ticket=ticket)
+    return _signed_in(request, next_path, token, key, username)
+
+
+def totp_limit_keys(request: Request, key: bytes, username: str) -> list[str]:
+    """The counters a code attempt reserves: the password's kinds, the account prefixed ``totp:``."""
+    device = device_of(request, key, username)
+    return limits.keys_for(TOTP_KEY_PREFIX + username, security.client_address(request),
+                           TOTP_KEY_PREFIX + device if device else None)
 
 
 @router.post("/signout")
