@@ -180,7 +180,8 @@ def _number(measure: str, value: int) -> str:
 def _amount(request: Request, measure: str, value: int) -> str:
     if measure == "area":
         return f"{format_area_grouped(value)} m²"
-    return i18n.t(request, "%(count)s voters", count=f"{value:,}")
+    count = f"{value:,}"
+    return i18n.t(request, "%(count)s voters", count=count)
 
 
 def _subject(request: Request, judged: str, kind: str | None, measure: str) -> str:

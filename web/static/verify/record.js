@@ -119,6 +119,7 @@ function inWorker(options) {
       event.preventDefault();
       reject(new Error(event.message || 'worker failed'));
     };
+    worker.postMessage(options);
   });
 }
 
