@@ -522,21 +522,26 @@ def notice_context(request: Request, session, slug: str, view: rounds.RoundView,
                       for r in cands.nominations(session, slug, view.round_id) if r.status == "approved"]
         notice = None
         attachments = (view.spec or {}).get("attachments", [])
-    scope = view.agenda.scope
-    scope_text = t("the whole estate") if scope.is_estate else "、".join(
-        [t("building %(b)s", b=b) for b in scope.buildings]
-        + [t("building %(b)s stairwell %(u)s", b=b, u=u) for b, u in scope.units])
     return {"slug": slug, "estate_name": estate_name(session, slug), "round_id": view.round_id, "draft": draft,
             "secrecy": view.secrecy, "form": view.form, "rules": rules.name,
             "law": pick(rules.law, i18n.language(request)),
             "quorum": threshold_text(request, rules.quorum, t("Valid when those taking part")),
-            "items": items, "candidates": candidates, "scope": scope_text, "opens": view.opens,
+            "items": items, "candidates": candidates, "scope": scope_text(request, view.agenda.scope), "opens": view.opens,
             "closes": view.closes, "notice": notice, "announced_at": view.announced_at,
             "extensions": [{"seq": s, "closes": parse_time(b["closes"], "closes"), "reason": b["reason"]}
                            for s, b in view.extensions],
             "attachments": attachments, "policies": view.policies, "totals": view.totals if view.announcement else None,
             "seq": view.seq, "fingerprint": view.fingerprint.hex() if view.fingerprint else None,
             "trustees": _trustee_numbers(view)}
+
+
+def scope_text(request: Request, scope) -> str:
+    """The round's scope in words: the whole estate, or its buildings and stairwells."""
+    t = lambda m, **kw: i18n.t(request, m, **kw)  # noqa: E731
+    if scope.is_estate:
+        return t("the whole estate")
+    return "、".join([t("building %(b)s", b=b) for b in scope.buildings]
+                    + [t("building %(b)s stairwell %(u)s", b=b, u=u) for b, u in scope.units])
 
 
 def _trustee_numbers(view: rounds.RoundView) -> list[int]:

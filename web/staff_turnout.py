@@ -27,13 +27,13 @@ from voting import rounds
 from voting import turnout as turnout_
 from voting.lifecycle import parse_time
 from web import i18n, security
-from web.staff_rounds import estate_name, now_of, pick
+from web.staff_rounds import estate_name, now_of, scope_text
 from web.templating import templates
 
 router = APIRouter(include_in_schema=False)
 STAFF = ("supervisor", "scrutineer")
 BAR_WIDTH = 1000  # the bars' viewBox width
-CHART = {"w": 640, "h": 260, "left": 56, "right": 620, "top": 16, "bottom": 216}
+CHART = {"w": 640, "h": 300, "left": 76, "right": 620, "top": 20, "bottom": 240}
 
 
 def bar(line: turnout_.Line) -> dict:
@@ -109,7 +109,7 @@ def turnout_page(request: Request, slug: str, round_id: str) -> Response:
         context |= {"bars": {"heads": bar(t.figures.heads), "area": bar(t.figures.area)},
                     "chart": chart(steps, figures, view.opens, view.closes, now),
                     "quorum_checks": [{"holds": h, "text": zh if lang == "zh" else en} for _, h, zh, en in t.quorum.checks],
-                    "scope_text": pick(t.scope, lang)}
+                    "scope_text": scope_text(request, view.agenda.scope)}
     return templates.TemplateResponse(request, "staff/round_turnout.html", context)
 
 
