@@ -40,11 +40,11 @@ def test_audit_page_lists_entries_and_checkpoint(engine, client):
     page = client.get(f"/estates/{SLUG}/audit")
     assert page.status_code == 200
     html = page.text
-    assert "账本审计" in html and ORIGIN in html
+    assert "公开记录" in html and ORIGIN in html
     assert "另有 1 条尚未纳入签名检查点" in html
     assert f'href="/estates/{SLUG}/audit/entries/2/receipt.json"' in html
     assert f'href="/estates/{SLUG}/audit/entries/3/receipt.json"' not in html  # not yet signed
-    assert '<time datetime="2026-11-23T08:00:02Z">2026-11-23 08:00:02 UTC</time>' in html
+    assert '<time datetime="2026-11-23T08:00:02Z">2026年11月23日 16:00</time>' in html  # Beijing time
     assert "<strong>#3</strong> <code>late</code>" in html
 
 
@@ -80,4 +80,4 @@ def test_unknown_estate_and_unsigned_log(engine, client):
         log.create_log(s, ORIGIN)
     assert client.get(f"/estates/{SLUG}/audit").status_code == 200
     r = client.get(f"/estates/{SLUG}/audit/bundle.zip")
-    assert r.status_code == 404 and "no signed checkpoint" in r.text
+    assert r.status_code == 404 and "还没有签名检查点" in r.text

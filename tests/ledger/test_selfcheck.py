@@ -46,7 +46,8 @@ def test_selfcheck_records_the_first_bad_entry_and_the_pages_warn(engine, monkey
     assert outcomes[BAD].finding.message.startswith("第 2 条：存储的字节被改过")
     page = client.get(f"/estates/{BAD}/audit").text
     assert f"{WARNING}（第 2 条起）" in page
-    assert "Warning: this estate's stored ledger was altered (from entry 2)." in page
+    english = TestClient(create_app(engine), cookies={"gongjue_lang": "en"}).get(f"/estates/{BAD}/audit").text
+    assert "Warning: this estate's stored record was altered (from entry 2)." in english
     assert "entry 2: its stored bytes were edited" in page
     good = client.get(f"/estates/{GOOD}/audit").text
     assert WARNING not in good and "selfcheck-warning" not in good
