@@ -33,6 +33,7 @@ import segno
 
 from identity.authority import fingerprint
 from identity.credential import format_code, generate_code, public_key_hex
+from ledger.keys import DEFAULT_SITE
 
 LETTERS_FILE = "letters.html"
 KEYS_FILE = "credentials.json"
@@ -119,6 +120,54 @@ def default_base_url(origin: str) -> str:
     return f"https://{site}/estates/{slug}"
 
 
+PLACEHOLDER_SITE = DEFAULT_SITE  # the site name until GONGJUE_SITE_NAME is set
+_RESERVED_SUFFIXES = (".local", ".localhost", ".test", ".invalid", ".example", ".internal", ".lan")
+_EXAMPLE_DOMAINS = ("example.com", "example.net", "example.org")
+
+
+def base_url_problem(origin: str, base_url: str | None) -> str | None:
+    """Why the letters' QR codes would not reach the booth, or None: the placeholder site name with
+    no ``--base-url``; a ``--base-url`` on a placeholder, reserved or local host; or not https (a
+    phone's browser encrypts ballots only on a secure page).  Message 中文 / English."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    if base_url is None:
+        site = origin.rpartition("/")[0]
+        if site == PLACEHOLDER_SITE or _placeholder_host(site):
+            return (f"站点名仍是占位符 {site}，二维码将指向不存在的地址 https://{site}/…；请用 --base-url 给出真实的"
+                    f"投票网址 / the site name is the placeholder {site!r}; the QR codes would point nowhere — give "
+                    f"the real booth address with --base-url (or set GONGJUE_SITE_NAME before creating the estate)")
+        return None
+    try:
+        parts = urlsplit(base_url)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        parts, host = None, ""
+    if parts is None or not host:
+        return f"--base-url {base_url!r} 不是有效的网址 / --base-url {base_url!r} is not a valid URL"
+    if host == PLACEHOLDER_SITE or _placeholder_host(host):
+        return (f"--base-url 的主机 {host} 是占位符或本机地址，二维码将指向不存在的地址 / the host {host!r} of "
+                f"--base-url is a placeholder or local address; the QR codes would point nowhere")
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        ip = None
+    if ip is not None and (ip.is_private or ip.is_loopback or ip.is_unspecified or ip.is_link_local):
+        return (f"--base-url 的地址 {host} 只在本地网络可用，业主的手机打不开 / the address {host} of --base-url "
+                f"is a local network address; owners' phones cannot reach it")
+    if parts.scheme != "https":
+        return (f"--base-url 不是 https 网址（{parts.scheme}），手机浏览器只在 https 页面上加密选票 / --base-url is not "
+                f"https ({parts.scheme!r}): a phone's browser encrypts ballots only on an https page")
+    return None
+
+
+def _placeholder_host(host: str) -> bool:
+    host = host.lower().rstrip(".")
+    return (host in ("localhost", "") or host.endswith(_RESERVED_SUFFIXES)
+            or any(host == d or host.endswith("." + d) for d in _EXAMPLE_DOMAINS))
+
+
 def part_label(part: PartLike) -> str:
     """A part in Chinese: "3栋 2单元 1201室" (the unit omitted when empty)."""
     pieces = [f"{part.building}栋"]
@@ -133,11 +182,17 @@ def _label(part: PartLike | str) -> str:
 
 
 def render_letters(estate_name: str, origin: str, base_url: str, voters: Sequence[VoterLike],
-                   credentials: Sequence[Credential]) -> str:
-    """The whole ``letters.html``: one A4 page per voter, in the order given."""
+                   credentials: Sequence[Credential], *, problem: str | None = None) -> str:
+    """The whole ``letters.html``: one A4 page per voter, in the order given.  With ``problem``
+    (``base_url_problem``) every page is marked as a sample not to be delivered."""
     if len(voters) != len(credentials):
         raise LetterError("voters and credentials differ in number")
     pages = [_page(estate_name, origin, base_url, v, c) for v, c in zip(voters, credentials, strict=True)]
+    if problem:
+        banner = (f'<div class="warn sample">样张，请勿分发：二维码网址无效。/ SAMPLE — do not deliver: the QR '
+                  f'address is wrong.<div class="small">{html.escape(problem)}</div></div>\n')
+        pages = [p.replace('<section class="letter" ', '<section class="letter" data-sample="yes" ', 1)
+                 .replace("<h1>", banner + "<h1>", 1) for p in pages]
     return _DOCUMENT.format(title=html.escape(f"{estate_name} 网上表决凭证"), pages="\n".join(pages))
 
 
@@ -179,7 +234,8 @@ def write_credentials(out_dir: Path, estate_name: str, origin: str, voters: Sequ
             raise LetterError(f"文件已存在，不会覆盖（已打印的信会失效）/ {path} already exists; "
                               f"refusing to overwrite letters that may have been printed")
     credentials = issue_credentials(voters, origin, random_bytes)
-    page = render_letters(estate_name, origin, base_url or default_base_url(origin), voters, credentials)
+    page = render_letters(estate_name, origin, base_url or default_base_url(origin), voters, credentials,
+                          problem=base_url_problem(origin, base_url))
     signed = sign([Credential(c.voter_id, "", c.public_key) for c in credentials])  # no codes past here
     document = json.dumps(signed, ensure_ascii=False, indent=2) + "\n"
     written: list[Path] = []

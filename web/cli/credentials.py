@@ -33,7 +33,6 @@ import nacl.signing
 
 from identity import authority as au
 from identity import letters
-from ledger import keys
 from ledger.bundle import ENTRIES
 from ledger.db import migrated_engine, transaction
 from ledger.entry import EntryError, parse_entry
@@ -234,12 +233,21 @@ def _opened_voters(roll: dict, openings_path: Path) -> list[letters.LetterVoter]
     return letters.letter_voters(opened)
 
 
-def _warn_placeholder(origin: str, base_url: str | None) -> None:
-    site = origin.rpartition("/")[0]
-    if base_url is None and site == keys.DEFAULT_SITE:
-        print(f"警告：站点名仍是占位符 {site}，二维码将指向不存在的地址；请用 --base-url 给出真实的投票网址 / "
-              f"warning: the site name is the placeholder {site!r}; the QR codes would point nowhere — "
-              f"give the real booth address with --base-url", file=sys.stderr)
+def _warn_placeholder(origin: str, base_url: str | None) -> str | None:
+    """Warn (stderr) when the letters' QR codes would not reach the booth (letters.base_url_problem)."""
+    problem = letters.base_url_problem(origin, base_url)
+    if problem:
+        print(f"警告 / WARNING: {problem}", file=sys.stderr)
+    return problem
+
+
+def _warn_again(problem: str | None, files: letters.CredentialFiles) -> None:
+    """Repeat the warning after the summary, where it cannot scroll away unseen."""
+    if problem:
+        print(f"警告 / WARNING: {files.letters} 是样张，请勿打印分发，也不要登记 {files.credentials.name}；请用正确的 "
+              f"--base-url 在新目录重新生成 / these letters are marked SAMPLE: do not deliver them nor register "
+              f"{files.credentials.name}; generate again into a new directory with the right --base-url\n  {problem}",
+              file=sys.stderr)
 
 
 @dataclass(frozen=True)
@@ -272,7 +280,7 @@ def generate(args: argparse.Namespace) -> int:
         raise Refused("名册中每位表决权人都已有凭证；遗失请用 reissue / every voter of the roll already has a credential "
                       "(use `credentials reissue` for a lost letter)")
     origin = estate["origin"]
-    _warn_placeholder(origin, args.base_url)
+    problem = _warn_placeholder(origin, args.base_url)
 
     def sign(issued):
         return au.sign_statement(au.credentials_statement(origin, pk, roll["version"],
@@ -286,6 +294,7 @@ def generate(args: argparse.Namespace) -> int:
           + (f"; {skipped} voters already have one" if skipped else ""))
     print(f"  打印并分发 / print and deliver: {files.letters}  (仅本人可读 / mode 0600)")
     print(f"  交给运营方登记 / hand to the operator: {files.credentials}")
+    _warn_again(problem, files)
     return 0
 
 
@@ -331,7 +340,7 @@ def reissue(args: argparse.Namespace) -> int:
                       f"use `credentials generate`")
     replaces = reg.key_of(voter.voter_id)
     origin = estate["origin"]
-    _warn_placeholder(origin, args.base_url)
+    problem = _warn_placeholder(origin, args.base_url)
 
     def sign(issued):
         (cred,) = issued
@@ -341,6 +350,7 @@ def reissue(args: argparse.Namespace) -> int:
     files = letters.write_credentials(args.out, estate.get("name", estate["slug"]), origin, [voter], args.base_url,
                                       sign=sign)
     print(f"补发凭证信 / reissued letter: {files.letters}; 签名声明 / signed statement: {files.credentials}")
+    _warn_again(problem, files)
     return 0
 
 
