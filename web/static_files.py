@@ -3,7 +3,8 @@ while they match their sources.
 
 ``scripts/build-booth.sh`` (development time; the output is committed) writes
 ``web/static/dist/``: one minified ES module per entry (``booth/booth.js``, ``owner/*.js``,
-``verify/*.js``) named by the SHA-256 of its bytes, ``<name>.<16 hex>.js``, with ``.gz`` and
+``verify/*.js``) and one minified copy of each stylesheet, named by the SHA-256 of its bytes,
+``<name>.<16 hex>.js`` (``.css``), with ``.gz`` and
 ``.br`` beside it, ``manifest.json`` (entry → ``dist/<file>``) and ``inputs.json`` (each entry's
 source files with their SHA-256).
 
@@ -33,7 +34,8 @@ from starlette.types import Receive, Scope, Send
 DIST = Path(__file__).resolve().parent / "static" / "dist"
 ROOT = Path(__file__).resolve().parents[1]
 CACHE_FOREVER = "public, max-age=31536000, immutable"
-HASHED = re.compile(r"^[a-z0-9][a-z0-9_-]*\.[0-9a-f]{16}\.js$")
+HASHED = re.compile(r"^[a-z0-9][a-z0-9_-]*\.[0-9a-f]{16}\.(js|css)$")
+TYPES = {"js": b"text/javascript; charset=utf-8", "css": b"text/css; charset=utf-8"}
 ENCODINGS = (("br", ".br"), ("gzip", ".gz"))  # preferred first, at equal q
 RECHECK_SECONDS = 1.0
 
@@ -86,7 +88,7 @@ class DistFiles:
         coding = accepted_encoding(headers.get("accept-encoding", ""), available)
         body_path = path.with_name(name + dict(ENCODINGS)[coding]) if coding else path
         etag = f'"{name.rsplit(".", 2)[1]}{"-" + coding if coding else ""}"'
-        response_headers = [(b"content-type", b"text/javascript; charset=utf-8"),
+        response_headers = [(b"content-type", TYPES[name.rsplit(".", 1)[1]]),
                             (b"cache-control", CACHE_FOREVER.encode()),
                             (b"vary", b"Accept-Encoding"), (b"etag", etag.encode())]
         if coding:

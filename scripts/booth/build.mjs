@@ -10,6 +10,8 @@
 //   manifest.json  "booth/booth.js" → "dist/booth.<hash>.js", … (web/templating.asset reads it)
 //   inputs.json    per entry: its file, and each source file in its import graph with its
 //                  SHA-256 and the bytes it contributes (0 = tree-shaken away), esbuild's version
+// Stylesheets (web/static/{css,booth,owner,verify,staff}/*.css) are minified the same way, one
+// file each, url()s untouched (dist/ is as deep as their directories, so ../img/x still works).
 // No syntax lowering (esbuild's default target): the bundle needs what the sources need.
 // Usage: node scripts/booth/build.mjs <repo root> <esbuild module dir>
 
@@ -26,7 +28,8 @@ const esbuild = await import(pathToFileURL(join(esbuildDir, 'lib', 'main.js')).h
 
 const STATIC = join(root, 'web', 'static');
 const DIST = join(STATIC, 'dist');
-const ENTRY_DIRS = ['booth', 'owner', 'verify'];
+const ENTRY_DIRS = ['booth', 'owner', 'verify'];        // ES modules
+const CSS_DIRS = ['css', 'booth', 'owner', 'verify', 'staff'];  // stylesheets (minified, not bundled)
 
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 const posix = (p) => p.split('\\').join('/');
@@ -40,11 +43,19 @@ for (const dir of ENTRY_DIRS) {
     if (name.endsWith('.js')) entries.push(`${dir}/${name}`);
   }
 }
+for (const dir of CSS_DIRS) {
+  const full = join(STATIC, dir);
+  if (!existsSync(full)) continue;
+  for (const name of readdirSync(full).sort()) {
+    if (name.endsWith('.css')) entries.push(`${dir}/${name}`);
+  }
+}
 const names = new Map();  // output base name per entry: "booth", or "owner-code" on a clash
 for (const entry of entries) {
-  const base = basename(entry, '.js');
-  const clash = entries.filter((e) => basename(e, '.js') === base).length > 1;
-  names.set(entry, clash ? entry.replace('/', '-').replace(/\.js$/, '') : base);
+  const stem = (e) => e.slice(e.lastIndexOf('/') + 1).replace(/\.(js|css)$/, '');
+  const kind = (e) => e.slice(e.lastIndexOf('.'));
+  const clash = entries.filter((e) => stem(e) === stem(entry) && kind(e) === kind(entry)).length > 1;
+  names.set(entry, clash ? entry.replace('/', '-').replace(/\.(js|css)$/, '') : stem(entry));
 }
 
 rmSync(DIST, { recursive: true, force: true });
@@ -54,10 +65,11 @@ const manifest = {};
 const inputs = { esbuild: esbuild.version, entries: {} };
 const built = new Map();  // entry → {text, used}
 for (const entry of entries) {
+  const css = entry.endsWith('.css');
   const result = await esbuild.build({
     entryPoints: [join(STATIC, entry)],
-    bundle: true,
-    format: 'esm',
+    bundle: !css,                // a stylesheet keeps its url()s and @imports as written
+    ...(css ? {} : { format: 'esm' }),
     minify: true,
     treeShaking: true,
     legalComments: 'eof',        // the noble MIT notices stay in the file
@@ -67,7 +79,7 @@ for (const entry of entries) {
     metafile: true,
     logLevel: 'warning',
     absWorkingDir: root,
-    banner: { js: `/* 共决 Gongjue: web/static/${entry}, bundled by scripts/build-booth.sh (esbuild ${esbuild.version}); sources in dist/inputs.json */` },
+    banner: { [css ? 'css' : 'js']: `/* 共决 Gongjue: web/static/${entry}, bundled by scripts/build-booth.sh (esbuild ${esbuild.version}); sources in dist/inputs.json */` },
   });
   if (result.outputFiles.length !== 1) throw new Error(`${entry}: expected one output file`);
   const output = Object.values(result.metafile.outputs)[0];
@@ -95,6 +107,9 @@ while (files.size < entries.length) {
     if (unknown.length) throw new Error(`${entry}: import.meta.url names ${unknown}, not an entry module`);
     if (!refs.every((r) => files.has(r))) continue;
     const final = text.replace(WORKER_URL, (all, q, name) => `new URL(${q}./${files.get(dir + name)}${q},import.meta.url)`);
+    if (entry.endsWith('.css') && /url\(\s*['"]?(?!\.\.\/|\/|data:|#)/.test(final)) {
+      console.warn(`warning: ${entry} has a url() relative to its own directory; it moves to dist/`);
+    }
     if (final.replace(WORKER_URL, '').includes('import.meta.url')) {
       console.warn(`warning: ${entry} uses import.meta.url; relative URLs change in dist/`);
     }
@@ -102,7 +117,7 @@ while (files.size < entries.length) {
       for (const [path, info] of Object.entries(built.get(r).used)) used[path] ??= { ...info, bytesInOutput: 0 };
     }
     const bytes = Buffer.from(final, 'utf8');
-    const file = `${names.get(entry)}.${sha256(bytes).slice(0, 16)}.js`;
+    const file = `${names.get(entry)}.${sha256(bytes).slice(0, 16)}${entry.slice(entry.lastIndexOf('.'))}`;
     files.set(entry, file);
     writeFileSync(join(DIST, file), bytes);
     const gz = gzipSync(bytes, { level: 9 });

@@ -1,6 +1,7 @@
 """The built browser bundles (web/static/dist/, scripts/build-booth.sh) and how they are served.
 
-- every manifest entry names a file whose name carries the first 16 hex digits of its SHA-256,
+- every manifest entry (ES modules and the minified stylesheets) names a file whose name carries
+  the first 16 hex digits of its SHA-256,
   with .gz and .br beside it that decompress to the same bytes;
 - the bundles are as new as their sources (else: run scripts/build-booth.sh and commit dist/),
   and every entry module has one;
@@ -34,7 +35,8 @@ with warnings.catch_warnings():
 
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "web" / "static"
-ENTRY_DIRS = ("booth", "owner", "verify")
+ENTRY_DIRS = ("booth", "owner", "verify")  # ES modules
+CSS_DIRS = ("css", "booth", "owner", "verify", "staff")  # stylesheets
 UNUSED = ("abstract/frost.js", "abstract/fft.js", "abstract/oprf.js", "abstract/hash-to-curve.js",
           "abstract/montgomery.js")
 # Strings only those modules hold (minification keeps string literals).
@@ -65,13 +67,13 @@ def test_manifest_names_files_by_their_content_hash_with_compressed_twins():
     for entry, built in manifest.items():
         path = STATIC / built
         data = path.read_bytes()
-        match = re.fullmatch(r"dist/[a-z0-9_-]+\.([0-9a-f]{16})\.js", built)
+        match = re.fullmatch(r"dist/[a-z0-9_-]+\.([0-9a-f]{16})\.(js|css)", built)
         assert match, built
         assert hashlib.sha256(data).hexdigest()[:16] == match.group(1), f"{built}: name does not match its bytes"
         assert gzip.decompress(path.with_name(path.name + ".gz").read_bytes()) == data, f"{built}.gz"
         assert path.with_name(path.name + ".br").stat().st_size > 0
         assert data.startswith(f"/* 共决 Gongjue: web/static/{entry},".encode())
-    listed = {f"dist/{p.name}" for p in DIST.glob("*.js")}
+    listed = {f"dist/{p.name}" for p in [*DIST.glob("*.js"), *DIST.glob("*.css")]}
     assert listed == set(manifest.values()), "dist/ holds a bundle the manifest does not name"
 
 
@@ -87,7 +89,8 @@ def test_brotli_twins_decompress_to_the_same_bytes():
 
 def test_bundles_are_as_new_as_their_sources_and_every_entry_has_one():
     entries = _inputs()["entries"]
-    modules = sorted(f"{d}/{p.name}" for d in ENTRY_DIRS if (STATIC / d).is_dir() for p in (STATIC / d).glob("*.js"))
+    modules = sorted([f"{d}/{p.name}" for d in ENTRY_DIRS if (STATIC / d).is_dir() for p in (STATIC / d).glob("*.js")]
+                     + [f"{d}/{p.name}" for d in CSS_DIRS if (STATIC / d).is_dir() for p in (STATIC / d).glob("*.css")])
     assert sorted(entries) == modules == sorted(_manifest()), "run scripts/build-booth.sh and commit web/static/dist/"
     stale = []
     for entry, built in entries.items():
@@ -158,13 +161,21 @@ def test_served_precompressed_and_cached_for_a_year(client, accept, coding):
     assert head.status_code == 200 and head.content == b""
 
 
+def test_stylesheets_are_served_hashed_and_compressed_too(client):
+    built = _manifest()["css/site.css"]
+    r = client.get(f"/static/{built}", headers={"accept-encoding": "gzip"})
+    assert r.status_code == 200 and r.headers["content-type"] == "text/css; charset=utf-8"
+    assert r.headers["content-encoding"] == "gzip" and r.headers["cache-control"] == CACHE_FOREVER
+    assert r.content == (STATIC / built).read_bytes()
+
+
 def test_only_hashed_bundles_are_served_from_dist(client):
     built = _manifest()["booth/gongjue-crypto.js"]
     for path in ("/static/dist/manifest.json", "/static/dist/inputs.json", f"/static/{built}.gz",
                  f"/static/{built}.br", "/static/dist/nothing.0123456789abcdef.js", "/static/dist/"):
         assert client.get(path).status_code == 404, path
     assert client.post(f"/static/{built}").status_code in (403, 405)  # CSRF layer or the method
-    other = client.get("/static/css/site.css")  # other static files: as before
+    other = client.get("/static/img/logo.svg")  # other static files: as before
     assert other.status_code == 200 and other.headers.get("cache-control") != CACHE_FOREVER
 
 
@@ -172,7 +183,7 @@ def test_asset_uses_the_bundle_and_falls_back_to_the_sources_once_they_change(tm
     from web.templating import asset
 
     assert asset("booth/gongjue-crypto.js") == "/static/" + _manifest()["booth/gongjue-crypto.js"]
-    assert asset("css/site.css") == "/static/css/site.css"
+    assert asset("img/logo.svg") == "/static/img/logo.svg"  # not built: as it is
     # A copy of the tree: dist/ as built, then one source edited without rebuilding.
     root = tmp_path / "repo"
     dist = root / "web" / "static" / "dist"
