@@ -27,6 +27,7 @@ Pages (server-rendered, Chinese by default through gettext, phone first; the onl
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -355,5 +356,7 @@ def receipt_qr(request: Request, slug: str, r: str = "") -> Response:
         raise HTTPException(404, _(request, "Not a receipt"))
     base = str(request.base_url).rstrip("/")
     qr = segno.make(f"{base}/estates/{slug}/check#r={r}", error="m")
-    svg = qr.svg_inline(scale=5, border=2, dark="#000", light="#fff")
-    return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})
+    out = io.BytesIO()
+    qr.save(out, kind="svg", scale=5, border=2, dark="#000", light="#fff", xmldecl=False, svgns=True,
+            title=_(request, "QR code of the link to check this ballot"))
+    return Response(out.getvalue(), media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})
