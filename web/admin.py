@@ -210,8 +210,8 @@ def _totp_state(request: Request, staff_id: int, username: str) -> TotpState:
     qr = uri = None
     if pending is not None and not on:
         uri = staff_store.totp_uri(pending, username)
-        qr = Markup(segno.make(uri, error="m").svg_inline(scale=5, border=4, dark="#000", light="#fff",
-                                                          svgclass="qr", lineclass=None, title=None))
+        qr = Markup(segno.make(uri, error="m").svg_inline(border=4, dark="#000", light="#fff", omitsize=True,
+                                                          svgclass="qr", lineclass=None))
     return TotpState(on, since, pending if not on else None, qr, uri)
 
 
