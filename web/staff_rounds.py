@@ -43,6 +43,7 @@ the forms are Beijing time; the spec stores UTC (SPEC §7.1).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -82,13 +83,13 @@ def now_of(request: Request) -> datetime:
 
 
 def pick(message: str, lang: str) -> str:
-    """The visitor's half of a ``中文 / English`` message of ``voting`` (each ``; ``-separated part
-    split on its first `` / ``); a message without one is shown whole."""
-    out = []
-    for part in str(message).split("; "):
-        zh, sep, en = part.partition(" / ")
-        out.append((zh if lang == "zh" else en) if sep else part)
-    return "; ".join(out)
+    """The visitor's half of a ``中文 / English`` message of ``voting`` (split on its first `` / ``);
+    a message without one is shown whole."""
+    halves = _HALVES.split(str(message), maxsplit=1)
+    return (halves[0] if lang == "zh" else halves[1]) if len(halves) == 2 else str(message)
+
+
+_HALVES = re.compile(r" ?/ ")  # "中文 / English", also "（…）/ English"
 
 
 def estate_name(session, slug: str) -> str:
@@ -515,7 +516,10 @@ def notice_context(request: Request, session, slug: str, view: rounds.RoundView,
     if view.announcement is not None:
         member = life.get("candidates") or {"list": []}
         candidates = [c for c in member["list"] if c["status"] == "approved"]
-        notice = life.get("notice")
+        notice = dict(life["notice"]) if life.get("notice") else None
+        if notice and i18n.language(request) == "zh":
+            y, m, d = (int(x) for x in notice["date"].split("-"))
+            notice["date"] = f"{y}年{m}月{d}日"
         attachments = life.get("attachments", [])
     else:
         candidates = [{"item": r.item, "candidate": r.candidate, "by": r.nominated_by, "statement": r.statement_sha256}

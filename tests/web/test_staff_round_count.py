@@ -69,6 +69,7 @@ def test_close_share_upload_publish_and_final(engine, app, counted):
     before = size(engine)
     answer = _post(alice, f"{BASE}/close")
     assert answer.status_code == 409 and "投票期尚未结束" in answer.text and size(engine) == before
+    assert "voting window" not in answer.text  # the visitor's language only
     # a scrutineer cannot close; a supervisor cannot upload shares
     app.state.clock = lambda: r.after
     assert _post(zhao, f"{BASE}/close").status_code == 403

@@ -348,3 +348,37 @@ def test_xss_in_titles_and_candidates_is_escaped(staff):
     _draft(staff, item0_title="<script>alert(1)</script>", item0_kind="choice", item0_choices="<b>x</b>\n都不选")
     page = staff["alice"].get(f"{BASE}/r1").text
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page and "<b>x</b>" not in page
+
+
+def test_a_signed_in_owner_is_refused(engine, app, staff, estate):
+    """An owner's verified session (cookie ``gongjue_owner``) is no staff session: 401, nothing written."""
+    from web import owner
+
+    _draft(staff)
+    with __import__("ledger.db", fromlist=["transaction"]).transaction(engine) as s:
+        token = owner._open(s, SLUG, estate.pseudonym["O-1"], "sms", True)
+    c = TestClient(app, follow_redirects=False)
+    c.cookies.set(owner.OWNER_COOKIE, token)
+    before = size(engine)
+    for path in (BASE, f"{BASE}/new", f"{BASE}/r1", f"{BASE}/r1/edit", f"{BASE}/r1/turnout",
+                 f"{BASE}/r1/non-voters.csv", f"{BASE}/r1/notice-preview"):
+        assert c.get(path).status_code == 401, path
+    token = csrf_of(c.get("/signin").text)
+    for path in (f"{BASE}/new", f"{BASE}/r1/announce", f"{BASE}/r1/close", f"{BASE}/r1/shares", f"{BASE}/r1/final"):
+        assert c.post(path, data={**form(round="r7"), "csrf": token}).status_code == 401, path
+    assert size(engine) == before and drafts(engine) == ["r1"]
+
+
+def test_pages_in_english_when_chosen(staff):
+    _draft(staff)
+    c = staff["alice"]
+    c.cookies.set("gongjue_lang", "en")
+    try:
+        page = c.get(f"{BASE}/r1").text
+        assert "Notice period if announced now: 15 days" in page and "Announce round r1 now" in page
+        assert "16 Dec 2026, 10:00 (Beijing time)" in page
+        assert "Create a round" in c.get(f"{BASE}/new").text
+        r = post(c, f"{BASE}/new", form(round="r2", closes="2026-12-10T10:00"))
+        assert r.status_code == 422 and "Voting must close after it opens." in r.text
+    finally:
+        c.cookies.delete("gongjue_lang")
