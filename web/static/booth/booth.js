@@ -104,6 +104,8 @@ function startItems() {
 function showItem(i) {
   fieldsets().forEach((f, n) => { f.hidden = n !== i; });
   const f = fieldsets()[i];
+  // the first item's Back leads to "whom" or to the code; with neither there is nowhere to go
+  f.querySelector('.item-back').hidden = i === 0 && !$('step-whom') && Boolean(recallCode(state.data.slug));
   const legend = f.querySelector('legend');
   legend.tabIndex = -1;
   legend.focus({ preventScroll: true });
@@ -132,7 +134,7 @@ function itemStep() {
     f.querySelector('.item-back').addEventListener('click', () => {
       if (i > 0) { showItem(i - 1); return; }
       if ($('step-whom')) show('step-whom');
-      else if (!recallCode(state.data.slug)) show('step-code');
+      else show('step-code');
     });
   });
 }
