@@ -436,10 +436,15 @@ class EntryResult:
 
 
 def enter(session: Session, slug: str, round_id: str, *, voter: str, marks: object, scan_sha256: object, by: str,
-          now: datetime | None = None, rand: Callable[[], int] | None = None) -> EntryResult:
+          now: datetime | None = None, rand: Callable[[], int] | None = None,
+          station: Callable[[object, dict, RoundState], dict] | None = None) -> EntryResult:
     """One scrutineer's entry of one paper ballot (inside a write transaction; ``by`` = username,
     whose scrutineer role the caller checked).  The first entry waits; the second by another
-    scrutineer is compared and, if it agrees, recorded.  PaperError otherwise, nothing written."""
+    scrutineer is compared and, if it agrees, recorded.  PaperError otherwise, nothing written.
+
+    ``station(announcement, canonical marks, round state)``: the station ballot made elsewhere (the
+    scrutineers' browser, ``voting.paper_station``), checked by it to encrypt exactly these marks;
+    None: the server acts as the station (``station_ballot``)."""
     now = now or datetime.now(UTC)
     estate = identity_store.get_estate(session, slug)
     if estate is None or estate.log_id is None:
@@ -480,7 +485,7 @@ def enter(session: Session, slug: str, round_id: str, *, voter: str, marks: obje
         raise PaperDisagreement(diff)
     salt = secrets.token_hex(32)
     digest = entry_digest(round_id=round_id, voter=voter, marks=canon, scan=scan, scrutineer=me, salt=salt)
-    signed = station_ballot(ann, canon, rand=rand)
+    signed = station_ballot(ann, canon, rand=rand) if station is None else station(ann, canon, state)
     body = paper_body(round_id, voter, signed, scan,
                       [(scrutineer_pseudonym(secret, pending.scrutineer), pending.digest), (me, digest)])
     entry = log.append(session, estate.log_id, PAPER, body, time=now)

@@ -5,7 +5,10 @@
   (``web/static/staff/paper.js`` computes it in the browser from the scan file, which is never
   uploaded) — the counts (paper ballots recorded, entries waiting) and the ballots waiting for a
   second entry, with the items a second entry disagreed on (never the marks).
-- ``POST`` (scrutineer): one entry (``voting.paper_entry.enter``).  The first entry waits; the
+- ``POST`` (scrutineer): one entry (``voting.paper_entry.enter``).  In a secret round the page's
+  script (``paper.js``) encrypts the marks in the browser with ``gongjue-crypto.js`` and sends the
+  station ballot with its reveal; the server checks it encrypts exactly the entered marks
+  (``voting.paper_station``) and records it.  Without the script the server is the station.  The first entry waits; the
   second, by another scrutineer, is compared: equal → recorded (the ``paper.ballot`` entry, with
   the station's ballot: encrypted under the round's joint key in a secret round), different →
   nothing recorded, the differing items named to both.  The same scrutineer entering a ballot
@@ -25,10 +28,11 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from starlette.datastructures import FormData
 
+from identity import authority
 from identity import staff as staff_store
 from identity import store as identity_store
 from ledger.db import reading, transaction
-from voting import paper_entry
+from voting import paper_entry, paper_station
 from voting.paper_entry import PaperDisagreement, PaperError, PendingEntry
 from voting.rules import MATTER_NAMES
 from web import i18n, security, sessions
@@ -99,7 +103,12 @@ def _page(request: Request, slug: str, round_id: str, outcome: Outcome | None = 
     if outcome is None and visitor(request).token:
         with transaction(request.app.state.engine) as session:
             flash = sessions.pop_flash(session, visitor(request).token)
+    shapes = [{"id": s.id, "n": s.n, "lo": s.lo, "hi": s.hi} for s in paper_entry.paper_shapes(ann.agenda)]
+    station = {"secrecy": ann.secrecy, "fingerprint": ann.fingerprint, "joint_key": ann.joint_key, "shapes": shapes,
+               "items": [{"id": i["id"], "kind": i["kind"], "choices": i["choices"], "seats": i["seats"]}
+                         for i in items]}
     context = {"estate": estate, "round_id": round_id, "secret": ann.secrecy == "secret", "items": items,
+               "station": station,
                "closed": state.rec.close is not None, "recorded": len(state.paper), "electronic": len(state.electronic),
                "waiting": waiting, "outcome": outcome, "flash": flash, "can_enter": "scrutineer" in held,
                "values": values or {}, "action": _url(slug, round_id)}
@@ -157,7 +166,7 @@ def _enter(request: Request, slug: str, round_id: str, form: FormData) -> Respon
                 raise PaperError("bad_scan", i18n.t(request, "The scan's SHA-256 must be 64 hexadecimal digits: choose "
                                                              "the scan file to compute it"))
             result = paper_entry.enter(session, slug, round_id, voter=voter, marks=marks, scan_sha256=scan,
-                                       by=staff.username)
+                                       by=staff.username, station=_station(session, slug, form))
     except PaperDisagreement as exc:  # shown to the first scrutineer too (the waiting list)
         with transaction(request.app.state.engine) as session:
             paper_entry.note_dispute(session, slug, round_id, voter, exc.items)
@@ -177,6 +186,19 @@ def _enter(request: Request, slug: str, round_id: str, form: FormData) -> Respon
     with transaction(request.app.state.engine) as session:
         sessions.set_flash(session, visitor(request).token, text)
     return RedirectResponse(_url(slug, round_id), status_code=303)
+
+
+def _station(session, slug: str, form: FormData):
+    """The station ballot the scrutineers' browser made (``voting.paper_station``), or None (no
+    script: the server acts as the station)."""
+    text = form.get("station")
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        submitted = json.loads(text)
+    except json.JSONDecodeError:
+        submitted = None
+    return paper_station.station_check(submitted, lambda key: authority.registry(session, slug).registered(key))
 
 
 @router.post("/estates/{slug}/staff/rounds/{round_id}/paper/discard")

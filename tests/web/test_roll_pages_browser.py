@@ -61,7 +61,7 @@ def _signed_in(browser, url, size):
 
 @pytest.mark.parametrize("size", ["phone", "desktop"])
 def test_roll_preview_identical_and_voters(live, browser, size):
-    url, engine, base = live
+    url, _engine, base = live
     context, page = _signed_in(browser, url, size)
     try:
         page.goto("/estates/maple-court/roll")

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from ledger.db import transaction
 from tests.voting.test_paper_entry import (
     ROUND_ID,
     SCAN,
@@ -110,3 +111,46 @@ def test_roles_csrf_and_the_public(engine, app, staff):
         assert public.post(URL, data={**FORM, "csrf": token}).status_code == 401
     assert pending_rows(b) == []
     assert staff["zhao"].get(f"/estates/{SLUG}/staff/rounds/r9/paper").status_code == 404
+
+
+def _station(b, marks_selections, key=None):
+    """What paper.js sends in a secret round: the station ballot and its reveal, made here."""
+    import json
+
+    import nacl.signing
+
+    from voting import paper_entry
+    from voting.crypto import ballot as ballots_
+    from voting.paper_entry import paper_shapes
+
+    with transaction(b.engine) as session:
+        ann = paper_entry.load_round(session, SLUG, ROUND_ID).rec.announcement
+    signed, reveal = ballots_.encrypt_ballot(fingerprint=bytes.fromhex(ann.fingerprint),
+                                             joint_key=bytes.fromhex(ann.joint_key), items=paper_shapes(ann.agenda),
+                                             choices=marks_selections, signing_key=key or nacl.signing.SigningKey.generate())
+    return signed, json.dumps({"signed": signed, "reveal": reveal.to_json()})
+
+
+AGREED = {"m1": [1, 0, 0], "e1": [1, 0, 1], "c1": [0, 1, 0]}  # FORM's marks as paper selections
+
+
+def test_secret_round_station_ballot_made_in_the_browser_is_recorded(engine, staff):
+    b = build(engine)
+    assert _enter(staff["zhao"]).status_code == 303
+    signed, station = _station(b, AGREED)
+    r = _enter(staff["qian"], station=station)
+    assert r.status_code == 303
+    (entry,) = paper_entries(b)
+    assert entry.body["ballot"] == signed  # the browser's ballot, not one the server made
+    assert b.audit().counted == 1
+
+
+def test_station_ballot_of_other_marks_is_refused(engine, staff):
+    b = build(engine)
+    assert _enter(staff["zhao"]).status_code == 303
+    _, station = _station(b, {**AGREED, "m1": [0, 1, 0]})  # the entered marks say agree
+    r = _enter(staff["qian"], station=station)
+    assert r.status_code == 422 and "监票站的加密选票与录入的标记不符" in r.text
+    r = _enter(staff["qian"], station='{"signed": {}, "reveal": {}}')
+    assert r.status_code == 422 and "监票站的加密选票与录入的标记不符" in r.text
+    assert paper_entries(b) == [] and len(pending_rows(b)) == 1
