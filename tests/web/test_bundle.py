@@ -169,6 +169,14 @@ def test_stylesheets_are_served_hashed_and_compressed_too(client):
     assert r.content == (STATIC / built).read_bytes()
 
 
+def test_pages_link_the_fresh_bundles(client):
+    html = client.get("/").text
+    if "css/site.css" in fresh_manifest():
+        assert f'href="/static/{_manifest()["css/site.css"]}"' in html
+    else:  # site.css edited since the build: the source, never a stale copy
+        assert 'href="/static/css/site.css"' in html
+
+
 def test_only_hashed_bundles_are_served_from_dist(client):
     built = _manifest()["booth/gongjue-crypto.js"]
     for path in ("/static/dist/manifest.json", "/static/dist/inputs.json", f"/static/{built}.gz",
