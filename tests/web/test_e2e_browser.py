@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 import warnings
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -14,7 +17,13 @@ with warnings.catch_warnings():
 
 from identity import factor, store
 from identity.credential import signing_key
-from ledger.db import reading
+from ledger.db import make_engine, migrate, reading
+from tests.chromium import launch, require_chromium
+from tests.web import e2e_fixtures as ef
+from tests.web import pagecheck
+from tests.web.conftest import PASSWORD
+from tests.web.pagecheck import screenshot
+from tests.web.uvicorn_server import serving
 from voting import cast as casting
 from voting import rounds
 from voting.crypto import ballot as ballots_
@@ -62,3 +71,435 @@ def test_the_demo_round_is_open_and_a_demo_owner_can_vote(engine, tmp_path, monk
                         content=casting.dumps(signed).encode(), headers={"content-type": "application/json"})
         assert r.status_code == 201, r.text
         assert json.loads(r.text)["seq"] > 0
+
+
+# --- the whole story in Chromium ---------------------------------------------------------------
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+BEIJING = timezone(timedelta(hours=8))
+
+
+class Story:
+    """The live server, the browser and the scenario; which steps went through pages or the API."""
+
+    def __init__(self, base: str, app, browser, sc: ef.Scenario):
+        self.base, self.app, self.browser, self.sc = base, app, browser, sc
+        self.via: dict[str, str] = {}
+        self.shots = 0
+        self.problems: list[str] = []
+
+    def routed(self, template: str, method: str = "GET") -> bool:
+        """Whether the app has a route ``template`` (a page that is built)."""
+        return any(getattr(r, "path", None) == template and method in getattr(r, "methods", ()) for r in self.app.routes)
+
+    def context(self, viewport=PHONE):
+        context = self.browser.new_context(viewport=viewport, locale="zh-CN")
+        context.on("page", self._watch)
+        return context
+
+    def _watch(self, page) -> None:
+        page.on("pageerror", lambda e: self.problems.append(f"{page.url}: {e}"))
+
+    def shot(self, page, name: str) -> None:
+        self.shots += 1
+        screenshot(page, f"e2e-{self.shots:02d}-{name}")
+
+    def staff(self, who: str, viewport=DESKTOP):
+        """A desktop context with ``who`` (a key of the scenario's staff) signed in through /signin."""
+        context = self.context(viewport)
+        page = context.new_page()
+        page.goto(f"{self.base}/signin")
+        page.fill("#username", self.sc.staff[who])
+        page.fill("#password", PASSWORD)
+        page.click("form:has(#password) button[type=submit]")
+        page.wait_for_load_state("networkidle")
+        assert "/signin" not in page.url, page.content()[:2000]
+        return context, page
+
+    def api(self, page, path: str, body: object):
+        """POST JSON with the page's session (the JSON API needs no form token)."""
+        return page.request.post(f"{self.base}/api/v1/estates/{self.sc.slug}{path}", data=json.dumps(body),
+                                 headers={"content-type": "application/json"})
+
+
+def _beijing(t: datetime) -> str:
+    return t.astimezone(BEIJING).strftime("%Y-%m-%dT%H:%M")
+
+
+def _import_roll(story: Story) -> None:
+    """A supervisor creates the estate from the roll file: preview (every part added), then confirm."""
+    sc = story.sc
+    context, page = story.staff("supervisor")
+    page.goto(f"{story.base}/roll/new")
+    story.shot(page, "roll-new")
+    page.fill("#slug", sc.slug)
+    page.fill("#name", ef.NAME)
+    page.set_input_files("#file", str(sc.roll_file))
+    page.click("form:has(#file) button[type=submit]")
+    page.wait_for_selector("#roll-confirm")
+    story.shot(page, "roll-preview")
+    preview = page.inner_text("main")
+    heads, area = len(ef.OWNERS), sum(a for *_, a, _ in ef.FLATS)
+    assert str(heads) in preview and f"{area // 100:,}.{area % 100:02d}" in preview, preview
+    page.click("#roll-confirm button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    story.shot(page, "roll-imported")
+    sc.adopt()
+    assert sc.size() > 0
+    story.via["roll import (preview, confirm)"] = "page /roll/new"
+    # the same file again: the preview says it is identical
+    page.goto(f"{story.base}/estates/{sc.slug}/roll")
+    page.set_input_files("#file", str(sc.roll_file))
+    page.click("form:has(#file) button[type=submit]")
+    page.wait_for_selector("#roll-identical")
+    story.shot(page, "roll-identical")
+    context.close()
+
+
+def _register_credentials(story: Story) -> None:
+    """The admin records the authority's key; the authority uploads its signed credentials file."""
+    sc = story.sc
+    sc.write_credentials_file()
+    if story.routed("/estates/{slug}/staff/authority"):
+        context, page = story.staff("authority")
+        page.goto(f"{story.base}/estates/{sc.slug}/staff/authority")
+        story.shot(page, "authority")
+        raise AssertionError("the authority page landed: drive it here")  # pragma: no cover
+    context, page = story.staff("admin")
+    r = story.api(page, "/authority", json.loads(sc.authority_public_file.read_text("utf-8")))
+    assert r.status == 201, r.text()
+    context.close()
+    context, page = story.staff("authority")
+    r = story.api(page, "/credentials", json.loads(sc.credentials_file.read_text("utf-8")))
+    assert r.status == 201 and r.json()["voters"] == len(ef.OWNERS), r.text()
+    context.close()
+    story.via["authority key and credentials"] = "JSON API (no authority page yet)"
+
+
+def _create_and_announce(story: Story) -> None:
+    """The supervisor drafts the round on the new-round page, the scrutineer adds both trustees'
+    keys, the supervisor announces.  The app's clock is pinned eight days back meanwhile (as
+    test_round_e2e does), so voting, opening an hour ago, may follow a short notice."""
+    sc = story.sc
+    sc.write_trustee_files()
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    opens, closes = now - timedelta(hours=1), now + timedelta(days=1)
+    story.app.state.clock = lambda: now - timedelta(days=8)
+    try:
+        context, page = story.staff("supervisor")
+        base = f"{story.base}/estates/{sc.slug}/staff/rounds"
+        page.goto(f"{base}/new")
+        page.fill("#round", sc.rid)
+        if page.locator("#item1_title").count() == 0:
+            page.click("button[name=action][value=add_item]")
+            page.wait_for_selector("#item1_title")
+        page.fill("#item0_title", "续聘物业服务企业")
+        page.select_option("#item0_kind", "motion")
+        page.select_option("#item0_matter", "hire_manager")
+        page.fill("#item1_title", "选聘新的物业服务企业")
+        page.select_option("#item1_kind", "choice")
+        page.select_option("#item1_matter", "hire_manager")
+        page.fill("#item1_choices", "\n".join(ef.OPTIONS))
+        # the item numbers left empty: m1 and c2 from the kind and position
+        page.check("input[name=secrecy][value=secret]")
+        page.fill("#opens", _beijing(opens))
+        page.fill("#closes", _beijing(closes))
+        page.fill("#short_notice_reason", "端到端测试")
+        page.fill("#proxy_cap", "1")
+        page.click("button[name=action][value=preview]")
+        page.wait_for_selector("#preview-title")
+        story.shot(page, "round-new-preview")
+        page.click("button[name=action][value=save]")
+        page.wait_for_load_state("networkidle")
+        assert page.locator("#problems").count() == 0, page.inner_text("#problems")
+        assert f"/staff/rounds/{sc.rid}" in page.url, page.url
+        story.shot(page, "round-draft")
+        context.close()
+        context, page = story.staff("scrutineer")
+        for j in (1, 2):
+            page.goto(f"{base}/{sc.rid}")
+            page.set_input_files("#key", str(sc.trustee_public_files[j]))
+            page.click("form:has(#key) button[type=submit]")
+            page.wait_for_load_state("networkidle")
+            assert page.locator("#refusal").count() == 0, page.inner_text("#refusal")
+        story.shot(page, "round-trustees")
+        context.close()
+        context, page = story.staff("supervisor")
+        page.goto(f"{base}/{sc.rid}")
+        page.click(f"form[action$='/{sc.rid}/announce'] button[type=submit]")
+        page.wait_for_load_state("networkidle")
+        assert page.locator("#refusal").count() == 0, page.inner_text("#refusal")
+        story.shot(page, "round-announced")
+        context.close()
+    finally:
+        story.app.state.clock = None
+    view = sc.view()
+    assert view.state() == "open" and [i.id for i in view.announcement.agenda.items] == ["m1", "c2"]
+    sc.closes = view.closes
+    story.via["round created, trustees' keys, announced"] = "pages /staff/rounds/new, /staff/rounds/<id>"
+
+
+def _owner_signs_in(story: Story, owner: str, context):
+    """The owner opens the booth link of their letter (…/vote#c=CODE) on a phone, signs in with the
+    code and the SMS one-time code, and arrives in the booth."""
+    sc = story.sc
+    page = context.new_page()
+    page.goto(f"{story.base}/estates/{sc.slug}/vote?round={sc.rid}#c={sc.codes[owner]}")
+    page.wait_for_selector("#signin-code[data-ready='1']")
+    assert sc.codes[owner] not in page.url  # taken from the address bar at once
+    story.shot(page, f"owner-signin-{owner}")
+    page.click("#signin-code button[type=submit]")
+    page.wait_for_selector("#secret")
+    story.shot(page, f"owner-verify-{owner}")
+    page.fill("#secret", sc.sms_code(owner))
+    page.click("form:has(#secret) button[type=submit]")
+    page.wait_for_url(f"**/estates/{sc.slug}/vote*")
+    page.wait_for_function("document.documentElement.dataset.booth === 'ready'", timeout=60_000)
+    return page
+
+
+def _mark(page, choices: tuple[str, str]) -> None:
+    """Item by item: the motion's word, then the option."""
+    motion, option = choices
+    labels = {"agree": 0, "oppose": 1, "abstain": 2}
+    for index, value in ((0, labels[motion]), (1, ef.OPTIONS.index(option))):
+        item = page.locator(f"fieldset.item[data-index='{index}']")
+        item.wait_for(state="visible")
+        item.locator(f"input[value='{value}']").check()
+        item.locator("button.item-next").click()
+    page.wait_for_selector("#step-review:not([hidden])")
+
+
+def _one_step_shown(story: Story, page) -> None:
+    """The booth shows one step at a time (a ``hidden`` step must not be displayed)."""
+    shown = page.locator(".booth .step:visible").count()
+    if shown != 1:
+        story.problems.append(f"{page.url}: {shown} booth steps displayed at once (hidden steps shown)")
+
+
+def _seal(page) -> str:
+    page.click("#seal")
+    page.wait_for_selector("#step-sealed:not([hidden])", timeout=60_000)
+    return page.inner_text("#sealed-tracking").strip()
+
+
+def _cast(story: Story, page, name: str) -> dict:
+    page.click("#cast")
+    page.wait_for_selector("#step-receipt:not([hidden])", timeout=60_000)
+    story.shot(page, f"booth-receipt-{name}")
+    seq = int(page.inner_text("#receipt-seq").strip())
+    return {"seq": seq, "tracking": page.inner_text("#receipt-tracking").strip(),
+            "check": page.get_attribute("#receipt-check", "href")}
+
+
+def _owners_vote(story: Story, votes: dict[str, tuple[str, str]]) -> dict[str, dict]:
+    """C audits a sealed ballot first, then casts; A authorises B; B votes for A, then for itself."""
+    sc = story.sc
+    receipts = {}
+    # C: audit, then a new ballot, cast
+    context = story.context(PHONE)
+    page = _owner_signs_in(story, "C", context)
+    story.shot(page, "booth-C")
+    _mark(page, votes["C"])
+    story.shot(page, "booth-review-C")
+    audited = _seal(page)
+    _one_step_shown(story, page)
+    story.shot(page, "booth-sealed-C")
+    page.click("#audit")
+    page.wait_for_selector("#step-audit:not([hidden])", timeout=60_000)
+    page.wait_for_function("document.getElementById('audit-result').textContent.trim().length > 0")
+    story.shot(page, "booth-audit-C")
+    assert audited in page.inner_text("#audit-tracking")
+    audit_text = page.inner_text("#step-audit")
+    assert "harbour" in audit_text or votes["C"][1] in audit_text, audit_text
+    page.click("#again")  # back to the review of the same choices
+    page.wait_for_selector("#step-review:not([hidden])")
+    cast_tracking = _seal(page)
+    assert cast_tracking != audited  # encrypted again with fresh randomness
+    receipts["C"] = _cast(story, page, "C")
+    assert receipts["C"]["tracking"] == cast_tracking
+    context.close()
+    story.via["owner C: sign-in by the letter's link, audit, cast"] = "pages (booth)"
+    # A authorises B on the proxies page (signed in the browser with A's code)
+    context = story.context(PHONE)
+    page = _owner_signs_in(story, "A", context)
+    page.goto(f"{story.base}/estates/{sc.slug}/owner/proxies?round={sc.rid}")
+    story.shot(page, "proxies-A")
+    b, u, r = sc.flat("B")
+    page.fill("#p-building", b)
+    page.fill("#p-unit", u)
+    page.fill("#p-room", r)
+    page.click("form:has(#p-building) button[type=submit]")
+    page.wait_for_selector("#proxy-confirm")
+    if page.locator("#proxy-code-field:not([hidden])").count():
+        page.fill("#proxy-code", sc.codes["A"])
+    page.click("#proxy-confirm button[data-proxy-action='proxy.grant']")
+    page.wait_for_selector("button[data-proxy-action='proxy.revoke']", timeout=60_000)  # the grant, shown
+    story.shot(page, "proxies-A-granted")
+    context.close()
+    story.via["owner A authorises B"] = "page /owner/proxies"
+    # B votes for A (the booth asks whom for), then for itself
+    context = story.context(PHONE)
+    page = _owner_signs_in(story, "B", context)
+    for whom, owner in ((sc.voter["A"], "A"), ("", "B")):
+        if whom or page.locator("#step-whom").count():  # no question once A's ballot is in
+            page.wait_for_selector("#step-whom:not([hidden])")
+            page.check(f"input[name=whom][value='{whom}']")
+            story.shot(page, f"booth-whom-B-for-{owner}")
+            page.click("#whom-next")
+        _mark(page, votes[owner])
+        _seal(page)
+        receipts[owner] = _cast(story, page, f"B-for-{owner}")
+        if owner == "A":
+            page.goto(f"{story.base}/estates/{sc.slug}/vote?round={sc.rid}")
+            page.wait_for_function("document.documentElement.dataset.booth === 'ready'", timeout=60_000)
+    context.close()
+    story.via["owner B votes for A (proxy) and for itself"] = "pages (booth)"
+    return receipts
+
+
+def _paper(story: Story, owner: str, choices: tuple[str, str]) -> None:
+    """Two scrutineers enter D's paper ballot; the second entry agrees and records it."""
+    sc = story.sc
+    motion, option = choices
+    if story.routed("/estates/{slug}/staff/rounds/{round_id}/paper"):
+        raise AssertionError("the paper page landed: drive it here")  # pragma: no cover
+    b, u, r = sc.flat(owner)
+    for who, status in (("scrutineer", 202), ("scrutineer2", 201)):
+        context, page = story.staff(who)
+        res = story.api(page, f"/rounds/{sc.rid}/paper", {"flat": {"building": b, "unit": u, "room": r},
+                                                           "marks": {"m1": motion, "c2": option},
+                                                           "scan_sha256": "5c" * 32})
+        assert res.status == status, res.text()
+        context.close()
+    story.via["paper ballot, two scrutineers"] = "JSON API (no paper page yet)"
+
+
+def _close_and_count(story: Story) -> None:
+    """The supervisor closes on the round's page — the app's clock moved past the window's end (the
+    page follows ``app.state.clock``) —; each scrutineer uploads their trustee's shares file."""
+    sc = story.sc
+    base = f"{story.base}/estates/{sc.slug}/staff/rounds/{sc.rid}"
+    shift = sc.view().closes + timedelta(seconds=1) - datetime.now(UTC)
+    story.app.state.clock = lambda: datetime.now(UTC) + shift
+    try:
+        context, page = story.staff("supervisor")
+        page.goto(base)
+        story.shot(page, "round-open-staff")
+        page.click(f"form[action$='/{sc.rid}/close'] button[type=submit]")
+        page.wait_for_load_state("networkidle")
+        assert page.locator("#refusal").count() == 0, page.inner_text("#refusal")
+        story.shot(page, "round-closed")
+        context.close()
+        files = sc.write_share_files()
+        for j, who in ((1, "scrutineer"), (2, "scrutineer2")):
+            context, page = story.staff(who)
+            page.goto(base)
+            page.set_input_files("#shares", str(files[j]))
+            page.click("form:has(#shares) button[type=submit]")
+            page.wait_for_load_state("networkidle")
+            assert page.locator("#refusal").count() == 0, page.inner_text("#refusal")
+            story.shot(page, f"round-shares-{j}")
+            context.close()
+    finally:
+        story.app.state.clock = None
+    assert sc.published()["result"] is not None
+    story.via["close, trustees' shares"] = "pages /staff/rounds/<id> (close, shares upload)"
+
+
+def _area(x: int) -> str:
+    return f"{x // 100:,}.{x % 100:02d}"
+
+
+def _results(story: Story, votes: dict[str, tuple[str, str]]) -> None:
+    """The public results page shows the exact heads and areas of each selection."""
+    sc = story.sc
+    context = story.context(PHONE)
+    page = context.new_page()
+    page.goto(f"{story.base}/estates/{sc.slug}/rounds/{sc.rid}/result")
+    story.shot(page, "result")
+    text = page.inner_text("main")
+    want = ef.expected(votes)
+    published = {r["id"]: {"heads": list(r["heads"]), "area": list(r["area"])}
+                 for r in sc.published()["result"]["counts"]}
+    assert published == want, (published, want)
+    for item in ("m1", "c2"):
+        for heads, area in zip(want[item]["heads"], want[item]["area"]):
+            if heads:
+                assert _area(area) in text, (item, _area(area), text)
+    participating = sum(ef.area_of(o) for o in votes)
+    assert _area(participating) in text, (_area(participating), text)
+    context.close()
+    story.via["results page"] = "page /rounds/<id>/result"
+
+
+def _check_receipt(story: Story, receipt: dict) -> None:
+    """The owner opens the receipt's link (…/check#r=<seq>.<tracking>): found under the latest checkpoint."""
+    context = story.context(PHONE)
+    page = context.new_page()
+    link = receipt["check"] or f"/estates/{story.sc.slug}/check#r={receipt['seq']}.{receipt['tracking']}"
+    page.goto(link if link.startswith("http") else story.base + link)
+    page.wait_for_selector("#ballot-result[data-state='ok'], #ballot-result[data-state='bad']", timeout=60_000)
+    story.shot(page, "check-receipt")
+    result = page.locator("#ballot-result")
+    assert result.get_attribute("data-state") == "ok", result.text_content()
+    assert receipt["tracking"].replace("-", "")[:8] in result.inner_text().replace("-", ""), result.inner_text()
+    context.close()
+    story.via["owner checks a receipt"] = "page /check#r= (the receipt's link)"
+
+
+def _record_check(story: Story) -> None:
+    """Anyone: one tap runs the whole record's check in the browser (signatures, Merkle root, the
+    ballots' proofs); it passes."""
+    context = story.context(PHONE)
+    page = context.new_page()
+    page.goto(f"{story.base}/estates/{story.sc.slug}/audit")
+    page.wait_for_function("document.documentElement.dataset.recordCheck === 'ready'")
+    story.shot(page, "audit")
+    page.click("#run-check")
+    page.wait_for_selector("#check-result[data-state]", timeout=180_000)
+    story.shot(page, "audit-checked")
+    result = page.locator("#check-result")
+    assert result.get_attribute("data-state") == "ok", result.text_content()
+    context.close()
+    story.via["public record check in the browser"] = "page /audit (one tap)"
+
+
+@pytest.mark.browser
+def test_the_whole_story_in_chromium(tmp_path, monkeypatch):
+    """Issue #10's "Done means": roll import with preview and confirm, the authority's keys, a round
+    created and announced, three owners on a phone (one audits first, one through a proxy), a
+    paper ballot by two scrutineers, the close, the trustees' shares, the results page's exact
+    figures, an owner's receipt checked, the public record checked in the browser — a screenshot
+    of every page (test-artifacts/screenshots/e2e-NN-*.png)."""
+    from playwright.sync_api import sync_playwright
+
+    require_chromium()
+    engine = make_engine(f"sqlite:///{tmp_path / 'gongjue.db'}")
+    migrate(engine)
+    sc = ef.Scenario(engine, tmp_path / "work", "e2e-browser", seed=11)
+    sc.prepare()
+    monkeypatch.setenv(factor.GATEWAY_ENV, sc.sms_env)
+    votes = {"C": ("agree", "harbour"), "A": ("agree", "greenleaf"), "B": ("oppose", "harbour"),
+             "D": ("abstain", "none")}
+    app = create_app(engine)
+    with serving(app) as base, sync_playwright() as p:
+        browser = launch(p)
+        story = Story(base, app, browser, sc)
+        try:
+            _import_roll(story)
+            _register_credentials(story)
+            _create_and_announce(story)
+            receipts = _owners_vote(story, votes)
+            _paper(story, "D", votes["D"])
+            _close_and_count(story)
+            _results(story, votes)
+            _check_receipt(story, receipts["C"])
+            _record_check(story)
+        finally:
+            report = "\n".join(f"{step}: {how}" for step, how in story.via.items())
+            (pagecheck.SCREENSHOTS.parent / "e2e-steps.txt").write_text(report + "\n", "utf-8")
+            browser.close()
+    assert story.problems == [], story.problems
+    engine.dispose()
