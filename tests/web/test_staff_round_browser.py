@@ -131,3 +131,44 @@ def test_create_announce_and_watch_turnout(tmp_path):
         finally:
             browser.close()
     engine.dispose()
+
+
+def test_result_pages_after_the_count(tmp_path):
+    """A counted round: the staff round page (result, print links) and the printable results
+    announcement pass pagecheck at phone and desktop sizes."""
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    from ledger.db import transaction
+    from tests.voting import count_estate
+    from tests.voting.cast_estate import SLUG as COUNT_SLUG
+    from voting import count_round
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'gongjue.db'}")
+    migrate(engine)
+    r = count_estate.make(engine)
+    for owner, choice in (("A-01", [1, 0, 0]), ("B-02", [1, 0, 0]), ("C-03", [0, 1, 0]), ("D-04", [1, 0, 0])):
+        r.cast(owner, choice)
+    count_round.close_round(engine, COUNT_SLUG, "r1", now=r.after)
+    shares = r.shares(tmp_path / "bundle")
+    for j in (1, 2):
+        with transaction(engine) as s:
+            count_round.submit_shares(s, COUNT_SLUG, "r1", shares[j], now=r.after)
+    add_staff(engine, "alice", "supervisor", estates=(COUNT_SLUG,))
+    app = create_app(engine)
+    app.state.clock = lambda: r.after
+    with serving(app) as base, sync_playwright() as p:
+        browser = launch(p)
+        try:
+            page = browser.new_page(viewport=PHONE)
+            _sign_in(page, base)
+            page.goto(f"{base}/estates/{COUNT_SLUG}/staff/rounds/r1")
+            assert "结果已公布" in page.locator("#result-title").inner_text()
+            _both(page, "staff-round-published")
+            page.goto(f"{base}/estates/{COUNT_SLUG}/rounds/r1/announcement.html")
+            assert "通过" in page.locator(".outcome").first.inner_text()
+            assert page.locator("svg.qr-code").count() == 1
+            _both(page, "print-announcement")
+        finally:
+            browser.close()
+    engine.dispose()
