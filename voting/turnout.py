@@ -286,9 +286,8 @@ def timeline(session: Session, slug: str, round_id: str) -> tuple[Figures, list[
             chunk = seqs[lo:lo + 500]
             times.update(session.execute(select(Entry.seq, Entry.time).where(
                 Entry.log_id == state.estate.log_id, Entry.seq.in_(chunk))).all())
-    steps, heads, area = [], 0, 0
-    for seq, voter in first:
-        heads += 1
+    steps, area = [], 0
+    for heads, (seq, voter) in enumerate(first, 1):
         area += ann.voters[voter]
         steps.append(Step(seq, times[seq], heads, area))
     return _totals(state), steps

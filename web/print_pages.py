@@ -98,7 +98,7 @@ def result_context(request: Request, session, slug: str, view: rounds.RoundView)
     """What the results announcement shows (the published ``round.result``; empty before it)."""
     from web.staff_rounds import estate_name, matter_text, threshold_text
 
-    t = lambda m, **kw: i18n.t(request, m, **kw)  # noqa: E731
+    t = lambda m, **kw: i18n.t(request, m, **kw)
     try:
         pub = count_round.published(session, slug, view.round_id)
     except count_round.CountError as e:
@@ -115,7 +115,7 @@ def result_context(request: Request, session, slug: str, view: rounds.RoundView)
     total = (tally["totals"]["heads"], _area_int(tally["totals"]["area"]))
     part = (tally["participation"]["heads"], _area_int(tally["participation"]["area"]))
     measures = rules.quorum.measures
-    base_of = lambda th: total if th.against == "totals" else part  # noqa: E731
+    base_of = lambda th: total if th.against == "totals" else part
     out["participation"] = {"heads": part[0], "area": part[1], "total_heads": total[0], "total_area": total[1],
                             "quorum": tally["quorum"],
                             "checks": [_ineq(rules.quorum, part[i], total[i], m)

@@ -25,8 +25,8 @@ from starlette.datastructures import UploadFile
 from ledger.db import transaction
 from voting import count_round
 from web import i18n, security
-from web.staff_rounds import check_csrf, now_of, read_form, refusal, round_url
 from web.staff_rounds import _round_page as round_page
+from web.staff_rounds import check_csrf, now_of, read_form, refusal, round_url
 
 router = APIRouter(include_in_schema=False)
 MAX_SHARES = 1024 * 1024

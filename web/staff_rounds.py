@@ -59,7 +59,13 @@ from ledger.db import reading, transaction
 from voting import candidates as cands
 from voting import rounds
 from voting.agenda import KINDS
-from voting.lifecycle import MAX_REASON, NOTICE_DAYS, format_time, notice_days, parse_time
+from voting.lifecycle import (
+    MAX_REASON,
+    NOTICE_DAYS,
+    format_time,
+    notice_days,
+    parse_time,
+)
 from voting.rules import DEFAULT_RULES, MATTERS, RULE_SETS
 from web import i18n, security
 from web.templating import templates
@@ -247,7 +253,7 @@ class DraftForm:
     def spec(self, request: Request) -> tuple[dict, list[str]]:
         """(the round spec for ``voting.rounds.check_spec``, the problems found in the form itself)."""
         problems: list[str] = []
-        t = lambda message, **kw: i18n.t(request, message, **kw)  # noqa: E731
+        t = lambda message, **kw: i18n.t(request, message, **kw)
         rules = self.rules_custom if self.rules == "custom" else self.rules
         if not rules:
             problems.append(t("Choose a rule set, or type the estate's own."))
@@ -489,7 +495,7 @@ def _fraction(request: Request, n: int, d: int) -> str:
 def threshold_text(request: Request, threshold, who: str) -> str:
     """A threshold in plain words, e.g. "the agreeing heads and area each at least three quarters
     of those taking part" (SPEC §5.3), with its inequality."""
-    t = lambda m, **kw: i18n.t(request, m, **kw)  # noqa: E731
+    t = lambda m, **kw: i18n.t(request, m, **kw)
     base = t("of all owners in scope") if threshold.against == "totals" else t("of those taking part")
     measures = t("heads and area each") if len(threshold.measures) == 2 else t("heads")
     frac = _fraction(request, threshold.numerator, threshold.denominator)
@@ -503,7 +509,7 @@ def threshold_text(request: Request, threshold, who: str) -> str:
 
 def notice_context(request: Request, session, slug: str, view: rounds.RoundView, *, draft: bool) -> dict:
     """What the notice (公告) shows, from the announcement or (``draft``) the draft."""
-    t = lambda m, **kw: i18n.t(request, m, **kw)  # noqa: E731
+    t = lambda m, **kw: i18n.t(request, m, **kw)
     rules = view.agenda.rules
     items = []
     for it in view.agenda.items:
@@ -541,7 +547,7 @@ def notice_context(request: Request, session, slug: str, view: rounds.RoundView,
 
 def scope_text(request: Request, scope) -> str:
     """The round's scope in words: the whole estate, or its buildings and stairwells."""
-    t = lambda m, **kw: i18n.t(request, m, **kw)  # noqa: E731
+    t = lambda m, **kw: i18n.t(request, m, **kw)
     if scope.is_estate:
         return t("the whole estate")
     return "、".join([t("building %(b)s", b=b) for b in scope.buildings]

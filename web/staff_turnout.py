@@ -116,7 +116,7 @@ def turnout_page(request: Request, slug: str, round_id: str) -> Response:
 @router.get("/estates/{slug}/staff/rounds/{round_id}/non-voters.csv")
 def non_voters_csv(request: Request, slug: str, round_id: str) -> Response:
     security.require_estate_role(request, slug, *STAFF)
-    _, view, t, _, flats = _turnout(request, slug, round_id)
+    _, _, t, _, flats = _turnout(request, slug, round_id)
     if t is None:
         raise HTTPException(404, f"轮次 {round_id} 尚未公告 / round {round_id} is not announced")
     stamp = datetime.now(UTC).strftime("%Y%m%d")

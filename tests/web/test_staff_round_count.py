@@ -80,7 +80,7 @@ def test_close_share_upload_publish_and_final(engine, app, counted):
     assert "已结束，计入 4 张选票" in page and "已提交解密份额：0 份，需要 2 份" in page
     assert _post(alice, f"{BASE}/close").status_code == 409  # closed already (the page says so)
     shares = r.shares(tmp / "bundle")
-    files = lambda j: {"shares": ("s.json", json.dumps(shares[j]).encode(), "application/json")}  # noqa: E731
+    files = lambda j: {"shares": ("s.json", json.dumps(shares[j]).encode(), "application/json")}
     assert _post(alice, f"{BASE}/shares", files=files(1)).status_code == 403
     assert "上传解密份额" in zhao.get(BASE).text
     before = size(engine)
@@ -91,7 +91,7 @@ def test_close_share_upload_publish_and_final(engine, app, counted):
     bad["items"][0]["heads"][0]["d"] = bad["items"][0]["heads"][1]["d"]
     answer = _post(zhao, f"{BASE}/shares", files={"shares": ("s.json", json.dumps(bad).encode(), "application/json")})
     assert answer.status_code == 422 and "解密份额未通过核验" in answer.text
-    assert " / " not in re.search(r'<p class="refusal">(.*?)</p>', answer.text, re.S).group(1)  # Chinese only
+    assert " / " not in re.search(r'<p class="refusal">(.*?)</p>', answer.text, re.DOTALL).group(1)  # Chinese only
     answer = zhao.post(f"{BASE}/shares", files=files(1))
     assert answer.status_code == 403
     assert size(engine) == before

@@ -9,9 +9,7 @@ time, so a round opening on 16 December has exactly 15 days of notice and one op
 
 from __future__ import annotations
 
-import io
 import json
-import re
 import warnings
 from datetime import timedelta
 
@@ -21,9 +19,9 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
+from identity import store
 from ledger import log
 from ledger.db import reading
-from identity import store
 from tests.voting.rounds_fixtures import SLUG, T0, make_estate
 from tests.web.conftest import add_staff, csrf_of, sign_in
 from voting import candidates as cands

@@ -42,7 +42,7 @@ def _vote(b, electronic=(), paper=()):
 
 
 def _line(html: str, measure: str) -> str:
-    return re.search(rf'<div class="turnout-line" id="line-{measure}">(.*?)</div>\s*</div>', html, re.S).group(1)
+    return re.search(rf'<div class="turnout-line" id="line-{measure}">(.*?)</div>\s*</div>', html, re.DOTALL).group(1)
 
 
 def test_exactly_two_thirds_on_both_bars(engine, app):
