@@ -30,7 +30,7 @@ from identity import staff as staff_store
 from identity.store import EstateError, check_slug, get_estate
 from ledger.db import reading, transaction
 from web import i18n, limits, security, sessions
-from web.signin import signin_redirect, totp_limit_keys, too_many
+from web.signin import signin_redirect, too_many, totp_limit_keys
 from web.templating import templates
 
 router = APIRouter(include_in_schema=False)

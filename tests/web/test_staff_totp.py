@@ -7,7 +7,6 @@ import re
 import time
 
 import pyotp
-import pytest
 from sqlalchemy import inspect, select
 
 from identity import staff as staff_store
