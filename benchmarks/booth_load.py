@@ -23,8 +23,12 @@ Plain http on loopback, so Chromium asks for gzip, not brotli (it sends ``br`` o
 the figures are for the .gz files; brotli would be about 13 % smaller still.  The machine may be
 shared: quote figures with that caveat.  Prints one line per run and a median per page/network.
 
+Each page is loaded once unthrottled first (server warm-up, not counted); every counted run is a
+fresh context, so the browser's cache is cold.  ``--no-bundle`` makes ``asset()`` ignore
+web/static/dist, so the real booth is measured as it would ship from its sources (before).
+
 Run: .venv/bin/python benchmarks/booth_load.py [--runs 3] [--page booth] [--network fast3g]
-     [--cpu 6] [--json]
+     [--cpu 6] [--no-bundle] [--waterfall] [--json]
 """
 
 from __future__ import annotations
@@ -114,7 +118,7 @@ def _voter_of(session, sc, name: str) -> str:
 
 
 def measure(browser, base: str, path: str, network: str, cpu: float, *, cookies: dict | None = None,
-            storage: dict | None = None, timeout_ms: float = 60_000) -> dict:
+            storage: dict | None = None, timeout_ms: float = 60_000, emulate: bool = True) -> dict:
     """One cold-cache load of ``path``: ms to ready, DOMContentLoaded, script requests and bytes."""
     context = browser.new_context(viewport=PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
     try:
@@ -130,8 +134,9 @@ def measure(browser, base: str, path: str, network: str, cpu: float, *, cookies:
         cdp = context.new_cdp_session(page)
         cdp.send("Network.enable")
         cdp.send("Network.clearBrowserCache")
-        cdp.send("Network.emulateNetworkConditions", {"offline": False, **NETWORKS[network]})
-        cdp.send("Emulation.setCPUThrottlingRate", {"rate": cpu})
+        if emulate:
+            cdp.send("Network.emulateNetworkConditions", {"offline": False, **NETWORKS[network]})
+            cdp.send("Emulation.setCPUThrottlingRate", {"rate": cpu})
         page.goto(base + path, wait_until="commit", timeout=timeout_ms)
         page.wait_for_function("() => window.__boothReady !== undefined", timeout=timeout_ms, polling=50)
         figures = page.evaluate("""() => {
@@ -162,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--network", action="append", choices=tuple(NETWORKS))
     parser.add_argument("--cpu", type=float, default=6.0)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--no-bundle", action="store_true", help="serve every module and stylesheet from its "
+                        "sources, as before web/static/dist existed (the 'before' figure of the real booth)")
     parser.add_argument("--waterfall", action="store_true", help="print each request of the last run (start, "
                         "first byte, end, bytes)")
     args = parser.parse_args(argv)
@@ -191,7 +198,11 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as e:  # noqa: BLE001 — the booth's setup belongs to other modules; say why and go on
             print(f"booth page skipped: {type(e).__name__}: {e}", file=sys.stderr)
             pages = [p for p in pages if p != "booth"]
-    bundled = "booth/booth.js" in fresh_manifest()
+    if args.no_bundle:
+        import web.templating
+
+        web.templating._manifest = dict  # asset() finds no bundle: the sources, as before the build
+    bundled = "booth/booth.js" in fresh_manifest() and not args.no_bundle
     print(f"booth.js served as: {'bundle (web/static/dist)' if bundled else 'sources (no fresh bundle)'}; "
           f"CPU {args.cpu:g}× slower; {args.runs} cold runs each", file=sys.stderr)
     results = []
@@ -204,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
                         path, cookies, storage = booth
                     else:
                         path, cookies, storage = f"/bench/crypto/{page.split('-')[1]}", None, None
+                    # warm the server (templates compiled, caches filled) with one load, not counted
+                    measure(browser, base, path, network, 1, cookies=cookies, storage=storage, emulate=False)
                     runs = []
                     for i in range(args.runs):
                         f = measure(browser, base, path, network, args.cpu, cookies=cookies, storage=storage)

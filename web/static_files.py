@@ -3,7 +3,7 @@ while they match their sources.
 
 ``scripts/build-booth.sh`` (development time; the output is committed) writes
 ``web/static/dist/``: one minified ES module per entry (``booth/booth.js``, ``owner/*.js``,
-``verify/*.js``) and one minified copy of each stylesheet, named by the SHA-256 of its bytes,
+``verify/*.js``, ``staff/*.js``) and one minified copy of each stylesheet, named by the SHA-256 of its bytes,
 ``<name>.<16 hex>.js`` (``.css``), with ``.gz`` and
 ``.br`` beside it, ``manifest.json`` (entry → ``dist/<file>``) and ``inputs.json`` (each entry's
 source files with their SHA-256).

@@ -1,7 +1,7 @@
 // build.mjs — build the browser bundles under web/static/dist/ (run by scripts/build-booth.sh,
 // which installs the pinned esbuild of scripts/booth/package-lock.json first).
 //
-// Each entry module (web/static/booth/*.js, owner/*.js, verify/*.js) becomes ONE minified ES
+// Each entry module (web/static/{booth,owner,verify,staff}/*.js) becomes ONE minified ES
 // module with everything it imports inlined — only the code actually used: the vendored noble
 // modules carry /* @__PURE__ */ marks, so esbuild drops FROST, FFT, OPRF, hash-to-curve and
 // montgomery (x25519) — named by the SHA-256 of its bytes (<name>.<16 hex>.js), with .gz and .br
@@ -28,7 +28,7 @@ const esbuild = await import(pathToFileURL(join(esbuildDir, 'lib', 'main.js')).h
 
 const STATIC = join(root, 'web', 'static');
 const DIST = join(STATIC, 'dist');
-const ENTRY_DIRS = ['booth', 'owner', 'verify'];        // ES modules
+const ENTRY_DIRS = ['booth', 'owner', 'verify', 'staff'];  // ES modules
 const CSS_DIRS = ['css', 'booth', 'owner', 'verify', 'staff'];  // stylesheets (minified, not bundled)
 
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
@@ -61,6 +61,25 @@ for (const entry of entries) {
 rmSync(DIST, { recursive: true, force: true });
 mkdirSync(DIST, { recursive: true });
 
+// A dynamic import of a local module — await import('../booth/gongjue-crypto.js') — becomes a
+// static one in the bundle: its code is in the one file anyway, and esbuild cannot tree-shake
+// a lazily initialised module (FROST, OPRF… would come back).  Only the entry modules' own
+// files (not the vendored code) are rewritten; the module is then evaluated at load, not on use.
+const DYNAMIC = /\bimport\(\s*(["'])(\.{1,2}\/[^"'\s]+\.js)\1\s*\)/g;
+const staticDynamicImports = {
+  name: 'static-dynamic-imports',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]web[\\/]static[\\/](booth|owner|verify|staff)[\\/][^\\/]+\.js$/ }, (args) => {
+      const source = readFileSync(args.path, 'utf8');
+      const specs = [...new Set([...source.matchAll(DYNAMIC)].map((m) => m[2]))];
+      if (specs.length === 0) return undefined;
+      const head = specs.map((spec, i) => `import * as __gongjue_dyn${i} from ${JSON.stringify(spec)};`).join('');
+      const body = source.replace(DYNAMIC, (all, q, spec) => `Promise.resolve(__gongjue_dyn${specs.indexOf(spec)})`);
+      return { contents: head + body, loader: 'js' };
+    });
+  },
+};
+
 const manifest = {};
 const inputs = { esbuild: esbuild.version, entries: {} };
 const built = new Map();  // entry → {text, used}
@@ -79,6 +98,7 @@ for (const entry of entries) {
     metafile: true,
     logLevel: 'warning',
     absWorkingDir: root,
+    plugins: css ? [] : [staticDynamicImports],
     banner: { [css ? 'css' : 'js']: `/* 共决 Gongjue: web/static/${entry}, bundled by scripts/build-booth.sh (esbuild ${esbuild.version}); sources in dist/inputs.json */` },
   });
   if (result.outputFiles.length !== 1) throw new Error(`${entry}: expected one output file`);

@@ -35,7 +35,7 @@ with warnings.catch_warnings():
 
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "web" / "static"
-ENTRY_DIRS = ("booth", "owner", "verify")  # ES modules
+ENTRY_DIRS = ("booth", "owner", "verify", "staff")  # ES modules
 CSS_DIRS = ("css", "booth", "owner", "verify", "staff")  # stylesheets
 UNUSED = ("abstract/frost.js", "abstract/fft.js", "abstract/oprf.js", "abstract/hash-to-curve.js",
           "abstract/montgomery.js")
