@@ -158,23 +158,40 @@ def _import_roll(story: Story) -> None:
 
 
 def _register_credentials(story: Story) -> None:
-    """The admin records the authority's key; the authority uploads its signed credentials file."""
+    """The admin records the authority's key file (KEYFILE.pub); the authority uploads the signed
+    credentials file its offline tool wrote; the page counts every voter with a key."""
     sc = story.sc
     sc.write_credentials_file()
-    if story.routed("/estates/{slug}/staff/authority"):
+    url = f"{story.base}/estates/{sc.slug}/staff/authority"
+    if not story.routed("/estates/{slug}/staff/authority"):  # the JSON API while the page is missing
+        context, page = story.staff("admin")
+        r = story.api(page, "/authority", json.loads(sc.authority_public_file.read_text("utf-8")))
+        assert r.status == 201, r.text()
+        context.close()
         context, page = story.staff("authority")
-        page.goto(f"{story.base}/estates/{sc.slug}/staff/authority")
-        story.shot(page, "authority")
-        raise AssertionError("the authority page landed: drive it here")  # pragma: no cover
+        r = story.api(page, "/credentials", json.loads(sc.credentials_file.read_text("utf-8")))
+        assert r.status == 201 and r.json()["voters"] == len(ef.OWNERS), r.text()
+        context.close()
+        story.via["authority key and credentials"] = "JSON API (no authority page)"
+        return
     context, page = story.staff("admin")
-    r = story.api(page, "/authority", json.loads(sc.authority_public_file.read_text("utf-8")))
-    assert r.status == 201, r.text()
+    page.goto(url)
+    story.shot(page, "authority-none")
+    page.set_input_files("#key-file", str(sc.authority_public_file))
+    page.click("#authority-key-form button[type=submit]")
+    page.wait_for_selector("#authority-fingerprint")
     context.close()
     context, page = story.staff("authority")
-    r = story.api(page, "/credentials", json.loads(sc.credentials_file.read_text("utf-8")))
-    assert r.status == 201 and r.json()["voters"] == len(ef.OWNERS), r.text()
+    page.goto(url)
+    page.set_input_files("#statement-file", str(sc.credentials_file))
+    page.click("#statement-form button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    page.goto(url)
+    assert page.inner_text("#count-with-key").strip() == str(len(ef.OWNERS)), page.inner_text("main")
+    assert page.inner_text("#count-without-key").strip() == "0"
+    story.shot(page, "authority-registered")
     context.close()
-    story.via["authority key and credentials"] = "JSON API (no authority page yet)"
+    story.via["authority key and credentials"] = "page /staff/authority (key file, credentials file)"
 
 
 def _create_and_announce(story: Story) -> None:
@@ -360,20 +377,43 @@ def _owners_vote(story: Story, votes: dict[str, tuple[str, str]]) -> dict[str, d
 
 
 def _paper(story: Story, owner: str, choices: tuple[str, str]) -> None:
-    """Two scrutineers enter D's paper ballot; the second entry agrees and records it."""
+    """Two scrutineers enter ``owner``'s paper ballot on the paper page (the station encrypts it in
+    the browser); the first waits, the second agrees and records it."""
     sc = story.sc
     motion, option = choices
-    if story.routed("/estates/{slug}/staff/rounds/{round_id}/paper"):
-        raise AssertionError("the paper page landed: drive it here")  # pragma: no cover
     b, u, r = sc.flat(owner)
-    for who, status in (("scrutineer", 202), ("scrutineer2", 201)):
+    scan = sc.work / "paper-D.png"
+    scan.write_bytes(b"\x89PNG\r\n\x1a\n a scanned paper ballot of flat " + f"{b}-{u}-{r}".encode())
+    if not story.routed("/estates/{slug}/staff/rounds/{round_id}/paper"):  # the JSON API while the page is missing
+        for who, status in (("scrutineer", 202), ("scrutineer2", 201)):
+            context, page = story.staff(who)
+            res = story.api(page, f"/rounds/{sc.rid}/paper", {"flat": {"building": b, "unit": u, "room": r},
+                                                               "marks": {"m1": motion, "c2": option},
+                                                               "scan_sha256": "5c" * 32})
+            assert res.status == status, res.text()
+            context.close()
+        story.via["paper ballot, two scrutineers"] = "JSON API (no paper page)"
+        return
+    before = sc.size()
+    for n, who in enumerate(("scrutineer", "scrutineer2"), 1):
         context, page = story.staff(who)
-        res = story.api(page, f"/rounds/{sc.rid}/paper", {"flat": {"building": b, "unit": u, "room": r},
-                                                           "marks": {"m1": motion, "c2": option},
-                                                           "scan_sha256": "5c" * 32})
-        assert res.status == status, res.text()
+        page.goto(f"{story.base}/estates/{sc.slug}/staff/rounds/{sc.rid}/paper")
+        page.fill("#building", b)
+        page.fill("#unit", u)
+        page.fill("#room", r)
+        page.check(f"input[name='m:m1'][value='{motion}']")
+        page.check(f"input[name='m:c2'][value='{option}']")
+        page.set_input_files("#scan-file", str(scan))
+        page.wait_for_function("document.getElementById('scan_sha256').value.length === 64")
+        story.shot(page, f"paper-entry-{n}")
+        page.click("#paper-form button[type=submit]")
+        page.wait_for_load_state("networkidle")
+        assert page.locator("#paper-refused").count() == 0, page.inner_text("#paper-refused")
+        story.shot(page, f"paper-entered-{n}")
+        assert page.inner_text("#count-recorded").strip() == str(n - 1), page.inner_text("main")
         context.close()
-    story.via["paper ballot, two scrutineers"] = "JSON API (no paper page yet)"
+    assert sc.size() > before
+    story.via["paper ballot, two scrutineers"] = "page /staff/rounds/<id>/paper (station encrypts in the browser)"
 
 
 def _close_and_count(story: Story) -> None:
