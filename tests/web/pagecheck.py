@@ -25,7 +25,8 @@ axe-core is injected with ``page.evaluate`` (DevTools protocol), not a ``<script
 because the CSP (``script-src 'self'``) refuses injected scripts — as it should.
 
 ``problems(page, allow=())`` returns the findings as a list of lines without raising, for
-sweeps that collect every page before failing.  Usage::
+sweeps that collect every page before failing; ``PHONE`` and ``DESKTOP`` are the two viewports
+every page is checked at.  Usage::
 
     from tests.web.pagecheck import check_page
     page.goto(f"{base}/estates/{slug}/audit")
@@ -43,6 +44,8 @@ ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "tests" / "vendor" / "axe-core" / "axe.min.js"
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 MIN_TARGET = 44
+PHONE = {"width": 390, "height": 844}  # the plan's phone viewport (Chromium's iPhone 12-ish)
+DESKTOP = {"width": 1280, "height": 800}
 FAILING_IMPACTS = ("serious", "critical")
 
 _RULE_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -221,6 +224,7 @@ def check_page(page, name: str, *, allow: Iterable[str] = (), shot: bool = True)
     """Screenshot, then axe-core and tap targets; AssertionError listing every problem.
 
     Returns the screenshot's path (None with ``shot=False``)."""
+    page.evaluate("() => document.fonts.ready.then(() => true)")  # measure and draw with the real glyphs
     path = screenshot(page, name) if shot else None
     found = problems(page, allow)
     if found:
