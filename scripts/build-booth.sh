@@ -8,6 +8,8 @@
 # Re-runnable: it rewrites web/static/dist/ whole.  After changing any module under
 # web/static/{booth,owner,verify}/ or the vendored noble code, run it and commit web/static/dist/
 # (tests/web/test_bundle.py fails while the bundle is older than its sources).
+# --check: build into a temporary directory and compare with the committed web/static/dist/
+# byte for byte (the build is deterministic): exit 1 on any difference.  For auditors and CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v node >/dev/null && command -v npm >/dev/null || { echo "needs node and npm" >&2; exit 1; }
@@ -17,4 +19,15 @@ trap 'rm -rf "$work"' EXIT
 cp scripts/booth/package.json scripts/booth/package-lock.json "$work/"
 # --ignore-scripts: esbuild's postinstall only re-checks the platform binary npm ci already placed.
 (cd "$work" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
-node scripts/booth/build.mjs "$PWD" "$work/node_modules/esbuild"
+if [ "${1:-}" = "--check" ]; then
+  node scripts/booth/build.mjs "$PWD" "$work/node_modules/esbuild" "$work/dist" >/dev/null
+  if diff -r "$work/dist" web/static/dist >/dev/null; then
+    echo "web/static/dist is exactly what the pinned esbuild builds from the sources"
+  else
+    echo "web/static/dist differs from a fresh build:" >&2
+    diff -rq "$work/dist" web/static/dist >&2 || true
+    exit 1
+  fi
+else
+  node scripts/booth/build.mjs "$PWD" "$work/node_modules/esbuild"
+fi

@@ -13,7 +13,7 @@
 // Stylesheets (web/static/{css,booth,owner,verify,staff}/*.css) are minified the same way, one
 // file each, url()s untouched (dist/ is as deep as their directories, so ../img/x still works).
 // No syntax lowering (esbuild's default target): the bundle needs what the sources need.
-// Usage: node scripts/booth/build.mjs <repo root> <esbuild module dir>
+// Usage: node scripts/booth/build.mjs <repo root> <esbuild module dir> [output dir, default web/static/dist]
 
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,13 +21,13 @@ import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 
-const [rootArg, esbuildDir] = process.argv.slice(2);
+const [rootArg, esbuildDir, outArg] = process.argv.slice(2);
 const root = rootArg && resolve(rootArg);
 if (!root || !esbuildDir) throw new Error('usage: node build.mjs <repo root> <esbuild package dir>');
 const esbuild = await import(pathToFileURL(join(esbuildDir, 'lib', 'main.js')).href);
 
 const STATIC = join(root, 'web', 'static');
-const DIST = join(STATIC, 'dist');
+const DIST = outArg ? resolve(outArg) : join(STATIC, 'dist');  // another directory: --check
 const ENTRY_DIRS = ['booth', 'owner', 'verify', 'staff'];  // ES modules
 const CSS_DIRS = ['css', 'booth', 'owner', 'verify', 'staff'];  // stylesheets (minified, not bundled)
 
