@@ -198,3 +198,51 @@ def test_owner_page_lists_the_round(election):
     assert page.status_code == 200
     assert f"/estates/{el.slug}/vote?round=r1" in page.text and 'data-forget-code="booth-secret"' in page.text
     assert "我的凭证" in page.text
+
+
+def test_round_page_of_an_election_with_statements_escaped(election):
+    """A second, open round with an election: candidates and their statements on the round page,
+    a name that looks like markup shown as text, checkboxes (up to the seats) in the booth."""
+    from datetime import UTC, datetime, timedelta
+
+    el = election
+    alice = el.staff["alice"]
+    base = f"/api/v1/estates/{el.slug}/rounds"
+    now = datetime.now(UTC).replace(microsecond=0)
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    names = ["张三", "<i>李四</i>", "王五"]
+    agenda = {"rules": "civil-code-2021", "items": [
+        {"id": "e1", "kind": "election", "matter": "elect_committee", "seats": 2, "candidates": names,
+         "title": "第二届业主委员会"}]}
+    spec = {"round": "r2", "secrecy": "open", "agenda": agenda, "opens": (now - timedelta(hours=1)).strftime(fmt),
+            "closes": (now + timedelta(days=1)).strftime(fmt), "short_notice_reason": "测试 / test",
+            "policies": {"duplicate": "first", "revote": False, "proxy_cap": 1, "deemed_consent": False}}
+    el.app.state.clock = lambda: now - timedelta(days=8)
+    try:
+        assert alice.post(base, json=spec).status_code == 201
+        for name in names:
+            r = alice.post(f"{base}/r2/candidates", json={"item": "e1", "candidate": name, "nominated_by": "organiser",
+                                                          "statement": f"{name} 愿为业主服务 <script>x</script>"})
+            assert r.status_code == 201, r.text
+            assert alice.post(f"{base}/r2/candidates/vet", json={"item": "e1", "candidate": name,
+                                                                 "status": "approved"}).status_code == 200
+        assert alice.post(f"{base}/r2/announce", json={}).status_code == 201, "announce"
+    finally:
+        el.app.state.clock = None
+    anon = el.new_client("10.81.0.1")
+    page = anon.get(f"/estates/{el.slug}/rounds/r2")
+    assert page.status_code == 200
+    assert "第二届业主委员会" in page.text and "应选名额：2" in page.text and "最多可选 2 位候选人" in page.text
+    assert "&lt;i&gt;李四&lt;/i&gt;" in page.text and "<i>李四</i>" not in page.text
+    assert "张三 愿为业主服务 &lt;script&gt;" in page.text and "<script>x</script>" not in page.text
+    assert "记名投票" in page.text
+    c, _ = el.sign_in_with_key("O5")
+    booth = c.get(f"/estates/{el.slug}/vote?round=r2")
+    assert booth.status_code == 200 and booth.text.count('type="checkbox"') == 3
+    data = _data(booth.text)
+    assert data["secrecy"] == "open" and data["joint_key"] is None and data["items"][0]["hi"] == 2
+    assert data["items"][0]["labels"] == names  # as data (JSON), escaped by tojson in the page
+    # two rounds open: the booth without ?round lists them
+    listing = c.get(f"/estates/{el.slug}/vote")
+    assert listing.status_code == 200 and "vote?round=r1" in listing.text and "vote?round=r2" in listing.text
+    anon.close()
