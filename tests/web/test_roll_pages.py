@@ -186,3 +186,27 @@ def test_only_a_supervisor_of_that_estate_previews(engine, app):
                    files={"file": ("v2.csv", V2.encode(), "text/csv")})
         assert r.status_code == 403
     assert _count(engine, RollVersion) == 1
+
+
+def test_setup_pages_refuse_a_signed_in_owner(engine, app):
+    """An owner's session (their own cookie) is no staff session: every setup page sends them to
+    the staff sign-in, every POST is refused, nothing is written."""
+    from web import owner
+
+    _import(engine)
+    with transaction(engine) as session:
+        voter = store.roll_openings(session, "maple-court")["voters"][0]["voter"]
+        token = owner._open(session, "maple-court", voter, "sms", True)
+    pages = ["/estates/maple-court/roll", "/estates/maple-court/staff/voters", "/estates/maple-court/staff/authority",
+             "/estates/maple-court/staff/rounds/r1/paper", "/estates/maple-court/staff/rounds/r1/proxies"]
+    with TestClient(app, follow_redirects=False) as c:
+        c.cookies.set(owner.OWNER_COOKIE, token)
+        for path in pages:
+            r = c.get(path)
+            assert r.status_code == 303 and r.headers["location"].startswith("/signin"), path
+        token_csrf = csrf_of(c.get("/signin").text)
+        for path in ["/estates/maple-court/roll", "/estates/maple-court/roll/confirm",
+                     "/estates/maple-court/staff/authority/statements", "/estates/maple-court/staff/rounds/r1/paper",
+                     "/estates/maple-court/staff/rounds/r1/proxies"]:
+            assert c.post(path, data={"csrf": token_csrf}).status_code == 401, path
+    assert _count(engine, RollVersion) == 1
