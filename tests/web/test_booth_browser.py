@@ -211,6 +211,11 @@ def test_secret_round_letter_link_audit_cast_and_receipt(chromium, world, tmp_pa
     check_page(page, "estate-home-owner")
     page.goto(f"{base}/estates/{el.slug}/rounds/r1")
     check_page(page, "round-page")
+    page.set_viewport_size({"width": 1280, "height": 900})  # desktop too
+    for path, name in (("", "estate-home-owner"), ("/rounds/r1", "round-page"), ("/vote?round=r1", "booth-voted"),
+                       ("/owner", "owner-my-page"), ("/owner/proxies?round=r1", "owner-proxies")):
+        page.goto(f"{base}/estates/{el.slug}{path}")
+        check_page(page, name)
     o.code_never_sent()
     o.close()
 
