@@ -18,7 +18,7 @@ from datetime import timedelta
 
 from ledger.db import transaction
 from tests.voting import count_estate as ce
-from voting import count_round
+from voting import count_round, paper_entry
 
 SLUG = "maple-court"
 OWNERS = {"A-01": ("1", 12000), "B-02": ("1", 8000), "C-03": ("1", 9550), "D-04": ("1", 10450),
@@ -35,14 +35,22 @@ VOTES = {"A-01": {"m1": A, "m2": A, "e1": [1, 1, 0]},
 
 
 def make_round(engine, monkeypatch, *, secrecy: str = "open", cast: bool = True, close: bool = True,
-               count: bool = True, deemed: bool = False, tmp=None):
-    """The round announced (and, as asked, cast, closed, counted); returns (round, receipts)."""
+               count: bool = True, deemed: bool = False, tmp=None, paper: dict | None = None):
+    """The round announced (and, as asked, cast, closed, counted); returns (round, receipts).
+
+    ``paper``: owner → marks (``voting.paper_entry`` form) of paper ballots entered by two agreeing
+    scrutineers after the electronic ones (they change the counts: not for the results tests)."""
     monkeypatch.setattr(ce, "OWNERS", OWNERS)
     rnd = ce.make(engine, secrecy=secrecy, items=ITEMS, deemed=deemed)
     receipts = {}
     if cast:
         for owner, choice in VOTES.items():
             receipts[owner] = rnd.cast(owner, choice, now=rnd.opens + timedelta(hours=1))
+    for owner, marks in (paper or {}).items():
+        for scrutineer in ("scrutineer-1", "scrutineer-2"):
+            with transaction(engine) as s:
+                paper_entry.enter(s, SLUG, ce.ROUND_ID, voter=rnd.voters[owner], marks=marks, scan_sha256="ab" * 32,
+                                  by=scrutineer, now=rnd.opens + timedelta(hours=2))
     if close:
         with transaction(engine) as s:
             count_round.close(s, SLUG, ce.ROUND_ID, now=rnd.after)

@@ -1,8 +1,8 @@
 """The in-browser checks of the public record in real Chromium (issue #10): the record page's
 one-tap check and "check my ballot".
 
-One counted secret round (``results_fixtures``: four encrypted ballots, two trustees' shares, the
-result) served by a real Uvicorn server over SQLite.  Each test runs in a fresh browser context
+One counted secret round (``results_fixtures``: four encrypted ballots, a paper ballot entered by
+two scrutineers, two trustees' shares, the result) served by a real Uvicorn server over SQLite.  Each test runs in a fresh browser context
 (its own localStorage) on a phone-sized viewport; a server that lies is played by Playwright
 rewriting its responses (``page.route``): a changed entry, a changed last entry, a checkpoint
 that is not signed by the record key, an older checkpoint after a newer one was seen.  Every
@@ -36,7 +36,8 @@ def live(tmp_path_factory):
     engine = make_engine(f"sqlite:///{base / 'gongjue.db'}")
     migrate(engine)
     with pytest.MonkeyPatch.context() as mp:
-        _, receipts = make_round(engine, mp, secrecy="secret", tmp=base / "bundle")
+        _, receipts = make_round(engine, mp, secrecy="secret", tmp=base / "bundle",
+                                 paper={"E-05": {"m1": "agree", "m2": "abstain", "e1": ["王五"]}})
     app = create_app(engine)
     with serving(app) as url:
         import httpx
@@ -74,7 +75,7 @@ def _run_record_check(page, url: str) -> dict:
     page.wait_for_selector("#check-result[data-state]", timeout=WAIT)
     result = page.locator("#check-result")
     return {"state": result.get_attribute("data-state"), "seq": result.get_attribute("data-seq"),
-            "text": result.inner_text()}
+            "text": result.inner_text(), "details": result.text_content()}
 
 
 def _rewrite_entry(seq: int, old: bytes, new: bytes):
@@ -93,9 +94,9 @@ def test_record_check_passes_on_a_real_round(live, page):
 
     url, receipts, size = live
     got = _run_record_check(page, url)
-    assert got["state"] == "ok", got["text"]
+    assert got["state"] == "ok", got["details"]
     assert "记录核验无误" in got["text"]
-    assert "4" in got["text"]  # four ballots verified
+    assert "5 张选票" in got["text"]  # four electronic ballots and one paper ballot verified
     check_page(page, "record-checked")
     # the second check compares with the checkpoint this browser kept
     got = _run_record_check(page, url)
@@ -215,3 +216,27 @@ def test_check_my_ballot_refuses_forged_receipts(live, page):
     assert got["state"] == "bad", got["text"]
     # not a receipt at all
     assert _paste(page, url, "hello")["state"] == "bad"
+
+
+@pytest.mark.parametrize("size", [PHONE, {"width": 1280, "height": 800}], ids=["phone", "desktop"])
+def test_public_pages_pass_the_page_check(live, browser, size):
+    """axe-core (no serious or critical violation) and every tap target ≥ 44 px, with screenshots."""
+    from tests.web.pagecheck import check_page
+
+    url, receipts, size_ = live
+    context = browser.new_context(viewport=size, locale="zh-CN")
+    page = context.new_page()
+    try:
+        for path, name in [(f"/estates/{SLUG}/rounds/r1/result", "result"), (f"/estates/{SLUG}/audit", "record"),
+                           (f"/estates/{SLUG}/check", "check")]:
+            page.goto(url + path)
+            check_page(page, f"public-{name}")
+        page.goto(f"{url}/estates/{SLUG}/audit")
+        page.click("summary")  # the technical details open
+        check_page(page, "public-record-details")
+        r = receipts["A-01"]
+        page.goto(f"{url}/estates/{SLUG}/check#r={r['seq']}.{r['tracking']}")
+        page.wait_for_selector("#ballot-result[data-state=ok]", timeout=WAIT)
+        check_page(page, "public-check-ok")
+    finally:
+        context.close()

@@ -173,9 +173,10 @@ function keyId(name, alg, publicKey) {
 /** `<name>+<8 hex id>+<base64(0x01 ‖ key)>`; the id must match. */
 export function parseVkey(text) {
   const t = String(text).trim();
-  const parts = t.split('+');
-  if (parts.length !== 3 || !parts[0] || /\s/.test(parts[0])) throw new RecordError('key', 'the record key is malformed');
-  const [name, hexId, material] = parts;
+  const a = t.indexOf('+');
+  const b = a < 0 ? -1 : t.indexOf('+', a + 1);  // base64 may hold '+': split at the first two only
+  if (a <= 0 || b < 0 || /\s/.test(t.slice(0, a))) throw new RecordError('key', 'the record key is malformed');
+  const [name, hexId, material] = [t.slice(0, a), t.slice(a + 1, b), t.slice(b + 1)];
   const raw = b64decode(material);
   if (raw.length !== 33 || raw[0] !== 0x01) throw new RecordError('key', 'the record key is not an Ed25519 note key');
   const publicKey = raw.subarray(1);

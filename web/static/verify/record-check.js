@@ -14,8 +14,9 @@
 // entry's exact bytes (strict canonical JSON, seq, prev = the hash of the entry before); the
 // Merkle root of all entries = the signed root; the first `saved.size` entries give the root this
 // browser saw last (the record only grew); and every ballot's signature and proofs
-// (gongjue-crypto.js verifyBallot) against its round's announcement.  When a hash does not
-// match, inclusion proofs of the signed checkpoint find the entry the server changed.
+// (gongjue-crypto.js verifyBallot) against its round's announcement, paper ballots (§7.9)
+// included.  When a hash does not match, inclusion proofs of the signed checkpoint find the
+// entry the server changed.
 
 import { verifyBallot } from '../booth/gongjue-crypto.js';
 import {
@@ -46,10 +47,11 @@ function splitLines(bytes) {
   return { lines, tail: start < bytes.length };
 }
 
-function itemsOf(agenda) {
+/** The ballot shape of each agenda item (SPEC §7.1); paper ballots may leave a choice blank (§7.9). */
+function itemsOf(agenda, paper = false) {
   return agenda.items.map((it) => {
     if (it.kind === 'motion') return { id: it.id, n: 3, lo: 1, hi: 1 };
-    if (it.kind === 'choice') return { id: it.id, n: it.options.length, lo: 1, hi: 1 };
+    if (it.kind === 'choice') return { id: it.id, n: it.options.length, lo: paper ? 0 : 1, hi: 1 };
     return { id: it.id, n: it.candidates.length, lo: 0, hi: Math.min(it.seats, it.candidates.length) };
   });
 }
@@ -163,7 +165,7 @@ export async function checkRecord({ base, origin, saved = null, pinnedKey = null
     if (e.type === 'round' && typeof e.body.round === 'string' && !rounds.has(e.body.round)) {
       rounds.set(e.body.round, e.body);
       report.rounds[e.body.round] = { ballots: 0, verified: 0 };
-    } else if (e.type === 'ballot') {
+    } else if (e.type === 'ballot' || e.type === 'paper.ballot') {
       ballots.push(e);
     }
   }
@@ -178,7 +180,7 @@ export async function checkRecord({ base, origin, saved = null, pinnedKey = null
       report.rounds[e.body.round].ballots++;
       try {
         verifyBallot({ signed: e.body.ballot, secrecy: rnd.secrecy, fingerprint: rnd.fingerprint,
-          jointKey: rnd.joint_key, items: itemsOf(rnd.agenda) });
+          jointKey: rnd.joint_key, items: itemsOf(rnd.agenda, e.type === 'paper.ballot') });
         report.rounds[e.body.round].verified++;
       } catch (err) {
         fail('ballot', `ballot entry ${e.seq} does not verify: ${err.message}`, e.seq);
