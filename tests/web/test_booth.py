@@ -246,3 +246,13 @@ def test_round_page_of_an_election_with_statements_escaped(election):
     listing = c.get(f"/estates/{el.slug}/vote")
     assert listing.status_code == 200 and "vote?round=r1" in listing.text and "vote?round=r2" in listing.text
     anon.close()
+
+
+def test_every_refusal_code_has_a_chinese_message():
+    from voting import cast as casting
+    from web import booth, i18n
+
+    assert set(casting.CODES) <= set(booth.REFUSALS)
+    chinese = i18n.translations("zh")
+    for text in (*booth.REFUSALS.values(), *booth.STATE_NAMES.values(), *booth.MATTER_IDS.values()):
+        assert chinese.gettext(text) != text, text

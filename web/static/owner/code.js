@@ -83,8 +83,10 @@ export function takeCodeFromFragment(slug) {
 }
 
 // Sign-out forms carry data-forget-code="<slug>": the code goes with the session.
-for (const form of document.querySelectorAll('form[data-forget-code]')) {
-  form.addEventListener('submit', () => forgetCode(form.dataset.forgetCode || undefined));
+if (typeof document !== 'undefined') {
+  for (const form of document.querySelectorAll('form[data-forget-code]')) {
+    form.addEventListener('submit', () => forgetCode(form.dataset.forgetCode || undefined));
+  }
 }
 
 /** The page's half of a bilingual "中文 / English" message (CodeError's), by <html lang>. */

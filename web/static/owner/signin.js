@@ -26,6 +26,9 @@ if (form) {
   }
   const known = fromLink || recallCode(slug);
   if (known) input.value = known.match(/.{4}/g).join('-');
+  input.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter') { event.preventDefault(); form.requestSubmit(); }
+  });
   form.addEventListener('submit', (event) => {
     try {
       const code = rememberCode(slug, input.value);
