@@ -14,6 +14,8 @@ Pages (``--page``, repeatable; default all):
   round by tests/web/e2e_fixtures.py, the owner signed in (an owner session cookie) with the
   credential code in the tab's sessionStorage as code.js keeps it — what ``asset()`` serves
   (the bundle when web/static/dist is fresh, else the sources);
+- ``booth-typed`` (not run by default): the same booth without the code in sessionStorage, so
+  it is ready without deriving the key first (the owner types the code on the page);
 - ``crypto-sources``: a stand-in page that loads web/static/booth/gongjue-crypto.js and its
   vendored noble imports as separate files (how the booth shipped before the bundle: the
   "before" figure) and sets the flag once the module has loaded;
@@ -51,7 +53,8 @@ NETWORKS = {  # Chrome DevTools' presets (front_end/core/sdk/NetworkManager.ts)
     "slow3g": {"latency": 2000, "downloadThroughput": 500 * 1000 / 8 * 0.8,
                "uploadThroughput": 500 * 1000 / 8 * 0.8, "connectionType": "cellular3g"},
 }
-PAGES = ("booth", "crypto-sources", "crypto-bundle")
+PAGES = ("booth", "crypto-sources", "crypto-bundle", "booth-typed")
+DEFAULT_PAGES = ("booth", "crypto-sources", "crypto-bundle")
 PHONE = {"width": 390, "height": 844}
 
 WATCH_READY = """
@@ -172,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--waterfall", action="store_true", help="print each request of the last run (start, "
                         "first byte, end, bytes)")
     args = parser.parse_args(argv)
-    pages = args.page or list(PAGES)
+    pages = args.page or list(DEFAULT_PAGES)
     networks = args.network or list(NETWORKS)
 
     warnings.simplefilter("ignore")
@@ -192,12 +195,12 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app(engine)
     _standin_routes(app)
     booth = None
-    if "booth" in pages:
+    if {"booth", "booth-typed"} & set(pages):
         try:
             booth = _booth(engine, work / "scenario")
         except Exception as e:  # noqa: BLE001 — the booth's setup belongs to other modules; say why and go on
             print(f"booth page skipped: {type(e).__name__}: {e}", file=sys.stderr)
-            pages = [p for p in pages if p != "booth"]
+            pages = [p for p in pages if not p.startswith("booth")]
     if args.no_bundle:
         import web.templating
 
@@ -213,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
                 for page in pages:
                     if page == "booth":
                         path, cookies, storage = booth
+                    elif page == "booth-typed":
+                        path, cookies, storage = booth[0], booth[1], None
                     else:
                         path, cookies, storage = f"/bench/crypto/{page.split('-')[1]}", None, None
                     # warm the server (templates compiled, caches filled) with one load, not counted
