@@ -54,6 +54,8 @@ PENDING_SECONDS = 10 * 60
 SESSION_SECONDS = 2 * 3600
 FACTOR_NAMES = {factor.SMS: "SMS code", factor.PIN: "PIN letter"}
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
+LOOKUP = "lookup"  # identity_factor_events.kind of a proxies-page flat lookup
+LOOKUPS = 10
 UNKNOWN_KEY = ("凭证码不对：本小区没有登记这个凭证，请逐字核对凭证信 / this code is not registered in this estate; "
                "check it against your letter")
 
@@ -345,8 +347,14 @@ def _proxies_find(request: Request, slug: str, form: FormData) -> Response:
         return _proxies(request, slug, round_id, form=fields, status=422,
                         error=i18n.t(request, "Type the building and room of a flat of the owner you want to "
                                               "authorise."))
+    at = factor.now()
     try:
-        with reading(request.app.state.engine) as session:
+        with transaction(request.app.state.engine) as session:
+            # a flat names its owner's voter number: at most LOOKUPS per owner an hour (no trawling)
+            if factor._count(session, LOOKUP, at - 3600, estate=slug, voter=me.voter) >= LOOKUPS:
+                return _proxies(request, slug, round_id, form=fields, status=429,
+                                error=i18n.t(request, "Too many flats looked up. Try again in an hour."))
+            factor._event(session, LOOKUP, slug, me.voter, security.client_address(request), at)
             proxy = store.voter_for_part(session, slug, fields["building"], fields["unit"], fields["room"])
     except ValueError:
         proxy = None

@@ -256,3 +256,17 @@ def test_every_refusal_code_has_a_chinese_message():
     chinese = i18n.translations("zh")
     for text in (*booth.REFUSALS.values(), *booth.STATE_NAMES.values(), *booth.MATTER_IDS.values()):
         assert chinese.gettext(text) != text, text
+
+
+def test_proxies_flat_lookups_are_limited(election):
+    from web import owner
+
+    el = election
+    c, _ = el.sign_in_with_key("O3")
+    page = c.get(f"/estates/{el.slug}/owner/proxies?round=r1")
+    f = el.flat["O4"]
+    form = {"csrf": csrf_of(page.text), "round": "r1", "building": f.building, "unit": f.unit, "room": f.room}
+    for _ in range(owner.LOOKUPS):
+        assert c.post(f"/estates/{el.slug}/owner/proxies", data=form).status_code == 200
+    r = c.post(f"/estates/{el.slug}/owner/proxies", data=form)
+    assert r.status_code == 429 and "查找房屋的次数太多" in r.text and el.voter["O4"] not in r.text
