@@ -111,6 +111,7 @@ export function rootFromInclusion(index, size, leaf, proof) {
   if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || size <= 0 || index >= size) {
     throw new RecordError('proof', `leaf index ${index} is outside a tree of size ${size}`);
   }
+  if (!(leaf instanceof Uint8Array) || leaf.length !== 32) throw new RecordError('proof', 'the leaf hash is not 32 bytes');
   const path = checkPath(proof);
   let fn = BigInt(index), sn = BigInt(size - 1);
   let r = leaf;
@@ -133,9 +134,15 @@ export function rootFromInclusion(index, size, leaf, proof) {
 /** RFC 9162 §2.1.4.2; throws RecordError('consistency') unless the tree of m is a prefix of the tree of n. */
 export function verifyConsistency(m, n, root1, root2, proof) {
   const path = checkPath(proof);
+  if (!Number.isSafeInteger(m) || !Number.isSafeInteger(n) || m < 0 || n < 0) {
+    throw new RecordError('consistency', 'a tree size is not a whole number');
+  }
   if (m > n) throw new RecordError('consistency', `the record shrank from ${m} to ${n} entries`);
   if (m === n) {
     if (path.length) throw new RecordError('consistency', 'sizes are equal but the proof is not empty');
+    if (m === 0 && !(equal(root1, EMPTY_ROOT) && equal(root2, EMPTY_ROOT))) {
+      throw new RecordError('consistency', 'a tree of size 0 has the empty-tree root');
+    }
     if (!equal(root1, root2)) throw new RecordError('consistency', 'sizes are equal but the roots differ');
     return;
   }
