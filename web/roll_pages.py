@@ -14,9 +14,10 @@
   version): the confirm is refused when the file's hash is not the previewed one, when the token
   does not match (another session, altered fields), or when another version was imported in
   between (the preview would be stale).  Then one transaction (``identity.store.import_roll_file``).
-- ``GET /estates/<slug>/staff/voters`` (supervisor): totals of the current roll for the whole
-  estate, each building and each stairwell (heads and area, as a round scoped there would count
-  them, ``identity.scope``), and the voters with their parts.
+- ``GET /estates/<slug>/staff/voters`` (supervisor, scrutineer, auditor): totals of the current
+  roll for the whole estate, each building and each stairwell (heads and area, as a round scoped
+  there would count them, ``identity.scope``); for supervisors also the voters with their parts
+  and names (private).
 
 Every POST checks the CSRF token first, then the role, then the input.
 """
@@ -36,6 +37,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.datastructures import FormData, UploadFile
 
+from identity import staff as staff_store
 from identity import store
 from identity.csvfile import CsvError
 from identity.roll import Roll, read_roll
@@ -318,11 +320,13 @@ class PlaceRow:
 
 @router.get("/estates/{slug}/staff/voters")
 def voters_page(request: Request, slug: str) -> Response:
-    """Totals of the current roll per scope (estate, building, stairwell) and the voters (supervisor)."""
+    """Totals of the current roll per scope (estate, building, stairwell); the voters for supervisors."""
     if visitor(request).staff is None:
         return signin_redirect(request)
     view = _overview(request, slug)
-    security.require_estate_role(request, slug, "supervisor")
+    staff = security.require_estate_role(request, slug, "supervisor", "scrutineer", "auditor")
+    with reading(request.app.state.engine) as session:
+        names_too = "supervisor" in staff_store.roles_in(session, staff.staff_id, slug)
     try:
         with reading(request.app.state.engine) as session:
             current = store.current_roll(session, slug)
@@ -346,6 +350,7 @@ def voters_page(request: Request, slug: str) -> Response:
                 t = totals(roll, Scope(units=((building, unit),)))
                 rows.append(PlaceRow(building, unit, t.heads, t.area, sum(1 for p in parts if p.unit == unit)))
         pseudonyms = current.opened.pseudonyms
-        voters = [(v, roll.names.get(v.voter_id, ""), pseudonyms.get(v.voter_id, "")) for v in roll.voters]
+        if names_too:  # the voters with their names: supervisors only (private, never published)
+            voters = [(v, roll.names.get(v.voter_id, ""), pseudonyms.get(v.voter_id, "")) for v in roll.voters]
     return templates.TemplateResponse(request, "staff/roll_voters.html",
                                       {"estate": view, "whole": whole, "rows": rows, "voters": voters})
