@@ -103,6 +103,19 @@ def test_record_check_passes_on_a_real_round(live, page):
     assert got["state"] == "ok" and f"（{size} 条）" in got["text"], got["text"]
 
 
+def test_record_check_without_web_workers_runs_on_the_page(live, page):
+    """A browser without (module) workers: the same check on the page, in slices."""
+    url, receipts, size = live
+    page.add_init_script("delete window.Worker;")
+    got = _run_record_check(page, url)
+    assert got["state"] == "ok", got["details"]
+    assert "5 张选票" in got["text"]
+    seq = receipts["D-04"]["seq"]
+    page.route("**/audit/entries.jsonl*", _rewrite_entry(seq, b'"factor":"sms"', b'"factor":"pin"'))
+    got = _run_record_check(page, url)
+    assert got["state"] == "bad" and got["seq"] == str(seq), got
+
+
 def test_record_check_names_a_changed_ballot_entry(live, page):
     url, receipts, size = live
     seq = receipts["B-02"]["seq"]

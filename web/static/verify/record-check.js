@@ -2,7 +2,9 @@
 // 1–6 and the ballots of §7.4 item 3's first part).  Runs in a Web Worker (record-worker.js) or,
 // where module workers are missing, on the page in small slices (record.js).
 //
-// checkRecord({base, origin, saved, pinnedKey, onProgress, pause}) → report
+// checkRecord({base, origin, saved, pinnedKey, onProgress, pause}) → report, in one thread; or
+// checkStructure(same) → {report, jobs, rounds}, then verifyBallots(jobs, rounds) in slices (one
+// per worker) and finish(report, outcomes).
 //   base: URL of /estates/<slug>/audit; origin: "<site>/<slug>";
 //   saved: {size, root (hex)} of the checkpoint this browser verified last, or null;
 //   pinnedKey: the record key this browser saw first, or null;
@@ -76,8 +78,13 @@ async function firstChanged(base, leaves, size, root, lo = 0, hi = size - 1) {
   return lo;
 }
 
-export async function checkRecord({ base, origin, saved = null, pinnedKey = null, onProgress = () => {}, pause = async () => {} }) {
+/**
+ * Everything but the ballots' proofs; returns {report, jobs, rounds} — the ballots to verify
+ * (verifyBallots, possibly in several workers) and their rounds' settings.
+ */
+export async function checkStructure({ base, origin, saved = null, pinnedKey = null, onProgress = () => {}, pause = async () => {} }) {
   const problems = [];
+  const jobs = [];
   const fail = (kind, message, seq = null) => problems.push({ kind, seq, message });
   const report = { ok: false, problems, origin, size: null, root: null, vkey: null, note: null, entries: 0, types: {},
     rounds: {}, ballots: 0, consistent: null };
@@ -96,12 +103,12 @@ export async function checkRecord({ base, origin, saved = null, pinnedKey = null
     report.note = note;
   } catch (e) {
     fail(e.kind || 'fetch', e.message);
-    return report;
+    return { report, jobs, rounds: {} };
   }
   const res = await fetch(`${base}/entries.jsonl?size=${cp.size}`, { cache: 'no-store', credentials: 'same-origin' });
   if (!res.ok) {
     fail('fetch', `entries: HTTP ${res.status}`);
-    return report;
+    return { report, jobs, rounds: {} };
   }
   const { lines, tail } = splitLines(new Uint8Array(await res.arrayBuffer()));
   if (tail) fail('entry', 'the last entry does not end with a newline', lines.length);
@@ -157,39 +164,72 @@ export async function checkRecord({ base, origin, saved = null, pinnedKey = null
       }
     }
   }
-  // 5. ballots: signature and proofs against their round's announcement
-  const rounds = new Map();
-  const ballots = [];
+  // 5. ballots: what to verify, each against its round's announcement (verifyBallots)
+  const rounds = {};
   for (const e of parsed) {
     if (!e) continue;
-    if (e.type === 'round' && typeof e.body.round === 'string' && !rounds.has(e.body.round)) {
-      rounds.set(e.body.round, e.body);
-      report.rounds[e.body.round] = { ballots: 0, verified: 0 };
-    } else if (e.type === 'ballot' || e.type === 'paper.ballot') {
-      ballots.push(e);
+    if (e.type === 'round' && typeof e.body.round === 'string' && !(e.body.round in rounds)) {
+      const b = e.body;
+      try {
+        rounds[b.round] = { secrecy: b.secrecy, fingerprint: b.fingerprint, joint_key: b.joint_key,
+          items: itemsOf(b.agenda), paper: itemsOf(b.agenda, true) };
+      } catch {
+        rounds[b.round] = null;  // an announcement without a readable agenda: its ballots cannot verify
+      }
+      report.rounds[b.round] = { ballots: 0, verified: 0 };
+    } else if ((e.type === 'ballot' || e.type === 'paper.ballot') && e.body) {
+      const known = typeof e.body.round === 'string' && e.body.round in rounds;
+      if (!known) fail('ballot', `ballot entry ${e.seq} is for a round that was not announced before it`, e.seq);
+      else jobs.push({ seq: e.seq, paper: e.type === 'paper.ballot', round: e.body.round, signed: e.body.ballot });
     }
   }
-  report.ballots = ballots.length;
-  onProgress({ phase: 'ballots', done: 0, total: ballots.length });
-  for (let k = 0; k < ballots.length; k++) {
-    const e = ballots[k];
-    const rnd = rounds.get(e.body.round);
-    if (!rnd) {
-      fail('ballot', `ballot entry ${e.seq} is for a round that was not announced before it`, e.seq);
-    } else {
-      report.rounds[e.body.round].ballots++;
-      try {
-        verifyBallot({ signed: e.body.ballot, secrecy: rnd.secrecy, fingerprint: rnd.fingerprint,
-          jointKey: rnd.joint_key, items: itemsOf(rnd.agenda, e.type === 'paper.ballot') });
-        report.rounds[e.body.round].verified++;
-      } catch (err) {
-        fail('ballot', `ballot entry ${e.seq} does not verify: ${err.message}`, e.seq);
-      }
+  report.ballots = jobs.length + problems.filter((x) => x.kind === 'ballot').length;
+  for (const j of jobs) report.rounds[j.round].ballots++;
+  return { report, jobs, rounds };
+}
+
+/**
+ * Verify ballot jobs ({seq, paper, round, signed}) against `rounds` (from checkStructure):
+ * gongjue-crypto.js verifyBallot, the signature and every proof.  Returns {verified: {round: n},
+ * problems}.  onProgress(done) after each.
+ */
+export async function verifyBallots(jobs, rounds, { onProgress = () => {}, pause = async () => {} } = {}) {
+  const problems = [];
+  const verified = {};
+  for (let k = 0; k < jobs.length; k++) {
+    const j = jobs[k];
+    const rnd = rounds[j.round];
+    try {
+      if (!rnd) throw new Error('its round announcement cannot be read');
+      verifyBallot({ signed: j.signed, secrecy: rnd.secrecy, fingerprint: rnd.fingerprint, jointKey: rnd.joint_key,
+        items: j.paper ? rnd.paper : rnd.items });
+      verified[j.round] = (verified[j.round] || 0) + 1;
+    } catch (err) {
+      problems.push({ kind: 'ballot', seq: j.seq, message: `ballot entry ${j.seq} does not verify: ${err.message}` });
     }
-    onProgress({ phase: 'ballots', done: k + 1, total: ballots.length });
+    onProgress(k + 1);
     await pause();
   }
-  problems.sort((a, b) => (a.seq ?? -1) - (b.seq ?? -1));
-  report.ok = problems.length === 0;
+  return { verified, problems };
+}
+
+/** Fold the ballots' outcome into the report; sorts the problems and sets ok. */
+export function finish(report, outcomes) {
+  for (const { verified, problems } of outcomes) {
+    for (const [id, n] of Object.entries(verified)) report.rounds[id].verified += n;
+    report.problems.push(...problems);
+  }
+  report.problems.sort((a, b) => (a.seq ?? -1) - (b.seq ?? -1));
+  report.ok = report.problems.length === 0;
   return report;
+}
+
+/** The whole check in one thread (the fallback, and tests): structure, then every ballot. */
+export async function checkRecord(options) {
+  const { onProgress = () => {}, pause = async () => {} } = options;
+  const { report, jobs, rounds } = await checkStructure(options);
+  onProgress({ phase: 'ballots', done: 0, total: jobs.length });
+  const outcome = await verifyBallots(jobs, rounds, { pause,
+    onProgress: (done) => onProgress({ phase: 'ballots', done, total: jobs.length }) });
+  return finish(report, [outcome]);
 }

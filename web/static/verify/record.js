@@ -1,12 +1,13 @@
 // record.js — the public record page's one-tap check (web/templates/audit/index.html).
 //
-// Tapping the button runs checkRecord (record-check.js) in a module Web Worker (record-worker.js)
-// — or, where a browser has none, on the page in slices — with a progress bar, then shows the
+// Tapping the button runs the check of record-check.js in module Web Workers (record-worker.js:
+// the entries in one, the ballots' proofs spread over up to four) — or, where a browser has
+// none, on the page in slices — with a progress bar, then shows the
 // verdict in plain words.  A record that checks out is remembered in localStorage (store.js): its
 // key and checkpoint, compared the next time (the record may only grow).  The verdict element
 // gets data-state="ok" or "bad" and, for a bad record, data-seq = the first entry to blame.
 
-import { checkRecord } from './record-check.js';
+import { checkRecord, finish } from './record-check.js';
 import { beijing, messages, recall, remember } from './store.js';
 
 const box = document.getElementById('record-check');
@@ -96,31 +97,48 @@ function progress(p) {
   phase.textContent = t('phase_' + p.phase, { done: p.done, total: p.total });
 }
 
-function inWorker(options) {
+const WORKER_URL = new URL('./record-worker.js', import.meta.url);
+
+/** Start a module worker on `message`; onProgress for its progress; resolves with its answer. */
+function task(message, onProgress) {
   return new Promise((resolve, reject) => {
     let worker;
     try {
-      worker = new Worker(new URL('./record-worker.js', import.meta.url), { type: 'module' });
+      worker = new Worker(WORKER_URL, { type: 'module' });
     } catch (e) {
       reject(e);
       return;
     }
     worker.onmessage = (event) => {
       const m = event.data;
-      if (m.progress) progress(m.progress);
-      else {
-        worker.terminate();
-        if (m.report) resolve(m.report);
-        else reject(Object.assign(new Error(m.error.message), m.error, { fromWorker: true }));
-      }
+      if (m.progress) { onProgress(m.progress); return; }
+      worker.terminate();
+      if (m.error) reject(Object.assign(new Error(m.error.message), m.error, { fromWorker: true }));
+      else resolve(m);
     };
     worker.onerror = (event) => {
       worker.terminate();
       event.preventDefault();
       reject(new Error(event.message || 'worker failed'));
     };
-    worker.postMessage(options);
+    worker.postMessage(message);
   });
+}
+
+/** The check in workers: the structure in one, then the ballots spread over a few. */
+async function inWorkers(options) {
+  const { structure } = await task({ task: 'structure', options }, progress);
+  const { report, jobs, rounds } = structure;
+  const cores = Math.max(1, Math.min(4, (navigator.hardwareConcurrency || 2) - 1));
+  const n = Math.max(1, Math.min(cores, Math.ceil(jobs.length / 8)));
+  const done = new Array(n).fill(0);
+  progress({ phase: 'ballots', done: 0, total: jobs.length });
+  const slices = Array.from({ length: n }, (_, i) => jobs.filter((_, k) => k % n === i));
+  const outcomes = await Promise.all(slices.map((slice, i) => task({ task: 'ballots', jobs: slice, rounds }, (p) => {
+    done[i] = p.done;
+    progress({ phase: 'ballots', done: done.reduce((a, b) => a + b, 0), total: jobs.length });
+  }).then((m) => m.ballots)));
+  return finish(report, outcomes);
 }
 
 async function run() {
@@ -133,7 +151,7 @@ async function run() {
   let report;
   try {
     try {
-      report = await inWorker(options);
+      report = await inWorkers(options);
     } catch (e) {
       if (e.fromWorker) throw e;
       // no module workers here: run on the page, yielding to it between slices
