@@ -195,6 +195,7 @@ def test_check_my_ballot_from_the_qr_link(live, page):
     check_page(page, "check-ballot-ok")
     short = r["short"].replace("-", "")
     assert _check_link(page, url, f"#r={r['seq']}.{short}")["state"] == "ok"  # the short code works too
+    assert _check_link(page, url, f"?r={r['seq']}.{r['tracking']}")["state"] == "ok"  # an app dropped the #
     other = receipts["D-04"]
     got = _check_link(page, url, f"#r={r['seq']}.{other['tracking']}")  # another ballot's code
     assert got["state"] == "bad" and other["short"].replace("-", "")[:12].lower() in got["text"].lower()

@@ -149,7 +149,9 @@ async function run(seq, tracking, kept) {
 }
 
 function fromHash() {
-  const m = /^#r=(\d{1,16})\.([0-9A-Fa-f-]{12,64})$/.exec(location.hash);
+  // #r=<seq>.<tracking> (the receipt's QR link); ?r= too, for apps that drop the fragment
+  const m = /^#r=(\d{1,16})\.([0-9A-Fa-f-]{12,64})$/.exec(location.hash)
+    || /^\?r=(\d{1,16})\.([0-9A-Fa-f-]{12,64})$/.exec(location.search);
   if (!m) return false;
   run(Number(m[1]), m[2], null);
   return true;
