@@ -333,11 +333,16 @@ def result_page(request: Request, slug: str, round_id: str) -> Response:
     if view.close_seq is not None:
         close = entry_of[view.close_seq]
         context["close"] = {"seq": view.close_seq, "time": _time(close.time), "ballots": close.body.get("ballots")}
+    context["unreadable"] = False
     if view.result_seq is not None:
         body = entry_of[view.result_seq].body
-        counts = [cr.SelectionCounts(c["id"], tuple(c["heads"]), tuple(c["area"])) for c in body["counts"]]
-        decided = cr.decide_counts(view.agenda, Amount(ann.heads, ann.area), _participation(body["tally"]), counts,
-                                   deemed=body["deemed"] is not None)
+        try:
+            counts = [cr.SelectionCounts(c["id"], tuple(c["heads"]), tuple(c["area"])) for c in body["counts"]]
+            decided = cr.decide_counts(view.agenda, Amount(ann.heads, ann.area), _participation(body["tally"]),
+                                       counts, deemed=body["deemed"] is not None)
+        except (KeyError, TypeError, ValueError):  # a result no ballots can give: the verifier names it
+            context["unreadable"] = True
+            return templates.TemplateResponse(request, "results/result.html", context)
         context["result"] = _result_view(request, decided.result)
         context["deemed"] = _result_view(request, decided.deemed) if decided.deemed is not None else None
         context["objection_until"] = _time(body["objection_until"])

@@ -152,3 +152,14 @@ def test_drafts_and_unknown_rounds_are_not_found(engine, monkeypatch):
         rounds.create_draft(s, SLUG, spec, by="tests")
     r = client.get(f"/estates/{SLUG}/rounds/draft1/result")
     assert r.status_code == 404 and "draft1" in r.text
+
+
+def test_an_unreadable_result_is_said_plainly(engine, monkeypatch):
+    make_round(engine, monkeypatch, secrecy="open")
+
+    def refuse(*args, **kwargs):
+        raise ValueError("inconsistent counts")
+
+    monkeypatch.setattr("web.results.cr.decide_counts", refuse)
+    status, html = _page(engine)
+    assert status == 200 and "无法作为选票的计数读出" in _text(html)
