@@ -1,6 +1,7 @@
 """Every page, at phone (390 × 844) and desktop (1280 × 800) sizes, through ``pagecheck.check_page``:
 axe-core with no serious or critical violation, every tap target ≥ 44 × 44 px, a screenshot
-(``test-artifacts/screenshots/sweep-<page>-<width>.png``).
+(``test-artifacts/screenshots/sweep-<page>-<width>.png``); and no sideways scrolling (wide tables
+scroll inside their ``.table-wrap``), no script error, the expected status, no detour to sign-in.
 
 One live Uvicorn server over a SQLite file holds four copies of the end-to-end estate
 (``tests/web/e2e_fixtures.py``), each at a step where the round's pages change: a draft, an open
@@ -201,5 +202,7 @@ def test_page(world, chromium, page_: Page, size: str):
                 f.write(f"{e}\n")
             raise
         assert errors == [], errors
+        wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert wide <= 0, f"{path}: the page is {wide} px wider than the {size} screen (sideways scrolling)"
     finally:
         context.close()
