@@ -113,6 +113,19 @@ def test_only_the_noble_code_the_booth_uses_is_shipped():
     assert booth["bytes"] < 120 * 1024  # was 381 KiB in 17 files
 
 
+def test_workers_started_by_a_bundle_are_bundles_too():
+    """record.js starts record-worker.js by new URL('./record-worker.js', import.meta.url): in
+    dist/ that URL must name the worker's bundle, which must exist."""
+    for entry, built in _manifest().items():
+        if not built.endswith(".js"):
+            continue
+        text = (STATIC / built).read_text("utf-8")
+        for name in re.findall(r"new URL\([\"'`]\./([^\"'`]+)[\"'`],\s*import\.meta\.url\)", text):
+            assert f"dist/{name}" in _manifest().values(), f"{entry} starts {name}, not a bundle in dist/"
+        rest = re.sub(r"new URL\([\"'`]\./[^\"'`]+[\"'`],\s*import\.meta\.url\)", "", text)
+        assert "import.meta.url" not in rest, f"{entry}: a URL relative to the module, which moved to dist/"
+
+
 def test_accept_encoding_negotiation():
     both = ("br", "gzip")
     assert accepted_encoding("gzip, deflate, br", both) == "br"
