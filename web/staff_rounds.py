@@ -580,7 +580,7 @@ def _round_page(request: Request, slug: str, round_id: str, *, error: str | None
         ceremony = f"{store.get_estate(session, slug).origin}/{round_id}"
         nominations = cands.nominations(session, slug, round_id) if view.announcement is None else []
         notice = notice_context(request, session, slug, view, draft=view.announcement is None)
-        result = None
+        result = summary = None
         if view.announcement is not None:
             from voting import count_round
 
@@ -588,13 +588,19 @@ def _round_page(request: Request, slug: str, round_id: str, *, error: str | None
                 result = count_round.published(session, slug, round_id)
             except count_round.CountError:
                 result = None
+            from voting import turnout as turnout_
+
+            try:
+                summary = turnout_.turnout(session, slug, round_id, places=False).figures
+            except turnout_.TurnoutError:
+                summary = None
     state = view.state(now)
     roles = held_roles(request, slug, *VIEW_ROLES)
     elections = [i for i in view.agenda.items if i.kind == "election"]
     return templates.TemplateResponse(request, "staff/round_view.html", {
         "slug": slug, "estate_name": name, "view": view, "state": state, "roles": roles, "notice": notice,
         "check": notice_check(view, now) if view.announcement is None else None,
-        "nominations": nominations, "elections": elections, "result": result, "now": now,
+        "nominations": nominations, "elections": elections, "result": result, "now": now, "summary": summary,
         "error": error, "errors": errors or [], "done": done or _done(request),
         "extend_default": to_beijing_input(format_time(view.closes + timedelta(days=7))),
         "window_ended": now >= view.closes, "final_due": _final_due(result, now), "ceremony": ceremony,

@@ -141,3 +141,10 @@ def test_results_announcement_exact_numbers(engine, app, counted):
     assert f"http://testserver/estates/{SLUG}/rounds/r1/result" in html
     assert 'class="qr-code"' in html and "img-src 'self' data:" in page.headers["content-security-policy"]
     assert "2026年12月" in html  # objection window in Beijing time
+
+
+def test_round_page_shows_the_turnout_summary(counted):
+    _, staff, _ = counted
+    page = staff["alice"].get(BASE).text
+    assert "4 / 5 人（80.00%）；三分之二为 4 人" in page and 'max="5" value="4"' in page
+    assert "373.93 / 423.93 平方米" in page and 'max="42393" value="37393"' in page
