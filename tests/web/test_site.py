@@ -202,3 +202,22 @@ def test_admin_assigns_and_removes_on_the_estate_roles_page(engine, roles):
             assert answer.status_code == 422 and message in answer.text
     with transaction(engine) as session:
         assert staff_store.roles_in(session, carol, SLUG) == frozenset()
+
+
+def test_base_blocks_estate_and_nav_render_in_the_header():
+    from web.templating import _context, templates
+
+    request = Request({"type": "http", "headers": [], "path": "/estates/x/thing", "query_string": b"a=1",
+                       "scheme": "http", "server": ("testserver", 80), "state": {}})
+    page = templates.env.from_string(
+        '{% extends "base.html" %}{% block title %}T{% endblock %}'
+        '{% block estate %}<a class="estate-link" href="/estates/x">枫林苑</a>{% endblock %}'
+        '{% block nav %}<a class="nav-link" href="/estates/x/vote">投票</a>{% endblock %}'
+        '{% block content %}<p>body</p>{% endblock %}').render(request=request, **_context(request))
+    header = page.split("<header", 1)[1].split("</header>", 1)[0]
+    assert '<div class="header-estate"><a class="estate-link" href="/estates/x">枫林苑</a></div>' in header
+    assert '<nav class="site-nav" aria-label="菜单">' in header and 'href="/estates/x/vote">投票</a>' in header
+    assert 'href="/lang/en?next=/estates/x/thing%3Fa%3D1"' in header
+    assert "<title>T · 共决 Gongjue</title>" in page and '<main id="main" tabindex="-1">' in page
+    plain = templates.env.from_string('{% extends "base.html" %}').render(request=request, **_context(request))
+    assert 'class="site-nav"' not in plain and '<div class="header-estate"></div>' in plain
