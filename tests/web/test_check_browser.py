@@ -168,6 +168,7 @@ def test_record_check_refuses_an_older_checkpoint_after_a_newer_one(live, page):
 
 
 def _check_link(page, url: str, fragment: str) -> dict:
+    page.goto("about:blank")  # a fresh page load each time (not a same-document fragment change)
     page.goto(f"{url}/estates/{SLUG}/check{fragment}")
     page.wait_for_selector("#ballot-result[data-state=ok], #ballot-result[data-state=bad]", timeout=WAIT)
     result = page.locator("#ballot-result")
@@ -254,3 +255,20 @@ def test_public_pages_pass_the_page_check(live, browser, size):
         check_page(page, "public-check-ok")
     finally:
         context.close()
+
+
+def test_check_my_ballot_refuses_an_older_record_than_this_browser_saw(live, page):
+    url, receipts, size = live
+    r = receipts["B-02"]
+    assert _check_link(page, url, f"#r={r['seq']}.{r['tracking']}")["state"] == "ok"  # remembers size `size`
+    older = r["tree_size"]
+    assert older < size
+
+    def rolled_back(route):
+        response = route.fetch()
+        old = page.request.get(f"{url}/estates/{SLUG}/audit/entries/{r['seq']}/receipt.json?size={older}").text()
+        route.fulfill(response=response, body=old)
+
+    page.route(f"**/audit/entries/{r['seq']}/receipt.json", rolled_back)
+    got = _check_link(page, url, f"#r={r['seq']}.{r['tracking']}")
+    assert got["state"] == "bad" and "不一致" in got["text"], got["text"]
