@@ -163,3 +163,12 @@ def test_an_unreadable_result_is_said_plainly(engine, monkeypatch):
     monkeypatch.setattr("web.results.cr.decide_counts", refuse)
     status, html = _page(engine)
     assert status == 200 and "无法作为选票的计数读出" in _text(html)
+
+
+def test_links_to_the_printed_notice_and_announcement(engine, monkeypatch):
+    make_round(engine, monkeypatch, secrecy="open")
+    client = TestClient(create_app(engine))
+    html = client.get(URL).text
+    for path in (f"/estates/{SLUG}/rounds/r1/announcement.html", f"/estates/{SLUG}/rounds/r1/notice.html"):
+        assert f'href="{path}"' in html
+        assert client.get(path).status_code == 200
