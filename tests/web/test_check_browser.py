@@ -92,7 +92,7 @@ def _rewrite_entry(seq: int, old: bytes, new: bytes):
 def test_record_check_passes_on_a_real_round(live, page):
     from tests.web.pagecheck import check_page
 
-    url, receipts, size = live
+    url, _receipts, size = live
     got = _run_record_check(page, url)
     assert got["state"] == "ok", got["details"]
     assert "记录核验无误" in got["text"]
@@ -105,7 +105,7 @@ def test_record_check_passes_on_a_real_round(live, page):
 
 def test_record_check_without_web_workers_runs_on_the_page(live, page):
     """A browser without (module) workers: the same check on the page, in slices."""
-    url, receipts, size = live
+    url, receipts, _size = live
     page.add_init_script("delete window.Worker;")
     got = _run_record_check(page, url)
     assert got["state"] == "ok", got["details"]
@@ -117,7 +117,7 @@ def test_record_check_without_web_workers_runs_on_the_page(live, page):
 
 
 def test_record_check_names_a_changed_ballot_entry(live, page):
-    url, receipts, size = live
+    url, receipts, _size = live
     seq = receipts["B-02"]["seq"]
     page.route("**/audit/entries.jsonl*", _rewrite_entry(seq, b'"factor":"sms"', b'"factor":"pin"'))
     got = _run_record_check(page, url)
@@ -126,7 +126,7 @@ def test_record_check_names_a_changed_ballot_entry(live, page):
 
 
 def test_record_check_names_a_changed_last_entry(live, page):
-    url, receipts, size = live
+    url, _receipts, size = live
     last = size - 1
     page.route("**/audit/entries.jsonl*", _rewrite_entry(last, b'"round":"r1"', b'"round":"r2"'))
     got = _run_record_check(page, url)
@@ -135,12 +135,12 @@ def test_record_check_names_a_changed_last_entry(live, page):
 
 
 def test_record_check_refuses_a_checkpoint_the_record_key_did_not_sign(live, page):
-    url, receipts, size = live
+    url, _receipts, _size = live
 
     def forged(route):
         response = route.fetch()
         body, _, sigs = response.text().partition("\n\n")
-        origin, n, root = body.split("\n")
+        origin, n, _root = body.split("\n")
         other = base64.b64encode(bytes(32)).decode()
         route.fulfill(response=response, body=f"{origin}\n{n}\n{other}\n\n{sigs}")
 
@@ -188,7 +188,7 @@ def _paste(page, url: str, text: str) -> dict:
 def test_check_my_ballot_from_the_qr_link(live, page):
     from tests.web.pagecheck import check_page
 
-    url, receipts, size = live
+    url, receipts, _size = live
     r = receipts["C-03"]
     got = _check_link(page, url, f"#r={r['seq']}.{r['tracking']}")
     assert got["state"] == "ok", got["text"]
@@ -203,7 +203,7 @@ def test_check_my_ballot_from_the_qr_link(live, page):
 
 
 def test_check_my_ballot_from_a_pasted_receipt(live, page):
-    url, receipts, size = live
+    url, receipts, _size = live
     r = receipts["A-01"]
     got = _paste(page, url, json.dumps(r, ensure_ascii=False))
     assert got["state"] == "ok", got["text"]
@@ -211,7 +211,7 @@ def test_check_my_ballot_from_a_pasted_receipt(live, page):
 
 
 def test_check_my_ballot_refuses_forged_receipts(live, page):
-    url, receipts, size = live
+    url, receipts, _size = live
     r = dict(receipts["A-01"])
     # the entry changed (the receipt's hash no longer matches)
     forged = dict(r, entry=r["entry"].replace('"factor":"sms"', '"factor":"pin"'))
@@ -238,7 +238,7 @@ def test_public_pages_pass_the_page_check(live, browser, size):
     """axe-core (no serious or critical violation) and every tap target ≥ 44 px, with screenshots."""
     from tests.web.pagecheck import check_page
 
-    url, receipts, size_ = live
+    url, receipts, _size = live
     context = browser.new_context(viewport=size, locale="zh-CN")
     page = context.new_page()
     try:
