@@ -278,7 +278,7 @@ def newcomer_text(made: DemoRound, base_url: str = "http://127.0.0.1:8000") -> s
         return ""
     first = made.owners[0]
     if made.sms.startswith("file:"):
-        where = f"（每条一个 JSON 文件 / one JSON file each）{made.sms[5:]}"
+        where = f"{made.sms[5:]}  （每条短信一个 JSON 文件 / one JSON file per message）"
     elif made.sms == "console":
         where = "本终端 / this terminal"
     else:

@@ -6,6 +6,7 @@ See ``test_the_whole_story_in_chromium`` for the story and which steps go throug
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -578,4 +579,46 @@ def test_the_whole_story_in_chromium(tmp_path, monkeypatch):
             (pagecheck.SCREENSHOTS.parent / "e2e-steps.txt").write_text(report + "\n", "utf-8")
             browser.close()
     assert story.problems == [], story.problems
+    engine.dispose()
+
+
+@pytest.mark.browser
+def test_the_demo_owner_path_in_chromium(tmp_path, monkeypatch):
+    """What the README tells a newcomer: the printed booth link, the SMS code from the demo's file
+    gateway, mark, seal, cast, the receipt — on a phone-sized window."""
+    from playwright.sync_api import sync_playwright
+
+    require_chromium()
+    monkeypatch.setenv(factor.GATEWAY_ENV, "")  # none configured (restored after the test)
+    engine = make_engine(f"sqlite:///{tmp_path / 'gongjue.db'}")
+    migrate(engine)
+    create_demo(engine)
+    made = open_demo_round(engine)  # the file gateway in demo/ next to the database
+    assert made.sms == f"file:{tmp_path / 'demo' / 'sms'}"
+    first = made.owners[0]
+    with serving(create_app(engine)) as base, sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_context(viewport=PHONE, locale="zh-CN").new_page()
+        page.goto(f"{base}/estates/{DEMO_SLUG}/vote#c={first.code}")
+        page.wait_for_selector("#signin-code[data-ready='1']")
+        page.click("#signin-code button[type=submit]")
+        page.wait_for_selector("#secret")
+        (message,) = (tmp_path / "demo" / "sms").glob("*.json")
+        sent = json.loads(message.read_text("utf-8"))
+        assert sent["to"] == first.phone
+        page.fill("#secret", re.search(r"(\d{6})", sent["text"]).group(1))
+        page.click("form:has(#secret) button[type=submit]")
+        page.wait_for_function("document.documentElement.dataset.booth === 'ready'", timeout=60_000)
+        for index in (0, 1):
+            item = page.locator(f"fieldset.item[data-index='{index}']")
+            item.wait_for(state="visible")
+            item.locator("input").first.check()
+            item.locator("button.item-next").click()
+        page.click("#seal")
+        page.wait_for_selector("#step-sealed:not([hidden])", timeout=60_000)
+        page.click("#cast")
+        page.wait_for_selector("#step-receipt:not([hidden])", timeout=60_000)
+        screenshot(page, "demo-owner-receipt")
+        assert int(page.inner_text("#receipt-seq")) > 0
+        browser.close()
     engine.dispose()

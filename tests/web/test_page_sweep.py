@@ -27,6 +27,7 @@ from tests.web.conftest import PASSWORD
 from tests.web.pagecheck import SCREENSHOTS
 from tests.web.uvicorn_server import serving
 from web.cli import simulate as sim
+from web.i18n import COOKIE as LANG_COOKIE
 
 pytestmark = pytest.mark.browser
 
@@ -44,6 +45,7 @@ class Page:
     state: str = "open"
     ready: str | None = None  # a selector to wait for (a page script's work done)
     status: int = 200
+    lang: str = "zh"  # "en": the language switch's cookie set to English
 
 
 PAGES = [
@@ -92,6 +94,16 @@ PAGES = [
     Page("turnout", "/estates/{slug}/staff/rounds/{rid}/turnout", who="supervisor"),
     Page("paper", "/estates/{slug}/staff/rounds/{rid}/paper", who="scrutineer"),
     Page("written-proxy", "/estates/{slug}/staff/rounds/{rid}/proxies", who="supervisor"),
+    Page("paper-supervisor", "/estates/{slug}/staff/rounds/{rid}/paper", who="supervisor"),
+    Page("staff-totp", "/staff/totp", who="supervisor"),
+    Page("announcement-open", "/estates/{slug}/rounds/{rid}/announcement.html"),
+    Page("vote-link", "/estates/{slug}/vote", who="owner-not-voted", ready="html[data-booth=ready]"),
+    # English (the language switch remembered in a cookie)
+    Page("estate-en", "/estates/{slug}", lang="en"),
+    Page("result-counted-en", "/estates/{slug}/rounds/{rid}/result", state="counted", lang="en"),
+    Page("booth-en", "/estates/{slug}/vote?round={rid}", who="owner-not-voted", ready="html[data-booth=ready]",
+         lang="en"),
+    Page("staff-round-open-en", "/estates/{slug}/staff/rounds/{rid}", who="supervisor", lang="en"),
 ]
 
 # name → why it is expected to fail for now (a page not built yet)
@@ -187,6 +199,8 @@ def test_page(world, chromium, page_: Page, size: str):
     try:
         if page_.who != "public":
             context.add_cookies(world.signed_in(page_.who, page_.state))
+        if page_.lang != "zh":
+            context.add_cookies([{"name": LANG_COOKIE, "value": page_.lang, "url": world.base}])
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
@@ -202,6 +216,7 @@ def test_page(world, chromium, page_: Page, size: str):
                 f.write(f"{e}\n")
             raise
         assert errors == [], errors
+        assert (page.get_attribute("html", "lang") or "").startswith(page_.lang), page.get_attribute("html", "lang")
         wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert wide <= 0, f"{path}: the page is {wide} px wider than the {size} screen (sideways scrolling)"
     finally:
