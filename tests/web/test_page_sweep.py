@@ -98,6 +98,11 @@ PAGES = [
     Page("staff-totp", "/staff/totp", who="supervisor"),
     Page("announcement-open", "/estates/{slug}/rounds/{rid}/announcement.html"),
     Page("vote-link", "/estates/{slug}/vote", who="owner-not-voted", ready="html[data-booth=ready]"),
+    Page("booth-closed", "/estates/{slug}/vote?round={rid}", who="owner-not-voted", state="closed"),
+    Page("owner-home-counted", "/estates/{slug}/owner", who="owner-voted", state="counted"),
+    Page("owner-estate-counted", "/estates/{slug}", who="owner-voted", state="counted"),
+    Page("turnout-closed", "/estates/{slug}/staff/rounds/{rid}/turnout", who="supervisor", state="closed"),
+    Page("staff-rounds-counted", "/estates/{slug}/staff/rounds", who="supervisor", state="counted"),
     # English (the language switch remembered in a cookie)
     Page("estate-en", "/estates/{slug}", lang="en"),
     Page("result-counted-en", "/estates/{slug}/rounds/{rid}/result", state="counted", lang="en"),
