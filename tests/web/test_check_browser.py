@@ -97,6 +97,8 @@ def test_record_check_passes_on_a_real_round(live, page):
     assert got["state"] == "ok", got["details"]
     assert "记录核验无误" in got["text"]
     assert "5 张选票" in got["text"]  # four electronic ballots and one paper ballot verified
+    root = page.evaluate("JSON.parse(localStorage.getItem('gongjue.record.gongjue.local/maple-court')).root")
+    assert f"记录指纹（{size} 条）： {root[:4].upper()}-{root[4:8].upper()}-{root[8:12].upper()}" in got["text"]
     check_page(page, "record-checked")
     # the second check compares with the checkpoint this browser kept
     got = _run_record_check(page, url)

@@ -67,6 +67,10 @@ function render(report, saved) {
     if (report.ballots) steps.append(el('li', 'ok', t('ok_ballots', { count: report.ballots, rounds: rounds.length })));
     else steps.append(el('li', 'ok', t('ok_no_ballots')));
     out.append(steps);
+    const fp = report.root.slice(0, 12).toUpperCase().replace(/(.{4})(?=.)/g, '$1-');
+    const line = el('p', '');
+    line.append(t('fingerprint', { size: report.size }), ' ', el('span', 'tracking', fp));
+    out.append(line, el('p', 'note', t('fingerprint_hint')));
     out.append(el('p', 'note', t('ok_remembered')));
   } else {
     const seen = new Set();
