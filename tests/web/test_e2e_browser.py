@@ -137,27 +137,48 @@ def _beijing(t: datetime) -> str:
 
 
 def _import_roll(story: Story) -> None:
-    """A supervisor creates the estate from the roll file: preview (every part added), then confirm."""
+    """A supervisor creates the estate from a roll file with one area mistyped (preview: every part
+    added; confirm), then uploads the corrected file (preview: that one part changed, the totals
+    before and after; confirm: version 2), then the same file again (preview: identical)."""
     sc = story.sc
+    wrong = [(b, u, r, 12000 if (b, u, r) == ("2", "1", "202") else a, o) for b, u, r, a, o in ef.FLATS]
+    first = sc.work / "roll-v1.csv"
+    first.write_bytes(ef.roll_csv(wrong))
     context, page = story.staff("supervisor")
     page.goto(f"{story.base}/roll/new")
     story.shot(page, "roll-new")
     page.fill("#slug", sc.slug)
     page.fill("#name", ef.NAME)
-    page.set_input_files("#file", str(sc.roll_file))
+    page.set_input_files("#file", str(first))
     page.click("form:has(#file) button[type=submit]")
     page.wait_for_selector("#roll-confirm")
-    story.shot(page, "roll-preview")
+    story.shot(page, "roll-preview-new")
     preview = page.inner_text("main")
-    heads, area = len(ef.OWNERS), sum(a for *_, a, _ in ef.FLATS)
-    assert str(heads) in preview and f"{area // 100:,}.{area % 100:02d}" in preview, preview
+    area = sum(a for *_, a, _ in wrong)
+    assert str(len(ef.OWNERS)) in preview and _area(area) in preview, preview
+    assert page.locator("#roll-added tbody tr").count() == len(ef.FLATS), preview
     page.click("#roll-confirm button[type=submit]")
     page.wait_for_load_state("networkidle")
-    story.shot(page, "roll-imported")
+    story.shot(page, "roll-imported-v1")
+    # the corrected file: one part changed, 0.45 m² more in all
+    page.goto(f"{story.base}/estates/{sc.slug}/roll")
+    page.set_input_files("#file", str(sc.roll_file))
+    page.click("form:has(#file) button[type=submit]")
+    page.wait_for_selector("#roll-changed")
+    story.shot(page, "roll-preview-changed")
+    changed = page.inner_text("#roll-changed tbody")
+    assert page.locator("#roll-changed tbody tr").count() == 1 and "120.00" in changed and "120.45" in changed, changed
+    assert page.locator("#roll-added").count() == 0 and page.locator("#roll-removed").count() == 0
+    totals = page.inner_text("#roll-totals")
+    assert _area(area) in totals and _area(area + 45) in totals, totals
+    page.click("#roll-confirm button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    story.shot(page, "roll-imported-v2")
     sc.adopt()
-    assert sc.size() > 0
-    story.via["roll import (preview, confirm)"] = "page /roll/new"
-    # the same file again: the preview says it is identical
+    with reading(sc.engine) as s:
+        assert store.overview(s, sc.slug).version == 2
+    story.via["roll import (preview, confirm; a corrected version)"] = "pages /roll/new, /estates/<slug>/roll"
+    # the same file again: the preview says it is identical, nothing to confirm
     page.goto(f"{story.base}/estates/{sc.slug}/roll")
     page.set_input_files("#file", str(sc.roll_file))
     page.click("form:has(#file) button[type=submit]")
