@@ -8,8 +8,12 @@ functions, to any step of a round, with everything a test needs to carry on from
 
 The steps, in order (``STEPS``); ``build(upto=X)`` stops once X is done:
 
-- ``ROLL``: the roll of ``FLATS`` imported (``identity.store.import_roll_file``, as the roll page
-  and ``gongjue import-roll`` do), staff accounts with every estate role and one admin.
+- ``ROLL``: ``prepare()`` — staff accounts with every estate role and one admin (roles given
+  before the estate exists, so a supervisor may create it on the roll page), the owners' codes,
+  the authority's key files (``authority.key``, ``authority.key.pub``), the roll file — then the
+  roll of ``FLATS`` imported (``identity.store.import_roll_file``, as the roll page and ``gongjue
+  import-roll`` do) and ``adopt()`` (origin, log, voters).  A browser test that imports the roll
+  on the page calls ``prepare()``, drives the page, then ``adopt()``.
 - ``AUTHORITY``: the credential authority's key recorded (``identity.authority.record_authority``).
 - ``CREDENTIALS``: the authority's signed ``credentials`` statement (written to
   ``sc.credentials_file``, what ``gongjue credentials generate`` hands the operator) recorded.
