@@ -67,6 +67,16 @@ def _overview(request: Request, slug: str) -> store.Overview:
     return view
 
 
+def one_language(request: Request, message: str) -> str:
+    """The page's half of a bilingual "中文 / English" message from the lower layers (the JSON API
+    keeps both).  Shown whole when it is not exactly one such pair (a compound message, whose
+    details would be lost with one half) or has no Chinese first half."""
+    zh, _, en = message.partition(" / ")
+    if message.count(" / ") != 1 or not any("\u3400" <= ch <= "\u9fff" for ch in zh):
+        return message
+    return en if i18n.language(request) == "en" else zh
+
+
 @dataclass
 class UploadForm:
     """What the roll upload form shows: the estate (existing or new), values, and refusals."""
@@ -93,6 +103,7 @@ class Preview:
 
 
 def _upload_page(request: Request, form: UploadForm, status: int = 200) -> Response:
+    form.error = one_language(request, form.error) if form.error else form.error  # problems stay whole (their details are in both halves)
     return templates.TemplateResponse(request, "roll_upload.html", {"form": form}, status_code=status)
 
 

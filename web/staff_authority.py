@@ -34,6 +34,7 @@ from ledger.db import reading, transaction
 from ledger.entry import parse_entry
 from ledger.models import Entry
 from web import i18n, security, sessions
+from web.roll_pages import one_language
 from web.security import visitor
 from web.signin import signin_redirect
 from web.templating import templates
@@ -162,7 +163,7 @@ def _record_key(request: Request, slug: str, form: FormData, data: bytes | None)
                                i18n.t(request, "The authority key was recorded (entry %(seq)s, fingerprint %(fp)s)",
                                       seq=seq, fp=authority.fingerprint(document["public_key"])))
     except authority.AuthorityError as exc:
-        return _page(request, slug, str(exc), 422)
+        return _page(request, slug, one_language(request, str(exc)), 422)
     return RedirectResponse(f"/estates/{slug}/staff/authority", status_code=303)
 
 
@@ -192,7 +193,8 @@ def _record_statement(request: Request, slug: str, form: FormData, data: bytes |
                 text = i18n.t(request, "Recorded: one key reissued (entry %(seq)s)", seq=seq)
             sessions.set_flash(session, visitor(request).token, text)
     except authority.AuthorityError as exc:
-        return _page(request, slug, i18n.t(request, "Not recorded, nothing was written: %(why)s", why=str(exc)), 422)
+        return _page(request, slug, i18n.t(request, "Not recorded, nothing was written: %(why)s",
+                                           why=one_language(request, str(exc))), 422)
     return RedirectResponse(f"/estates/{slug}/staff/authority", status_code=303)
 
 

@@ -36,6 +36,7 @@ from voting import paper_entry, paper_station
 from voting.paper_entry import PaperDisagreement, PaperError, PendingEntry
 from voting.rules import MATTER_NAMES
 from web import i18n, security, sessions
+from web.roll_pages import one_language
 from web.security import visitor
 from web.signin import signin_redirect
 from web.templating import templates
@@ -175,8 +176,8 @@ def _enter(request: Request, slug: str, round_id: str, form: FormData) -> Respon
                      "waiting until an entry that agrees arrives, or a scrutineer drops it."), exc.items), 409, values)
     except PaperError as exc:
         status = paper_entry.CODES.get(exc.code, 422)
-        return _page(request, slug, round_id, Outcome("refused", exc.message), 404 if status == 404 else status,
-                     values)
+        return _page(request, slug, round_id, Outcome("refused", one_language(request, exc.message)),
+                     404 if status == 404 else status, values)
     if result.status == "pending":
         text = i18n.t(request, "First entry saved. It counts only after another scrutineer enters the same ballot "
                                "and both agree.")
@@ -216,5 +217,5 @@ def _discard(request: Request, slug: str, round_id: str, form: FormData) -> Resp
             sessions.set_flash(session, visitor(request).token,
                                i18n.t(request, "The waiting entry was dropped; enter the ballot again."))
     except PaperError as exc:
-        return _page(request, slug, round_id, Outcome("refused", exc.message), 404)
+        return _page(request, slug, round_id, Outcome("refused", one_language(request, exc.message)), 404)
     return RedirectResponse(_url(slug, round_id), status_code=303)

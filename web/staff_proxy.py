@@ -30,6 +30,7 @@ from voting import paper_entry
 from voting import proxy as proxies
 from voting.paper_entry import PaperError
 from web import i18n, security, sessions
+from web.roll_pages import one_language
 from web.security import visitor
 from web.signin import signin_redirect
 from web.staff_paper import _flats
@@ -123,7 +124,7 @@ def _record(request: Request, slug: str, round_id: str, form: FormData, scan: by
         receipt = casting.record_proxy(request.app.state.engine, slug, round_id, kind, voter=voter, proxy=proxy,
                                        authorisation=proxies.written_authorisation(scan_sha256=digest))
     except casting.CastError as exc:
-        return refuse(exc.message, exc.status)
+        return refuse(one_language(request, exc.message), exc.status)
     text = (i18n.t(request, "The written authorisation is recorded (ledger entry %(seq)s).", seq=receipt["seq"])
             if kind == proxies.GRANT else
             i18n.t(request, "The written revocation is recorded (ledger entry %(seq)s).", seq=receipt["seq"]))
