@@ -124,6 +124,25 @@ def test_cli_refusals_exit_2(database, capsys):
         cli.main(["staff", "assign", "--username", "carol", "--estate", "maple-court", "--role", "admin"])
 
 
+def test_cli_totp_off_for_a_lost_phone(database, capsys):
+    from ledger.db import migrated_engine, reading, transaction
+    assert cli.main(["staff", "add", "--username", "root", "--role", "admin"]) == 0
+    engine = migrated_engine()
+    with transaction(engine) as session:
+        staff_id = staff_store.password_record(session, "root").staff_id
+        secret = staff_store.totp_start(session, staff_id)
+        assert staff_store.totp_confirm(session, staff_id, staff_store.totp_code(secret))
+    capsys.readouterr()
+    assert cli.main(["staff", "totp-off", "--username", "root"]) == 0
+    assert capsys.readouterr().out == "已关闭 root 的两步登录 / two-step sign-in turned off for root\n"
+    with reading(engine) as session:
+        assert not staff_store.totp_enabled(session, staff_id)
+    assert cli.main(["staff", "totp-off", "--username", "root"]) == 0
+    assert "未开启两步登录，未改变" in capsys.readouterr().out
+    assert cli.main(["staff", "totp-off", "--username", "nobody"]) == 2
+    assert "nobody" in capsys.readouterr().err
+
+
 # --- migrations keep what was there ----------------------------------------------------------------
 
 

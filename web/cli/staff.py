@@ -1,8 +1,10 @@
-"""``gongjue staff add|assign|unassign|list``: staff accounts and their roles per estate (SPEC §8).
+"""``gongjue staff add|assign|unassign|list|totp-off``: staff accounts and their roles per estate (SPEC §8).
 
 ``add`` reads the password from a hidden prompt, or from GONGJUE_STAFF_PASSWORD for scripts;
 passwords are never echoed or logged.  ``assign``/``unassign`` are what the admin page does,
 for the operator at the console (logged in the access log as given by ``cli:<OS user>``).
+``totp-off`` turns an account's two-step sign-in off (SPEC §8.2a) for someone who lost their
+phone, including the only admin.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ def register(sub) -> None:  # noqa: ANN001
     ls = staff_sub.add_parser("list", help="列出角色分配 / list role assignments")
     ls.add_argument("--estate", metavar="SLUG", help="only this estate")
     ls.set_defaults(handler=run_list)
+    off = staff_sub.add_parser("totp-off", help="关闭两步登录（手机丢失时）/ turn two-step sign-in off")
+    off.add_argument("--username", required=True)
+    off.set_defaults(handler=run_totp_off)
 
 
 def run_add(args) -> int:  # noqa: ANN001
@@ -88,6 +93,21 @@ def run_list(args) -> int:  # noqa: ANN001
         print(f"{row.estate}\t{row.username}\t{row.role}\t{staff_store.ROLE_NAMES[row.role]}\tby {row.created_by}")
     if not rows:
         print("没有角色分配 / no assignments", file=sys.stderr)
+    return 0
+
+
+def run_totp_off(args) -> int:  # noqa: ANN001
+    engine = migrated_engine()
+    try:
+        with transaction(engine) as session:
+            was_on = staff_store.totp_disable(session, args.username, by=_operator())
+    except staff_store.StaffError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if was_on:
+        print(f"已关闭 {args.username} 的两步登录 / two-step sign-in turned off for {args.username}")
+    else:
+        print(f"{args.username} 未开启两步登录，未改变 / two-step sign-in was not on, unchanged")
     return 0
 
 
