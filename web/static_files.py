@@ -73,7 +73,8 @@ class DistFiles:
         self.directory = directory
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        assert scope["type"] == "http"
+        if scope["type"] != "http":  # a WebSocket here: refused (the server answers 403)
+            return
         method = scope["method"]
         name = _tail(scope)
         path = self.directory / name
