@@ -89,6 +89,7 @@ class Story:
         self.via: dict[str, str] = {}
         self.shots = 0
         self.problems: list[str] = []
+        self.requests: list[str] = []
 
     def routed(self, template: str, method: str = "GET") -> bool:
         """Whether the app has a route ``template`` (a page that is built)."""
@@ -105,6 +106,24 @@ class Story:
 
     def _watch(self, page) -> None:
         page.on("pageerror", lambda e: self.problems.append(f"{page.url}: {e}"))
+        page.on("request", self._sent)
+
+    def _sent(self, request) -> None:
+        """Every request any page makes (a fragment is never sent: it is cut off here)."""
+        try:
+            body = request.post_data or ""
+        except (UnicodeDecodeError, ValueError):  # a file upload
+            body = ""
+        self.requests.append(f"{request.method} {request.url.split('#', 1)[0]} {body}")
+
+    def codes_never_sent(self) -> None:
+        """No request carried any owner's credential code, in any spelling."""
+        from identity.credential import format_code
+
+        for owner, code in self.sc.codes.items():
+            for spelling in (code, code.lower(), format_code(code), format_code(code).lower()):
+                leaked = [r[:200] for r in self.requests if spelling in r]
+                assert not leaked, (owner, leaked)
 
     def shot(self, page, name: str) -> None:
         """A screenshot; and the page must not scroll sideways on a phone."""
@@ -600,6 +619,8 @@ def test_the_whole_story_in_chromium(tmp_path, monkeypatch):
             (pagecheck.SCREENSHOTS.parent / "e2e-steps.txt").write_text(report + "\n", "utf-8")
             browser.close()
     assert story.problems == [], story.problems
+    assert len(story.requests) > 100
+    story.codes_never_sent()  # the owners' codes stayed in their browsers
     engine.dispose()
 
 
