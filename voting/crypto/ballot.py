@@ -31,7 +31,9 @@ API (what the rounds code and the test-vector generator call):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import itertools
 import json
 from dataclasses import dataclass, field
 from typing import Callable
@@ -45,6 +47,7 @@ from voting.crypto.chaum_pedersen import (
 )
 from voting.crypto.elgamal import Ciphertext
 from voting.crypto.group import G, GroupError, L, Point
+from voting.crypto.group import _B32, _add as _sodium_add
 
 SIGNING_PREFIX = b"gongjue/v1/ballot\x00"
 _TOKEN = object()
@@ -201,8 +204,31 @@ def tracking_code(signed: dict) -> tuple[str, str]:
 
     Ballot-shaped values (``_plain``) take the fast encoding, which is byte for byte their JCS;
     anything else goes through ``rfc8785`` (the audit recomputes one code per recorded ballot)."""
+    known = _TRACKED.get(id(signed))
+    if known is not None and known[0] is signed:
+        return known[1], _short(known[1])
     full = hashlib.sha256(_jcs_ballot(signed) if _plain(signed) else rfc8785.dumps(signed)).hexdigest()
     return full, _short(full)
+
+
+_TRACKED: dict[int, tuple[dict, str]] = {}
+"""Inside ``remembering_tracking()``: the tracking codes of the ballots ``verify_ballots`` accepted,
+by object.  The verifier computed each from the ballot's exact JCS bytes already, and an audit asks
+for them again (paper ballots, duplicates).  An entry holds the ballot itself, so its id cannot be
+reused while it is there; everything is dropped when the block ends."""
+_TRACKING_ON = [0]
+
+
+@contextlib.contextmanager
+def remembering_tracking():
+    """Within the block, ``tracking_code`` answers from ``verify_ballots``' results (an audit)."""
+    _TRACKING_ON[0] += 1
+    try:
+        yield
+    finally:
+        _TRACKING_ON[0] -= 1
+        if not _TRACKING_ON[0]:
+            _TRACKED.clear()
 
 
 def _sign(body: dict, signing_key: nacl.signing.SigningKey) -> tuple[dict, str]:
@@ -373,7 +399,7 @@ def verify_ballot(signed: dict, *, fingerprint: bytes, joint_key: Point, items: 
         if len(obj["selections"]) != it.n:
             raise BallotError(f"{where}: expected {it.n} selections, got {len(obj['selections'])}")
         cts = []
-        alpha_sum = beta_sum = group.IDENTITY
+        alpha_sum, beta_sum = _B32(), _B32()  # Σ α, Σ β (the identity to start: 32 zero bytes)
         for index, sel in enumerate(obj["selections"]):
             here = f"{where} selection {index}"
             if not isinstance(sel, dict) or set(sel) != {"alpha", "beta", "proof"}:
@@ -389,13 +415,14 @@ def verify_ballot(signed: dict, *, fingerprint: bytes, joint_key: Point, items: 
             except ProofError as e:
                 raise BallotError(f"{here}: {e}") from None
             cts.append(Ciphertext(alpha, beta))
-            alpha_sum = alpha if index == 0 else group.add(alpha_sum, alpha)
-            beta_sum = beta if index == 0 else group.add(beta_sum, beta)
+            if _sodium_add(alpha_sum, alpha_sum, alpha) | _sodium_add(beta_sum, beta_sum, beta):
+                raise BallotError(f"{here}: invalid ciphertext point")  # unreachable: the proof decoded both
         try:
             count = CountProof.from_json(obj["count_proof"])
             if (count.lo, count.hi) != (it.lo, it.hi):
                 raise ProofError(f"count proof range [{count.lo}, {count.hi}] is not the item's [{it.lo}, {it.hi}]")
-            verify_count(count, alpha_sum, beta_sum, joint_key, fingerprint=fingerprint, voter=voter, item_id=it.id)
+            verify_count(count, alpha_sum.raw, beta_sum.raw, joint_key, fingerprint=fingerprint, voter=voter,
+                         item_id=it.id)
         except ProofError as e:
             raise BallotError(f"{where}: {e}") from None
         all_cts.append(tuple(cts))
@@ -516,11 +543,24 @@ def _verify_chunk(args: tuple) -> list:
     return out
 
 
+_SHARED: dict[int, tuple] = {}
+"""Inputs of the running ``verify_ballots`` calls, by call: forked workers inherit them, so only
+(call, start, stop) crosses to a worker, never the ballots themselves (no pickling)."""
+
+
+def _verify_range(args: tuple[int, int, int]) -> list:
+    token, start, stop = args
+    signed_list, fingerprint, joint_key, items = _SHARED[token]
+    return _verify_chunk((signed_list[start:stop], fingerprint, joint_key, items))
+
+
 def verify_ballots(signed_list: list[dict], *, fingerprint: bytes, joint_key: Point, items: list[ItemShape],
                    workers: int | None = None) -> list[VerifiedBallot | BallotError]:
     """Verify many ballots, in parallel over ``workers`` processes (default: every core).
 
-    Returns, in order, a VerifiedBallot or the BallotError of each ballot.
+    Returns, in order, a VerifiedBallot or the BallotError of each ballot.  The workers are forked
+    after the inputs are in place, so each receives only a range of indices; each sends back the
+    voter key, the ciphertexts and the tracking code of its ballots (or the refusal).
     """
     import multiprocessing
     import os
@@ -530,15 +570,25 @@ def verify_ballots(signed_list: list[dict], *, fingerprint: bytes, joint_key: Po
         chunks = [_verify_chunk((signed_list, fingerprint, joint_key, items))]
     else:
         size = max(16, len(signed_list) // (workers * 8))
-        jobs = [(signed_list[i:i + size], fingerprint, joint_key, items) for i in range(0, len(signed_list), size)]
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            chunks = pool.map(_verify_chunk, jobs, chunksize=1)
+        token = next(_TOKENS)
+        _SHARED[token] = (signed_list, fingerprint, joint_key, items)
+        try:
+            ranges = [(token, i, min(i + size, len(signed_list))) for i in range(0, len(signed_list), size)]
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                chunks = pool.map(_verify_range, ranges, chunksize=1)
+        finally:
+            del _SHARED[token]
     ids = tuple(it.id for it in items)
     out: list[VerifiedBallot | BallotError] = []
-    for chunk in chunks:
-        for r in chunk:
-            if isinstance(r, str):
-                out.append(BallotError(r))
-            else:
-                out.append(VerifiedBallot(r[0], bytes(fingerprint), ids, r[1], r[2], _TOKEN))
+    remember = _TRACKING_ON[0] > 0
+    for signed, r in zip(signed_list, itertools.chain.from_iterable(chunks)):
+        if isinstance(r, str):
+            out.append(BallotError(r))
+        else:
+            out.append(VerifiedBallot(r[0], bytes(fingerprint), ids, r[1], r[2], _TOKEN))
+            if remember:
+                _TRACKED[id(signed)] = (signed, r[2])
     return out
+
+
+_TOKENS = itertools.count()
