@@ -32,9 +32,11 @@ API (what the rounds code and the test-vector generator call):
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import itertools
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -43,11 +45,12 @@ import rfc8785
 
 from voting.crypto import ed25519, group, strictjson
 from voting.crypto.chaum_pedersen import (
-    BitProof, CountProof, ProofError, prove_bit, prove_count, verify_bit, verify_count,
+    BitProof, CountProof, ProofError, _bit_commitments_bytes, prove_bit, prove_count, verify_bit, verify_count,
 )
 from voting.crypto.elgamal import Ciphertext
 from voting.crypto.group import G, GroupError, L, Point
 from voting.crypto.group import _B32, _add as _sodium_add
+from voting.crypto.transcript import _LEN4, _LEN32, BIT_TAG, _enc_text
 
 SIGNING_PREFIX = b"gongjue/v1/ballot\x00"
 _TOKEN = object()
@@ -381,6 +384,46 @@ def _check_envelope(signed: object, kind: str, fingerprint: bytes, items: list[I
     return body, voter, hashlib.sha256(_signed_jcs(body_jcs, signed["sig"])).digest()
 
 
+_SEL_KEYS = frozenset(("alpha", "beta", "proof"))
+_PROOF_KEYS = frozenset(("c", "z"))
+_HEX64 = re.compile("[0-9a-f]{64}").fullmatch
+
+
+def _fast_selection(sel: object, k: Point, prefix: bytes, index: int) -> tuple[Point, Point] | None:
+    """(α, β) of a well-formed selection whose 0/1 proof verifies (SPEC §3.4), or None: then
+    ``verify_ballot``'s general path checks the selection again and names what fails.
+
+    The same checks and the same arithmetic as ``BitProof.from_json`` + ``verify_bit`` (lowercase
+    hex, scalars < ℓ, A_v and B_v through ``_bit_commitments``, the challenge of §3.2 with the
+    item's fields hashed from ``prefix`` = enc(tag) ‖ enc(fingerprint) ‖ enc(voter) ‖ enc(item id)),
+    without the intermediate objects: an audit runs this for every selection."""
+    if type(sel) is not dict or sel.keys() != _SEL_KEYS:
+        return None
+    proof = sel["proof"]
+    if type(proof) is not dict or proof.keys() != _PROOF_KEYS:
+        return None
+    cs, zs = proof["c"], proof["z"]
+    if type(cs) is not list or type(zs) is not list or len(cs) != 2 or len(zs) != 2:
+        return None
+    hexes = (sel["alpha"], sel["beta"], cs[0], cs[1], zs[0], zs[1])
+    for h in hexes:
+        if type(h) is not str or not _HEX64(h):
+            return None
+    alpha, beta, c0b, c1b, z0b, z1b = [bytes.fromhex(h) for h in hexes]
+    c0, c1 = int.from_bytes(c0b, "little"), int.from_bytes(c1b, "little")
+    if c0 >= L or c1 >= L or int.from_bytes(z0b, "little") >= L or int.from_bytes(z1b, "little") >= L:
+        return None
+    commitments = _bit_commitments_bytes(c0b, c1b, z0b, z1b, alpha, beta, k)
+    if commitments is None:
+        return None
+    a0, b0, a1, b1 = commitments
+    digest = hashlib.sha512(b"".join((prefix, _LEN4, index.to_bytes(4, "big"), _LEN32, k, _LEN32, alpha,
+                                      _LEN32, beta, _LEN32, a0, _LEN32, b0, _LEN32, a1, _LEN32, b1))).digest()
+    if (c0 + c1) % L != int.from_bytes(digest, "little") % L:
+        return None
+    return alpha, beta
+
+
 def verify_ballot(signed: dict, *, fingerprint: bytes, joint_key: Point, items: list[ItemShape],
                   voter_key: bytes | None = None) -> VerifiedBallot:
     """Check a signed secret ballot completely (SPEC §3.6) and return it as a VerifiedBallot.
@@ -400,7 +443,19 @@ def verify_ballot(signed: dict, *, fingerprint: bytes, joint_key: Point, items: 
             raise BallotError(f"{where}: expected {it.n} selections, got {len(obj['selections'])}")
         cts = []
         alpha_sum, beta_sum = _B32(), _B32()  # Σ α, Σ β (the identity to start: 32 zero bytes)
+        prefix = (_enc_text(BIT_TAG) + _LEN32 + fingerprint + _LEN32 + voter + _enc_text(it.id)
+                  if len(fingerprint) == 32 else None)
         for index, sel in enumerate(obj["selections"]):
+            fast = _fast_selection(sel, joint_key, prefix, index) if prefix is not None else None
+            if fast is not None:
+                alpha, beta = fast
+                cts.append(Ciphertext(alpha, beta))
+                if index == 0:  # the sum starts at the first selection: no addition to the identity
+                    ctypes.memmove(alpha_sum, alpha, 32)
+                    ctypes.memmove(beta_sum, beta, 32)
+                elif _sodium_add(alpha_sum, alpha_sum, alpha) | _sodium_add(beta_sum, beta_sum, beta):
+                    raise BallotError(f"{where} selection {index}: invalid ciphertext point")  # unreachable
+                continue
             here = f"{where} selection {index}"
             if not isinstance(sel, dict) or set(sel) != {"alpha", "beta", "proof"}:
                 raise BallotError(f"{here}: expected exactly alpha, beta and proof")
@@ -415,7 +470,10 @@ def verify_ballot(signed: dict, *, fingerprint: bytes, joint_key: Point, items: 
             except ProofError as e:
                 raise BallotError(f"{here}: {e}") from None
             cts.append(Ciphertext(alpha, beta))
-            if _sodium_add(alpha_sum, alpha_sum, alpha) | _sodium_add(beta_sum, beta_sum, beta):
+            if index == 0:
+                ctypes.memmove(alpha_sum, alpha, 32)
+                ctypes.memmove(beta_sum, beta, 32)
+            elif _sodium_add(alpha_sum, alpha_sum, alpha) | _sodium_add(beta_sum, beta_sum, beta):
                 raise BallotError(f"{here}: invalid ciphertext point")  # unreachable: the proof decoded both
         try:
             count = CountProof.from_json(obj["count_proof"])

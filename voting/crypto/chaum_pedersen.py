@@ -140,8 +140,13 @@ def _bit_commitments(c0: int, c1: int, z0: int, z1: int, alpha: Point, beta: Poi
     when one of them refuses (a zero scalar, an identity or an invalid point): then the general
     path (``_lin``) computes or refuses.  The values are the same either way; libsodium's
     ristretto255 functions read their inputs before writing the output, so a buffer may be both."""
-    c0b, c1b = c0.to_bytes(32, "little"), c1.to_bytes(32, "little")
-    z0b, z1b = z0.to_bytes(32, "little"), z1.to_bytes(32, "little")
+    return _bit_commitments_bytes(c0.to_bytes(32, "little"), c1.to_bytes(32, "little"),
+                                  z0.to_bytes(32, "little"), z1.to_bytes(32, "little"), alpha, beta, k)
+
+
+def _bit_commitments_bytes(c0b: bytes, c1b: bytes, z0b: bytes, z1b: bytes, alpha: Point, beta: Point,
+                           k: Point) -> tuple[Point, Point, Point, Point] | None:
+    """``_bit_commitments`` with the scalars as their 32 little-endian bytes (each < ℓ)."""
     a0, b0, a1, b1, t, bg = _B32(), _B32(), _B32(), _B32(), _B32(), _B32()
     if (_smul_base(a0, z0b) | _smul(t, c0b, alpha) | _sub(a0, a0, t)
             | _smul(b0, z0b, k) | _smul(t, c0b, beta) | _sub(b0, b0, t)
