@@ -7,7 +7,10 @@ own process, timed (wall, and the CPU time of the verifier and its workers).  Pr
 the simulation time, the audit time, the time per ballot and how it scales from the previous size.
 
     .venv/bin/python benchmarks/audit_bench.py [--sizes 1000,10000] [--open] [--items motion,motion]
-                                               [--jobs 2] [--keep DIR] [--json]
+                                               [--jobs 2] [--keep DIR [--reuse]] [--json]
+
+``--keep DIR --reuse``: verify the bundles a previous run kept in DIR (``DIR/sim-N``) instead of
+simulating again (simulating 10,000 voters takes tens of minutes on a shared machine).
 
 The machine may be shared: the load average is printed beside the figures.
 """
@@ -45,10 +48,13 @@ def one(n: int, work: Path, args) -> dict:  # noqa: ANN001
     env.pop("GONGJUE_SMS_GATEWAY", None)
     out = work / f"sim-{n}"
     secrecy = "--open" if args.open else "--secret"
-    done, sim_s, _ = gongjue(["simulate", "--voters", str(n), secrecy, "--items", args.items, "--seed", str(n),
-                              "--estate", f"bench-{n}", "--out", str(out), "--quiet"], env)
-    if done.returncode != 0:
-        raise SystemExit(f"simulate {n} failed:\n{done.stderr[-2000:]}")
+    if args.reuse and (out / "entries.jsonl").exists():
+        sim_s = 0.0
+    else:
+        done, sim_s, _ = gongjue(["simulate", "--voters", str(n), secrecy, "--items", args.items, "--seed", str(n),
+                                  "--estate", f"bench-{n}", "--out", str(out), "--quiet"], env)
+        if done.returncode != 0:
+            raise SystemExit(f"simulate {n} failed:\n{done.stderr[-2000:]}")
     load = os.getloadavg()[0]
     done, verify_s, verify_cpu = gongjue(["verify", str(out), "--json", "--jobs", str(args.jobs)], env)
     report = json.loads(done.stdout)
@@ -69,8 +75,11 @@ def main() -> int:
     parser.add_argument("--items", default="motion,motion")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--keep", type=Path, metavar="DIR", help="keep databases and bundles in DIR")
+    parser.add_argument("--reuse", action="store_true", help="with --keep: verify the bundles already in DIR")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.reuse and not args.keep:
+        parser.error("--reuse needs --keep DIR")
     sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
     rows = []
     with tempfile.TemporaryDirectory(prefix="gongjue-audit-") as tmp:

@@ -174,20 +174,21 @@ def _verify_all(rec: RoundEntries, jobs: int) -> list:
 
 def _registry_at(entries: Sequence[ParsedEntry], factory: RegistryFactory):
     """registry_at(seq) -> (registry, error): the registry the identity entries before ``seq``
-    state; rebuilt only when an identity entry lies between two calls."""
+    state; built once per prefix of identity entries (an audit asks for the same few prefixes
+    for every ballot, proxy and paper entry, and each build re-verifies the authority's signed
+    statements)."""
     identity = [e for e in entries if not is_round_type(e.type)]
     seqs = [e.seq for e in identity]
-    state: dict = {"n": -1, "registry": None, "error": None}
+    built: dict[int, tuple] = {}
 
     def at(seq: int):
         n = bisect.bisect_left(seqs, seq)
-        if n != state["n"]:
-            state["n"] = n
+        if n not in built:
             try:
-                state["registry"], state["error"] = factory(identity[:n]), None
+                built[n] = (factory(identity[:n]), None)
             except (KeyError, TypeError, ValueError) as e:  # the credential check names the entry too
-                state["registry"], state["error"] = None, str(e)
-        return state["registry"], state["error"]
+                built[n] = (None, str(e))
+        return built[n]
 
     return at
 
@@ -200,7 +201,7 @@ def _policies(ann: Announcement) -> tuple[bool, int | None]:
 
 
 def _count_ballots(entries: Sequence[ParsedEntry], rec: RoundEntries, out: RoundAudit, jobs: int,
-                   factory: RegistryFactory) -> list:
+                   registry_at) -> list:
     """(verified ballot, weight) of the ballot that counts for each voter, problems for the rest.
 
     Ballots and proxy entries (SPEC §7.8) are replayed together in log order: each proxy entry is
@@ -217,7 +218,6 @@ def _count_ballots(entries: Sequence[ParsedEntry], rec: RoundEntries, out: Round
     ann = rec.announcement
     weights = ann.voters
     revote, cap = _policies(ann)
-    registry_at = _registry_at(entries, factory)
     verified = {seq: v for (seq, _), v in zip(rec.ballots, _verify_all(rec, jobs))}
     events = [(seq, "ballot", body) for seq, body in rec.ballots]
     for kind in (*proxies.TYPES, "paper.ballot"):
@@ -293,12 +293,12 @@ def _count_ballots(entries: Sequence[ParsedEntry], rec: RoundEntries, out: Round
 
 
 def _count_paper(entries: Sequence[ParsedEntry], rec: RoundEntries, out: RoundAudit, counted: list,
-                 factory: RegistryFactory) -> list:
+                 registry_at) -> list:
     """Paper ballots (SPEC §7.9): ``voting.paper_entry.count_paper`` judges each ``paper.ballot``
     and merges the counted ones with the electronic ballots under the round's duplicate policy."""
     from voting import paper_entry
 
-    merged = paper_entry.count_paper(entries, rec, out.add, counted, _registry_at(entries, factory), out.later)
+    merged = paper_entry.count_paper(entries, rec, out.add, counted, registry_at, out.later)
     out.counted = len(merged)
     return merged
 
@@ -381,16 +381,21 @@ def _check_lifecycle(entries: Sequence[ParsedEntry], rec: RoundEntries, out: Rou
 
 
 def audit_round(entries: Sequence[ParsedEntry], rec: RoundEntries, origin: str, *, jobs: int = 1,
-                registry_factory: RegistryFactory | None = None) -> RoundAudit:
-    """Recompute round ``rec`` from ``entries`` (the whole log, in order; SPEC §7.4)."""
+                registry_factory: RegistryFactory | None = None, registry_at=None) -> RoundAudit:
+    """Recompute round ``rec`` from ``entries`` (the whole log, in order; SPEC §7.4).
+
+    ``registry_at``: a ``_registry_at`` of these entries to share between rounds (made here if None)."""
     out = RoundAudit(rec.round_id, closed=rec.closed)
     _check_announcement(entries, rec, origin, out)
     if out.problems:
         _check_lifecycle(entries, rec, out, origin)
         return out  # ballots cannot be judged against a snapshot or key that does not hold
     try:
-        counted = _count_ballots(entries, rec, out, jobs, registry_factory or default_registry)
-        counted = _count_paper(entries, rec, out, counted, registry_factory or default_registry)
+        if registry_at is None:
+            registry_at = _registry_at(entries, registry_factory or default_registry)
+        with ballots_.remembering_tracking():  # paper ballots ask for the codes the verifier computed
+            counted = _count_ballots(entries, rec, out, jobs, registry_at)
+            counted = _count_paper(entries, rec, out, counted, registry_at)
         _check_close(rec, counted, out)
         _check_count(entries, rec, out)
     except (tally.TallyError, GroupError) as e:  # defensive: verified ballots always tally
@@ -405,8 +410,10 @@ def check_log(entries: Iterable[ParsedEntry], origin: str, *, jobs: int = 1,
     """Every round of the log audited; problems in log order.  ``audits`` receives each round's result."""
     entries = list(entries)
     rounds, problems = collect_rounds(entries)
+    registry_at = _registry_at(entries, registry_factory or default_registry)
     for rec in rounds.values():
-        audit = audit_round(entries, rec, origin, jobs=jobs, registry_factory=registry_factory)
+        audit = audit_round(entries, rec, origin, jobs=jobs, registry_factory=registry_factory,
+                            registry_at=registry_at)
         if audits is not None:
             audits[rec.round_id] = audit
         problems += [(s, f"轮次 {rec.round_id} / round {rec.round_id}: {m}") for s, m in audit.problems]

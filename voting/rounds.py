@@ -31,7 +31,6 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import rfc8785
 from sqlalchemy import DateTime, Integer, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -40,7 +39,7 @@ from identity.models import Estate
 from identity.scope import unknown_places, voters_in_scope
 from ledger import checkpoint, keys, log, tree
 from ledger.db import Base
-from ledger.entry import ParsedEntry, parse_entry
+from ledger.entry import ParsedEntry, canonical, parse_entry
 from ledger.models import Entry
 from voting import lifecycle
 from voting.agenda import Agenda, AgendaError, parse_agenda
@@ -531,7 +530,7 @@ def list_rounds(session: Session, slug: str, *, drafts: bool = True) -> list[Rou
 
 def credentials_digest(pairs: list[tuple[str, str]]) -> str:
     """H({"keys": [{"voter", "key"} …]}) over the current keys of the snapshot's voters, in its order."""
-    return hashlib.sha256(rfc8785.dumps({"keys": [{"voter": v, "key": k} for v, k in pairs]})).hexdigest()
+    return hashlib.sha256(canonical({"keys": [{"voter": v, "key": k} for v, k in pairs]})).hexdigest()
 
 
 def snapshot(session: Session, estate: Estate, agenda: Agenda) -> tuple[int, str, list[tuple[str, int]]]:

@@ -2,6 +2,7 @@
 
 import random
 
+import nacl.bindings
 import nacl.public
 import nacl.signing
 import pytest
@@ -215,8 +216,8 @@ def test_dkg_proof_covers_the_dealers_public_keys(field):
 
 def test_dkg_refuses_a_signing_key_outside_the_ed25519_rule():
     polys, _, _, _ = _dkg(3, 2)
-    bad = group.add(bytes(_signing(1).verify_key),
-                    bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"))
+    bad = nacl.bindings.crypto_core_ed25519_add(  # an Ed25519 key plus a point of order 8
+        bytes(_signing(1).verify_key), bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"))
     pub = dkg.commitments_json(polys[0], 1, context=CTX, signing_key=bad, transport=_transport(1).public_key)
     with pytest.raises(dkg.DKGError, match="signing_key is not a valid Ed25519 key"):
         dkg.verify_commitments(pub, context=CTX, threshold=2, trustees=3)
@@ -316,13 +317,19 @@ def test_dlog_up_to_ten_to_the_ten():
 
 
 def test_dlog_table_encodings_equal_libsodium():
+    """The table keys are the RFC 8032 encodings of 4·(j·G) (the ristretto255 element j·G with its
+    4-torsion ambiguity removed), equal to libsodium's Ed25519 encodings of (4j)·B."""
     from voting.crypto.dlog import _decode, _encode_all, _niels, _walk
+
+    def ed(k: int) -> bytes:
+        return b"\x01" + bytes(31) if k % L == 0 else \
+            nacl.bindings.crypto_scalarmult_ed25519_base_noclamp((k % L).to_bytes(32, "little"))
     gx, gy = _decode(group.G)
     chain = _walk(0, 1, _niels(gx, gy), 300)
-    assert _encode_all(chain) == [group.base_mul(j) for j in range(300)]
+    assert _encode_all(chain) == [ed(4 * j) for j in range(300)]
     q = group.base_mul(123456789)
     x, y = _decode(q)
-    assert _encode_all(_walk(x, y, _niels((-gx) % (2**255 - 19), gy), 3)) == [group.base_mul(123456789 - i) for i in range(3)]
+    assert _encode_all(_walk(x, y, _niels((-gx) % (2**255 - 19), gy), 3)) == [ed(4 * (123456789 - i)) for i in range(3)]
 
 
 def test_aggregates_json_refusals():

@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import nacl.bindings  # noqa: E402
 import nacl.signing  # noqa: E402
 
 from identity import credential  # noqa: E402
@@ -44,7 +45,7 @@ from voting.crypto.transcript import challenge  # noqa: E402
 OUT = Path(__file__).resolve().parent / "crypto"
 ORIGIN = "gongjue.local/maple-court"
 
-# --- a tiny independent Edwards25519 (for forging invalid encodings only) -------------------
+# --- a tiny independent Edwards25519 (for forging invalid Ed25519 keys and signatures only) ---
 
 P = 2**255 - 19
 D = (-121665 * pow(121666, P - 2, P)) % P
@@ -82,30 +83,27 @@ def _add(p1: tuple[int, int], p2: tuple[int, int]) -> tuple[int, int]:
     return ((x1 * y2 + x2 * y1) * pow(1 + t, P - 2, P) % P, (y1 * y2 + x1 * x2) * pow(1 - t, P - 2, P) % P)
 
 
-ORDER8 = bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a")
-SMALL_ORDER = [
-    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # order 2: (0, −1)
-    "0000000000000000000000000000000000000000000000000000000000000000",  # order 4
-    "0000000000000000000000000000000000000000000000000000000000000080",  # order 4
-    ORDER8.hex(),  # order 8
-    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",  # order 8
+ORDER8 = bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a")  # Ed25519, order 8
+
+
+def _ed_base(k: int) -> bytes:
+    """k·B as an Ed25519 (RFC 8032) encoding: keys and signatures are Ed25519, not ristretto255."""
+    return nacl.bindings.crypto_scalarmult_ed25519_base_noclamp((k % group.L).to_bytes(32, "little"))
+
+
+# ristretto255 encodings that do not decode (RFC 9496 §4.3.1; A.2 has these and more):
+RISTRETTO_NON_CANONICAL = [
+    "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # s = p
+    "00ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",  # s ≥ 2^255
+    "f3ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # s = p + 6
+    "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # s = 2^255 − 1
 ]
-NON_CANONICAL = [
-    "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # y = p
-    "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # y = p + 1 (≡ 1)
-    "0100000000000000000000000000000000000000000000000000000000000080",  # identity with sign bit (x = 0)
-]
+RISTRETTO_NEGATIVE = "0100000000000000000000000000000000000000000000000000000000000000"  # s = 1 (odd)
+RISTRETTO_NON_SQUARE = "26948d35ca62e643e26a83177332e6b6afeb9d08e4268b650f1f5bbd8d81d371"  # x² not square
 
 
-def _not_on_curve() -> str:
-    y = 2
-    while _recover_x(y, 0) is not None:
-        y += 1
-    return y.to_bytes(32, "little").hex()
-
-
-def _mixed_order(p: bytes) -> str:
-    return _encode(_add(_decode(p), _decode(ORDER8))).hex()
+def _not_a_ristretto_point() -> str:
+    return RISTRETTO_NON_SQUARE
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -197,19 +195,27 @@ def group_vectors() -> dict:
     base_mul = [{"k": group.scalar_to_hex(k), "point": group.base_mul(k).hex()} for k in ks]
     valid_point = group.base_mul(TestDRBG(b"p")())
     points = [
-        {"hex": valid_point.hex(), "allow_identity": False, "valid": True, "why": "random subgroup point"},
+        {"hex": valid_point.hex(), "allow_identity": False, "valid": True, "why": "random group element"},
         {"hex": g.hex(), "allow_identity": False, "valid": True, "why": "base point G"},
         {"hex": group.IDENTITY.hex(), "allow_identity": True, "valid": True, "why": "identity where allowed"},
         {"hex": group.IDENTITY.hex(), "allow_identity": False, "valid": False, "why": "identity where not allowed"},
-        {"hex": _not_on_curve(), "allow_identity": False, "valid": False, "why": "not on the curve"},
-        {"hex": _mixed_order(valid_point), "allow_identity": False, "valid": False, "why": "mixed order (P + T8)"},
-        {"hex": _mixed_order(g), "allow_identity": True, "valid": False, "why": "mixed order (G + T8)"},
+        {"hex": RISTRETTO_NON_SQUARE, "allow_identity": False, "valid": False, "why": "does not decode (non-square)"},
+        {"hex": RISTRETTO_NEGATIVE, "allow_identity": True, "valid": False, "why": "negative (odd) s"},
+        {"hex": _ed_base(1).hex(), "allow_identity": True, "valid": False, "why": "RFC 8032 encoding of G"},
+        {"hex": (b"\x01" + bytes(31)).hex(), "allow_identity": True, "valid": False,
+         "why": "RFC 8032 encoding of the identity"},
         {"hex": valid_point.hex().upper(), "allow_identity": False, "valid": False, "why": "uppercase hex"},
         {"hex": valid_point.hex()[:62], "allow_identity": False, "valid": False, "why": "31 bytes"},
     ]
-    points += [{"hex": h, "allow_identity": True, "valid": False, "why": "small order"} for h in SMALL_ORDER]
-    points += [{"hex": h, "allow_identity": True, "valid": False, "why": "non-canonical encoding"}
-               for h in NON_CANONICAL]
+    points += [{"hex": h, "allow_identity": True, "valid": False, "why": "non-canonical encoding (s ≥ p)"}
+               for h in RISTRETTO_NON_CANONICAL]
+    s_g = int.from_bytes(g, "little")
+    points += [
+        {"hex": (s_g + P).to_bytes(32, "little").hex(), "allow_identity": False, "valid": False,
+         "why": "G's s plus p (non-canonical)"},
+        {"hex": (P - s_g).to_bytes(32, "little").hex(), "allow_identity": False, "valid": False,
+         "why": "G's s negated (odd: negative)"},
+    ]
     for pt in points:  # the Python implementation agrees with every expectation here
         try:
             group.point_from_hex(pt["hex"], allow_identity=pt["allow_identity"])
@@ -346,14 +352,14 @@ def _invalid_cases(base: dict, election: dict, open_case: dict) -> list[dict]:
     def set_sel(field: str, value: str, i: int = 0):
         return lambda b: b["items"][0]["selections"][i].__setitem__(field, value)
 
-    add("bad point encoding (not on the curve)", "point", "invalid ciphertext point",
-        mutated(base, set_sel("alpha", _not_on_curve())))
-    add("non-canonical point encoding (y = p + 1)", "point", "invalid ciphertext point",
-        mutated(base, set_sel("beta", NON_CANONICAL[1])))
-    add("small-order point", "point", "invalid ciphertext point", mutated(base, set_sel("beta", SMALL_ORDER[3])))
-    alpha0 = bytes.fromhex(base["signed"]["ballot"]["items"][0]["selections"][0]["alpha"])
-    add("mixed-order point (α + T8)", "point", "invalid ciphertext point",
-        mutated(base, set_sel("alpha", _mixed_order(alpha0))))
+    add("point encoding that does not decode (non-square)", "point", "invalid ciphertext point",
+        mutated(base, set_sel("alpha", _not_a_ristretto_point())))
+    add("non-canonical point encoding (s = p)", "point", "invalid ciphertext point",
+        mutated(base, set_sel("beta", RISTRETTO_NON_CANONICAL[0])))
+    add("negative point encoding (odd s)", "point", "invalid ciphertext point",
+        mutated(base, set_sel("beta", RISTRETTO_NEGATIVE)))
+    add("RFC 8032 (Ed25519) encoding instead of ristretto255", "point", "invalid ciphertext point",
+        mutated(base, set_sel("alpha", _ed_base(1).hex())))
     add("identity where not allowed", "identity", "invalid ciphertext point",
         mutated(base, set_sel("alpha", group.IDENTITY.hex())))
     add("wrong voter key (ballot of another credential)", "voter", "not the expected credential", base["signed"],
@@ -527,7 +533,7 @@ def _torsion_r_signature(src: dict) -> dict:
     body = src["signed"]["ballot"]
     message = ballot.signing_bytes(body)
     r = TestDRBG(b"forge/torsion-r")()
-    r_point = _encode(_add(_decode(group.base_mul(r)), _decode(ORDER8)))
+    r_point = _encode(_add(_decode(_ed_base(r)), _decode(ORDER8)))
     sig = _raw_sign(_secret_scalar(key), key.verify_key.encode(), message, r, r_point)
     return {"ballot": body, "sig": sig.hex()}
 
@@ -543,7 +549,7 @@ def _torsion_key_ballot(src: dict) -> dict:
     rand = TestDRBG(b"forge/torsion-key")
     while True:
         r = rand()
-        r_point = group.base_mul(r)
+        r_point = _ed_base(r)
         if int.from_bytes(hashlib.sha512(r_point + public + message).digest(), "little") % group.L % 8 == 0:
             break
     return {"ballot": body, "sig": _raw_sign(_secret_scalar(key), public, message, r, r_point).hex()}
@@ -591,7 +597,7 @@ def _check_lenient_acceptance(cases: list[dict]) -> None:
         r, s_ = _decode(sig[:32]), int.from_bytes(sig[32:], "little")
         k = int.from_bytes(hashlib.sha512(sig[:32] + public + message).digest(), "little") % group.L
         # S·G − R − k·A computed on the curve (mixed-order points included)
-        lhs = _decode(group.base_mul(s_))
+        lhs = _decode(_ed_base(s_))
         rhs = _add(r, _mul(k, _decode(public)))
         diff = _add(lhs, (P - rhs[0], rhs[1]))
         if case is a_case:  # cofactorless equation holds: libsodium alone accepts it

@@ -26,7 +26,7 @@ decrypt accept only those objects, so a caller cannot forget a check:
 The ``Verified*`` classes refuse construction outside their verify function.
 
 **Primitive layer** ("hazmat") — building blocks with no policy, for the layer above, test
-vectors and independent verifiers: ``group`` (points, scalars, libsodium), ``transcript``
+vectors and independent verifiers: ``group`` (ristretto255 points, scalars, libsodium), ``transcript``
 (Fiat–Shamir challenge), ``elgamal``, ``chaum_pedersen`` (bit, count, share proofs),
 ``schnorr``, ``dlog`` (baby-step giant-step), ``drbg`` (deterministic test scalars).  A
 ``verify_*`` function here checks one equation, not a whole ballot.

@@ -31,8 +31,12 @@ API (what the rounds code and the test-vector generator call):
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import hashlib
+import itertools
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -41,10 +45,12 @@ import rfc8785
 
 from voting.crypto import ed25519, group, strictjson
 from voting.crypto.chaum_pedersen import (
-    BitProof, CountProof, ProofError, prove_bit, prove_count, verify_bit, verify_count,
+    BitProof, CountProof, ProofError, _bit_commitments_bytes, prove_bit, prove_count, verify_bit, verify_count,
 )
 from voting.crypto.elgamal import Ciphertext
 from voting.crypto.group import G, GroupError, L, Point
+from voting.crypto.group import _B32, _add as _sodium_add
+from voting.crypto.transcript import _LEN4, _LEN32, BIT_TAG, _enc_text
 
 SIGNING_PREFIX = b"gongjue/v1/ballot\x00"
 _TOKEN = object()
@@ -201,8 +207,31 @@ def tracking_code(signed: dict) -> tuple[str, str]:
 
     Ballot-shaped values (``_plain``) take the fast encoding, which is byte for byte their JCS;
     anything else goes through ``rfc8785`` (the audit recomputes one code per recorded ballot)."""
+    known = _TRACKED.get(id(signed))
+    if known is not None and known[0] is signed:
+        return known[1], _short(known[1])
     full = hashlib.sha256(_jcs_ballot(signed) if _plain(signed) else rfc8785.dumps(signed)).hexdigest()
     return full, _short(full)
+
+
+_TRACKED: dict[int, tuple[dict, str]] = {}
+"""Inside ``remembering_tracking()``: the tracking codes of the ballots ``verify_ballots`` accepted,
+by object.  The verifier computed each from the ballot's exact JCS bytes already, and an audit asks
+for them again (paper ballots, duplicates).  An entry holds the ballot itself, so its id cannot be
+reused while it is there; everything is dropped when the block ends."""
+_TRACKING_ON = [0]
+
+
+@contextlib.contextmanager
+def remembering_tracking():
+    """Within the block, ``tracking_code`` answers from ``verify_ballots``' results (an audit)."""
+    _TRACKING_ON[0] += 1
+    try:
+        yield
+    finally:
+        _TRACKING_ON[0] -= 1
+        if not _TRACKING_ON[0]:
+            _TRACKED.clear()
 
 
 def _sign(body: dict, signing_key: nacl.signing.SigningKey) -> tuple[dict, str]:
@@ -355,6 +384,46 @@ def _check_envelope(signed: object, kind: str, fingerprint: bytes, items: list[I
     return body, voter, hashlib.sha256(_signed_jcs(body_jcs, signed["sig"])).digest()
 
 
+_SEL_KEYS = frozenset(("alpha", "beta", "proof"))
+_PROOF_KEYS = frozenset(("c", "z"))
+_HEX64 = re.compile("[0-9a-f]{64}").fullmatch
+
+
+def _fast_selection(sel: object, k: Point, prefix: bytes, index: int) -> tuple[Point, Point] | None:
+    """(α, β) of a well-formed selection whose 0/1 proof verifies (SPEC §3.4), or None: then
+    ``verify_ballot``'s general path checks the selection again and names what fails.
+
+    The same checks and the same arithmetic as ``BitProof.from_json`` + ``verify_bit`` (lowercase
+    hex, scalars < ℓ, A_v and B_v through ``_bit_commitments``, the challenge of §3.2 with the
+    item's fields hashed from ``prefix`` = enc(tag) ‖ enc(fingerprint) ‖ enc(voter) ‖ enc(item id)),
+    without the intermediate objects: an audit runs this for every selection."""
+    if type(sel) is not dict or sel.keys() != _SEL_KEYS:
+        return None
+    proof = sel["proof"]
+    if type(proof) is not dict or proof.keys() != _PROOF_KEYS:
+        return None
+    cs, zs = proof["c"], proof["z"]
+    if type(cs) is not list or type(zs) is not list or len(cs) != 2 or len(zs) != 2:
+        return None
+    hexes = (sel["alpha"], sel["beta"], cs[0], cs[1], zs[0], zs[1])
+    for h in hexes:
+        if type(h) is not str or not _HEX64(h):
+            return None
+    alpha, beta, c0b, c1b, z0b, z1b = [bytes.fromhex(h) for h in hexes]
+    c0, c1 = int.from_bytes(c0b, "little"), int.from_bytes(c1b, "little")
+    if c0 >= L or c1 >= L or int.from_bytes(z0b, "little") >= L or int.from_bytes(z1b, "little") >= L:
+        return None
+    commitments = _bit_commitments_bytes(c0b, c1b, z0b, z1b, alpha, beta, k)
+    if commitments is None:
+        return None
+    a0, b0, a1, b1 = commitments
+    digest = hashlib.sha512(b"".join((prefix, _LEN4, index.to_bytes(4, "big"), _LEN32, k, _LEN32, alpha,
+                                      _LEN32, beta, _LEN32, a0, _LEN32, b0, _LEN32, a1, _LEN32, b1))).digest()
+    if (c0 + c1) % L != int.from_bytes(digest, "little") % L:
+        return None
+    return alpha, beta
+
+
 def verify_ballot(signed: dict, *, fingerprint: bytes, joint_key: Point, items: list[ItemShape],
                   voter_key: bytes | None = None) -> VerifiedBallot:
     """Check a signed secret ballot completely (SPEC §3.6) and return it as a VerifiedBallot.
@@ -373,8 +442,20 @@ def verify_ballot(signed: dict, *, fingerprint: bytes, joint_key: Point, items: 
         if len(obj["selections"]) != it.n:
             raise BallotError(f"{where}: expected {it.n} selections, got {len(obj['selections'])}")
         cts = []
-        alpha_sum = beta_sum = group.IDENTITY
+        alpha_sum, beta_sum = _B32(), _B32()  # Σ α, Σ β (the identity to start: 32 zero bytes)
+        prefix = (_enc_text(BIT_TAG) + _LEN32 + fingerprint + _LEN32 + voter + _enc_text(it.id)
+                  if len(fingerprint) == 32 else None)
         for index, sel in enumerate(obj["selections"]):
+            fast = _fast_selection(sel, joint_key, prefix, index) if prefix is not None else None
+            if fast is not None:
+                alpha, beta = fast
+                cts.append(Ciphertext(alpha, beta))
+                if index == 0:  # the sum starts at the first selection: no addition to the identity
+                    ctypes.memmove(alpha_sum, alpha, 32)
+                    ctypes.memmove(beta_sum, beta, 32)
+                elif _sodium_add(alpha_sum, alpha_sum, alpha) | _sodium_add(beta_sum, beta_sum, beta):
+                    raise BallotError(f"{where} selection {index}: invalid ciphertext point")  # unreachable
+                continue
             here = f"{where} selection {index}"
             if not isinstance(sel, dict) or set(sel) != {"alpha", "beta", "proof"}:
                 raise BallotError(f"{here}: expected exactly alpha, beta and proof")
@@ -389,13 +470,17 @@ def verify_ballot(signed: dict, *, fingerprint: bytes, joint_key: Point, items: 
             except ProofError as e:
                 raise BallotError(f"{here}: {e}") from None
             cts.append(Ciphertext(alpha, beta))
-            alpha_sum = alpha if index == 0 else group.add(alpha_sum, alpha)
-            beta_sum = beta if index == 0 else group.add(beta_sum, beta)
+            if index == 0:
+                ctypes.memmove(alpha_sum, alpha, 32)
+                ctypes.memmove(beta_sum, beta, 32)
+            elif _sodium_add(alpha_sum, alpha_sum, alpha) | _sodium_add(beta_sum, beta_sum, beta):
+                raise BallotError(f"{here}: invalid ciphertext point")  # unreachable: the proof decoded both
         try:
             count = CountProof.from_json(obj["count_proof"])
             if (count.lo, count.hi) != (it.lo, it.hi):
                 raise ProofError(f"count proof range [{count.lo}, {count.hi}] is not the item's [{it.lo}, {it.hi}]")
-            verify_count(count, alpha_sum, beta_sum, joint_key, fingerprint=fingerprint, voter=voter, item_id=it.id)
+            verify_count(count, alpha_sum.raw, beta_sum.raw, joint_key, fingerprint=fingerprint, voter=voter,
+                         item_id=it.id)
         except ProofError as e:
             raise BallotError(f"{where}: {e}") from None
         all_cts.append(tuple(cts))
@@ -516,11 +601,24 @@ def _verify_chunk(args: tuple) -> list:
     return out
 
 
+_SHARED: dict[int, tuple] = {}
+"""Inputs of the running ``verify_ballots`` calls, by call: forked workers inherit them, so only
+(call, start, stop) crosses to a worker, never the ballots themselves (no pickling)."""
+
+
+def _verify_range(args: tuple[int, int, int]) -> list:
+    token, start, stop = args
+    signed_list, fingerprint, joint_key, items = _SHARED[token]
+    return _verify_chunk((signed_list[start:stop], fingerprint, joint_key, items))
+
+
 def verify_ballots(signed_list: list[dict], *, fingerprint: bytes, joint_key: Point, items: list[ItemShape],
                    workers: int | None = None) -> list[VerifiedBallot | BallotError]:
     """Verify many ballots, in parallel over ``workers`` processes (default: every core).
 
-    Returns, in order, a VerifiedBallot or the BallotError of each ballot.
+    Returns, in order, a VerifiedBallot or the BallotError of each ballot.  The workers are forked
+    after the inputs are in place, so each receives only a range of indices; each sends back the
+    voter key, the ciphertexts and the tracking code of its ballots (or the refusal).
     """
     import multiprocessing
     import os
@@ -530,15 +628,25 @@ def verify_ballots(signed_list: list[dict], *, fingerprint: bytes, joint_key: Po
         chunks = [_verify_chunk((signed_list, fingerprint, joint_key, items))]
     else:
         size = max(16, len(signed_list) // (workers * 8))
-        jobs = [(signed_list[i:i + size], fingerprint, joint_key, items) for i in range(0, len(signed_list), size)]
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            chunks = pool.map(_verify_chunk, jobs, chunksize=1)
+        token = next(_TOKENS)
+        _SHARED[token] = (signed_list, fingerprint, joint_key, items)
+        try:
+            ranges = [(token, i, min(i + size, len(signed_list))) for i in range(0, len(signed_list), size)]
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                chunks = pool.map(_verify_range, ranges, chunksize=1)
+        finally:
+            del _SHARED[token]
     ids = tuple(it.id for it in items)
     out: list[VerifiedBallot | BallotError] = []
-    for chunk in chunks:
-        for r in chunk:
-            if isinstance(r, str):
-                out.append(BallotError(r))
-            else:
-                out.append(VerifiedBallot(r[0], bytes(fingerprint), ids, r[1], r[2], _TOKEN))
+    remember = _TRACKING_ON[0] > 0
+    for signed, r in zip(signed_list, itertools.chain.from_iterable(chunks)):
+        if isinstance(r, str):
+            out.append(BallotError(r))
+        else:
+            out.append(VerifiedBallot(r[0], bytes(fingerprint), ids, r[1], r[2], _TOKEN))
+            if remember:
+                _TRACKED[id(signed)] = (signed, r[2])
     return out
+
+
+_TOKENS = itertools.count()

@@ -19,9 +19,9 @@ Provers know the nonce r (α = r·G), so a simulated branch's commitments are co
 fixed-base multiplications: z·G − c·α = (z − c·r)·G and z·K − c·(β − v·G) = (z − c·r)·K −
 c·(m − v)·G.  The commitments are the same points the equations give; only the cost differs.
 
-Verifiers call libsodium's noclamp multiplication on α and β, which itself refuses a point that
-is not canonical, not in the prime-order subgroup or of small order (``_checked_mul``), so those
-checks cost nothing extra.  Random draws follow the order fixed in SPEC §3.9.
+Verifiers call libsodium's ristretto255 multiplication on α and β, which itself refuses an
+encoding that is not canonical or does not decode (``_checked_mul``; every ristretto255
+encoding that decodes is a group element), so those checks cost nothing extra.  Random draws follow the order fixed in SPEC §3.9.
 """
 
 from __future__ import annotations
@@ -29,10 +29,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from nacl._sodium import ffi, lib
-
 from voting.crypto import group
 from voting.crypto.group import IDENTITY, L, G, GroupError, Point
+from voting.crypto.group import _B32, _smul, _smul_base, _sub
 from voting.crypto.transcript import BIT_TAG, COUNT_TAG, SHARE_TAG, challenge
 
 Rand = Callable[[], int]
@@ -50,10 +49,10 @@ def _checked_mul(k: int, p: Point) -> Point:
     if k == 0:
         group.check_point(p)
         return IDENTITY
-    out = ffi.new("unsigned char[32]")
-    if lib.crypto_scalarmult_ed25519_noclamp(out, k.to_bytes(32, "little"), p) != 0:
-        raise GroupError("not a valid prime-order group element")
-    return bytes(out)
+    out = _B32()
+    if _smul(out, k.to_bytes(32, "little"), p) != 0:
+        raise GroupError("not a valid group element")
+    return out.raw
 
 
 def _scalars_from_json(obj: object, n: int, what: str) -> list[int]:
@@ -118,23 +117,43 @@ def prove_bit(m: int, r: int, alpha: Point, beta: Point, joint_key: Point, *, fi
 def _lin(z: int, base: Point | None, c: int, p: Point, *, checked: bool) -> Point:
     """z·base − c·P (base None: G), straight through libsodium on the common path.
 
-    The noclamp calls fail on a zero scalar or an invalid/identity P; then the general
-    functions decide (O for zero, GroupError for an invalid point).
+    The ristretto255 calls fail on an identity result (zero scalar or identity P) or an invalid
+    P; then the general functions decide (O for zero, GroupError for an invalid point).
     """
+    t1 = _B32()
+    t2 = _B32()
     zb = z.to_bytes(32, "little")
-    cb = c.to_bytes(32, "little")
-    t1 = ffi.new("unsigned char[32]")
-    t2 = ffi.new("unsigned char[32]")
-    ok = (lib.crypto_scalarmult_ed25519_base_noclamp(t1, zb) if base is None
-          else lib.crypto_scalarmult_ed25519_noclamp(t1, zb, base)) == 0
-    zp = bytes(t1) if ok else (group.base_mul(z) if base is None else group.mul(z, base))
-    if lib.crypto_scalarmult_ed25519_noclamp(t2, cb, p) == 0:
-        cp = bytes(t2)
+    ok = (_smul_base(t1, zb) if base is None else _smul(t1, zb, base)) == 0
+    zp = t1.raw if ok else (group.base_mul(z) if base is None else group.mul(z, base))
+    if _smul(t2, c.to_bytes(32, "little"), p) == 0:
+        cp = t2.raw
     else:
         cp = _checked_mul(c, p) if checked else group.mul(c, p)
-    if lib.crypto_core_ed25519_sub(t1, zp, cp) != 0:
+    if _sub(t1, zp, cp) != 0:
         raise GroupError("point subtraction on an invalid encoding")
-    return bytes(t1)
+    return t1.raw
+
+
+def _bit_commitments(c0: int, c1: int, z0: int, z1: int, alpha: Point, beta: Point,
+                     k: Point) -> tuple[Point, Point, Point, Point] | None:
+    """(A_0, B_0, A_1, B_1) of §3.4 step 2 in thirteen libsodium calls on reused buffers, or None
+    when one of them refuses (a zero scalar, an identity or an invalid point): then the general
+    path (``_lin``) computes or refuses.  The values are the same either way; libsodium's
+    ristretto255 functions read their inputs before writing the output, so a buffer may be both."""
+    return _bit_commitments_bytes(c0.to_bytes(32, "little"), c1.to_bytes(32, "little"),
+                                  z0.to_bytes(32, "little"), z1.to_bytes(32, "little"), alpha, beta, k)
+
+
+def _bit_commitments_bytes(c0b: bytes, c1b: bytes, z0b: bytes, z1b: bytes, alpha: Point, beta: Point,
+                           k: Point) -> tuple[Point, Point, Point, Point] | None:
+    """``_bit_commitments`` with the scalars as their 32 little-endian bytes (each < ℓ)."""
+    a0, b0, a1, b1, t, bg = _B32(), _B32(), _B32(), _B32(), _B32(), _B32()
+    if (_smul_base(a0, z0b) | _smul(t, c0b, alpha) | _sub(a0, a0, t)
+            | _smul(b0, z0b, k) | _smul(t, c0b, beta) | _sub(b0, b0, t)
+            | _smul_base(a1, z1b) | _smul(t, c1b, alpha) | _sub(a1, a1, t)
+            | _sub(bg, beta, G) | _smul(b1, z1b, k) | _smul(t, c1b, bg) | _sub(b1, b1, t)):
+        return None
+    return a0.raw, b0.raw, a1.raw, b1.raw
 
 
 def verify_bit(proof: BitProof, alpha: Point, beta: Point, joint_key: Point, *, fingerprint: bytes,
@@ -144,10 +163,14 @@ def verify_bit(proof: BitProof, alpha: Point, beta: Point, joint_key: Point, *, 
     α and β are checked by libsodium inside c_0·α and c_0·β (or explicitly when c_0 = 0).
     """
     (c0, c1), (z0, z1) = proof.c, proof.z
-    a0 = _lin(z0, None, c0, alpha, checked=True)
-    b0 = _lin(z0, joint_key, c0, beta, checked=True)
-    a1 = _lin(z1, None, c1, alpha, checked=True)
-    b1 = _lin(z1, joint_key, c1, group.sub(beta, G), checked=False)
+    fast = _bit_commitments(c0, c1, z0, z1, alpha, beta, joint_key)
+    if fast is not None:
+        a0, b0, a1, b1 = fast
+    else:  # a zero scalar, an identity or invalid point: the general path decides (O or GroupError)
+        a0 = _lin(z0, None, c0, alpha, checked=True)
+        b0 = _lin(z0, joint_key, c0, beta, checked=True)
+        a1 = _lin(z1, None, c1, alpha, checked=True)
+        b1 = _lin(z1, joint_key, c1, group.sub(beta, G), checked=False)
     c = bit_challenge(fingerprint, voter, item_id, index, joint_key, alpha, beta, a0, b0, a1, b1)
     if (c0 + c1) % L != c:
         raise ProofError("selection proof does not verify (c_0 + c_1 ≠ c)")

@@ -10,8 +10,12 @@ Speed: the table and the giant steps are long chains of additions of one fixed p
 of one libsodium addition per step (which decodes and re-encodes both points, ≈14 µs), the
 chains run here in extended twisted-Edwards coordinates (RFC 8032 §5.1.4, add-2008-hwcd-3) with
 Python integers and are encoded in batches with a single field inversion per batch
-(Montgomery's trick), ≈4 µs a step.  Every table key is the RFC 8032 encoding, identical to
-libsodium's (tests compare them).
+(Montgomery's trick), ≈4 µs a step.
+
+Group elements are ristretto255 encodings (§3.1); a decoded element is an Edwards point P + T,
+with T one of the four points of order dividing 4 that the encoding does not fix.  The table is
+therefore keyed by the RFC 8032 encoding of 4·P (4·(P + T) = 4·P, and 4 is invertible mod ℓ,
+so the key identifies the element): baby steps j·(4G), giant steps 4M − i·(4bG).
 """
 
 from __future__ import annotations
@@ -39,21 +43,49 @@ class DlogError(ValueError):
 # --- field-level Edwards arithmetic (private to the table walk) ---------------------------
 
 
+_INVSQRT_A_MINUS_D = 54469307008909316920995813868745141605393597292927456921205312896311721017578
+_ED_O = b"\x01" + bytes(31)  # RFC 8032 encoding of the Edwards identity (a table key)
+
+
+def _sqrt_ratio_m1(u: int, v: int) -> tuple[bool, int]:
+    """RFC 9496 §4.2 SQRT_RATIO_M1: (was_square, the non-negative root of u/v or of i·u/v)."""
+    r = u * pow(v, 3, _P) * pow(u * pow(v, 7, _P), (_P - 5) // 8, _P) % _P
+    check = v * r * r % _P
+    correct, flipped = check == u % _P, check == (-u) % _P
+    if flipped or check == (-u) * _SQRT_M1 % _P:
+        r = r * _SQRT_M1 % _P
+    if r & 1:
+        r = _P - r
+    return correct or flipped, r
+
+
 def _decode(p: Point) -> tuple[int, int]:
-    """Affine (x, y) of a canonical RFC 8032 encoding (RFC 8032 §5.1.3)."""
-    y = int.from_bytes(p, "little") & ((1 << 255) - 1)
-    sign = p[31] >> 7
-    u = (y * y - 1) % _P
-    v = (_D * y * y + 1) % _P
-    x = u * pow(v, 3, _P) * pow(u * pow(v, 7, _P), (_P - 5) // 8, _P) % _P
-    vxx = v * x * x % _P
-    if vxx == (-u) % _P:
-        x = x * _SQRT_M1 % _P
-    elif vxx != u:
-        raise DlogError("not a curve point")
-    if x & 1 != sign:
-        x = (-x) % _P
-    return x, y
+    """Affine (x, y) of 4·P for the ristretto255 encoding of P (RFC 9496 §4.3.1, then two doublings)."""
+    s = int.from_bytes(p, "little")
+    if len(p) != 32 or s >= _P or s & 1:
+        raise DlogError("not a canonical ristretto255 encoding")
+    ss = s * s % _P
+    u1, u2 = (1 - ss) % _P, (1 + ss) % _P
+    u2_sqr = u2 * u2 % _P
+    v = (-(_D * u1 * u1) - u2_sqr) % _P
+    ok, invsqrt = _sqrt_ratio_m1(1, v * u2_sqr % _P)
+    den_x = invsqrt * u2 % _P
+    den_y = invsqrt * den_x * v % _P
+    x = 2 * s * den_x % _P
+    if x & 1:
+        x = _P - x
+    y = u1 * den_y % _P
+    if not ok or (x * y % _P) & 1 or y == 0:
+        raise DlogError("not a ristretto255 encoding")
+    X, Y, Z = x, y, 1
+    for _ in range(2):  # dbl-2008-hwcd with a = −1
+        a, b, c = X * X % _P, Y * Y % _P, 2 * Z * Z % _P
+        e = ((X + Y) * (X + Y) - a - b) % _P
+        g = (b - a) % _P
+        f, h = (g - c) % _P, (-a - b) % _P
+        X, Y, Z = e * f % _P, g * h % _P, f * g % _P
+    zi = pow(Z, _P - 2, _P)
+    return X * zi % _P, Y * zi % _P
 
 
 def _niels(x: int, y: int) -> tuple[int, int, int]:
@@ -102,7 +134,7 @@ def _baby_table(b: int) -> dict[bytes, int]:
     for size, table in _tables.items():
         if size >= b:
             return table
-    table: dict[bytes, int] = {IDENTITY: 0}
+    table: dict[bytes, int] = {_ED_O: 0}
     gx, gy = _decode(G)
     step = _niels(gx, gy)
     x, y = gx, gy
@@ -127,8 +159,8 @@ def dlog(m_point: Point, bound: int) -> int:
     table = _baby_table(b)
     b = max(b, len(table))
     steps = bound // b + 1
-    if m_point in table:
-        return _check(table[m_point], bound)
+    if m_point == IDENTITY:
+        return 0
     gx, gy = _decode(group.base_mul(b))
     minus_giant = _niels((-gx) % _P, gy)
     current = m_point

@@ -6,13 +6,18 @@ the cofactorless equation; @noble/curves uses the cofactored one).  Gongjue fixe
 rule, identical in Python and in the browser module (``verifySignature`` in
 web/static/booth/gongjue-crypto.js):
 
-- the public key A and the signature's R are canonical encodings of points of the prime-order
-  subgroup, not the identity and not of small order (``group.is_valid``: the §3.1 point rule);
+- the public key A and the signature's R are canonical RFC 8032 encodings of points of the
+  prime-order subgroup of Ed25519, not the identity and not of small order (``is_valid_point``,
+  libsodium's ``crypto_core_ed25519_is_valid_point``).  These are Ed25519 encodings, not the
+  ristretto255 encodings of the ballot group (``voting.crypto.group``);
 - the signature's S is a canonical scalar, S < ℓ;
 - the cofactorless equation holds: S·G = R + k·A with k = int_le(SHA-512(R ‖ A ‖ M)) mod ℓ.
 
-Given the first two checks, libsodium's ``crypto_sign_open`` computes exactly the cofactorless
-equation (it re-encodes S·G − k·A and compares the bytes with R), so it is used for the last.
+Given a valid A and S < ℓ, libsodium's ``crypto_sign_open`` computes exactly the cofactorless
+equation (it re-encodes S·G − k·A and compares the bytes with R, and refuses a small-order R), so
+it is used for the last; when the equation holds, R is then necessarily a valid point, and R's
+own check (which costs an ℓ·R multiplication) runs only to name the failure of a refused
+signature.
 """
 
 from __future__ import annotations
@@ -20,17 +25,28 @@ from __future__ import annotations
 import nacl.bindings
 import nacl.exceptions
 
-from voting.crypto import group
+from nacl._sodium import lib as _nacl_lib
+
 from voting.crypto.group import L
+
+_ED_IDENTITY = b"\x01" + bytes(31)
 
 
 class SignatureError(ValueError):
     """A public key or signature refused by the rule of SPEC §3.6."""
 
 
+def is_valid_point(p: bytes) -> bool:
+    """A canonical RFC 8032 encoding of an Ed25519 point of the prime-order subgroup, not of small order."""
+    if not isinstance(p, (bytes, bytearray)) or len(p) != 32:
+        return False
+    p = bytes(p)
+    return p != _ED_IDENTITY and _nacl_lib.crypto_core_ed25519_is_valid_point(p) == 1
+
+
 def is_valid_public_key(public_key: bytes) -> bool:
     """A is a canonical prime-order-subgroup point, not the identity, not of small order."""
-    return isinstance(public_key, (bytes, bytearray)) and group.is_valid(bytes(public_key))
+    return is_valid_point(public_key)
 
 
 def check_public_key(public_key: bytes, *, what: str = "public key") -> bytes:
@@ -46,11 +62,17 @@ def verify(public_key: bytes, message: bytes, signature: bytes) -> None:
     if not isinstance(signature, (bytes, bytearray)) or len(signature) != 64:
         raise SignatureError("signature: expected 64 bytes")
     r, s = bytes(signature[:32]), int.from_bytes(signature[32:], "little")
-    if not group.is_valid(r):
+    if s < L:
+        try:
+            nacl.bindings.crypto_sign_open(bytes(signature) + bytes(message), bytes(public_key))
+            # The equation held: libsodium re-encoded S·G − k·A (a point of the prime-order
+            # subgroup, A being valid) and found R's bytes, and it refuses a small-order R, so R
+            # is a valid point; its own check (an ℓ·R multiplication) would repeat that.
+            return
+        except (nacl.exceptions.BadSignatureError, nacl.exceptions.CryptoError, ValueError):
+            pass
+    if not is_valid_point(r):
         raise SignatureError("signature: R is not a point of the prime-order subgroup")
     if s >= L:
         raise SignatureError("signature: S is not reduced modulo ℓ")
-    try:
-        nacl.bindings.crypto_sign_open(bytes(signature) + bytes(message), bytes(public_key))
-    except (nacl.exceptions.BadSignatureError, nacl.exceptions.CryptoError, ValueError):
-        raise SignatureError("signature does not verify") from None
+    raise SignatureError("signature does not verify")

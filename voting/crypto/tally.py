@@ -24,12 +24,11 @@ import os
 from dataclasses import dataclass
 from typing import Sequence
 
-from nacl._sodium import ffi, lib
-
 from voting.crypto import group
 from voting.crypto.ballot import ItemShape, VerifiedBallot, VerifiedOpenBallot
 from voting.crypto.elgamal import Ciphertext
 from voting.crypto.group import IDENTITY, GroupError, Point
+from voting.crypto.group import _B32, _add as _sodium_add
 
 
 class TallyError(ValueError):
@@ -95,9 +94,10 @@ class Aggregates:
 def _add(p: Point | None, q: Point) -> Point:
     if p is None:
         return q
-    out = ffi.new("unsigned char[32]")
-    lib.crypto_core_ed25519_add(out, p, q)
-    return bytes(out)
+    out = _B32()
+    if _sodium_add(out, p, q) != 0:
+        raise GroupError("point addition on an invalid encoding")
+    return out.raw
 
 
 def _small_mul(k: int, p: Point) -> Point:

@@ -12,6 +12,7 @@ Scalars are passed as their 32 bytes (``group.scalar_to_bytes``), never as ``int
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 from voting.crypto.group import L
@@ -41,15 +42,30 @@ def encode_field(f: bytes | str | int) -> bytes:
 
 
 _LEN32 = (32).to_bytes(4, "big")
+_LEN4 = (4).to_bytes(4, "big")
+
+
+@functools.lru_cache(maxsize=4096)
+def _enc_text(s: str) -> bytes:
+    """enc(s) for a text field (tags and item ids repeat in every proof of an audit: cached)."""
+    b = s.encode("utf-8")
+    return len(b).to_bytes(4, "big") + b
 
 
 def challenge(tag: str, *fields: bytes | str | int) -> int:
     """c = int_le(SHA-512(enc(tag) ‖ enc(f1) ‖ …)) mod ℓ."""
-    parts = [encode_field(tag)]
+    parts = [_enc_text(tag) if type(tag) is str else encode_field(tag)]
+    append = parts.append
     for f in fields:
-        if type(f) is bytes and len(f) == 32:  # points, fingerprints, keys: the hot path
-            parts.append(_LEN32)
-            parts.append(f)
+        t = type(f)
+        if t is bytes and len(f) == 32:  # points, fingerprints, keys: the hot path
+            append(_LEN32)
+            append(f)
+        elif t is str:
+            append(_enc_text(f))
+        elif t is int and 0 <= f < 2**32:
+            append(_LEN4)
+            append(f.to_bytes(4, "big"))
         else:
-            parts.append(encode_field(f))
+            append(encode_field(f))
     return int.from_bytes(hashlib.sha512(b"".join(parts)).digest(), "little") % L

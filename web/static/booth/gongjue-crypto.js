@@ -1,7 +1,8 @@
 // gongjue-crypto.js — the voting booth's cryptography (docs/SPEC.md §3 and §4).
 //
 // One ES module, no build step.  It derives the voter's credential key from the printed code
-// (§4), encrypts a ballot with exponential ElGamal over the prime-order subgroup of Ed25519,
+// (§4), encrypts a ballot with exponential ElGamal in the prime-order group ristretto255
+// (RFC 9496: the prime-order group of Ed25519 with its own encoding, SPEC §3.1),
 // proves every selection is 0 or 1 and every item's selection count is in range (compact
 // disjunctive Chaum–Pedersen proofs, §3), signs the ballot with Ed25519 (RFC 8032), computes
 // its tracking code, and reveals a ballot's nonces for a cast-or-audit (Benaloh) check.
@@ -22,6 +23,9 @@
 //   parseStrictJson(text) → value (duplicate keys, 1.0, 1e0, |n| ≥ 2^53 refused; SPEC §1)
 //   verifySignature(publicKey, message, signature) → boolean (the Ed25519 rule, SPEC §3.6)
 //   checkCredentialKey(hex) → point, or CryptoError('voter') (the same rule for keys)
+//   decodePoint(hex, {allowIdentity?}) → group element (ristretto255), or CryptoError('point'|'identity')
+//   pointHex(P), baseMul(k), encrypt(m, r, K): group elements are ristretto255 points;
+//   credential keys and signatures stay Ed25519 (RFC 8032 encodings).
 //   canonicalJson(value) → RFC 8785 text
 //   roundFingerprint({origin, roundId, secrecy, agenda, rules, roll, jointKey}) → hex (SPEC §3.6)
 // Every refusal of received data throws CryptoError with a `kind` naming the failed check.
@@ -30,13 +34,16 @@
 // (see ../vendor/noble-curves/VERSIONS.txt), imported by relative URL so that the same file
 // loads in a browser and in node.
 
-import { ed25519 } from '../vendor/noble-curves/ed25519.js';
+import { ed25519, ristretto255 } from '../vendor/noble-curves/ed25519.js';
 import { sha256, sha512 } from '../vendor/noble-hashes/sha2.js';
 import { hkdf } from '../vendor/noble-hashes/hkdf.js';
 
-const Point = ed25519.Point;
+// The ballot group: ristretto255 (SPEC §3.1).  Ed25519 points appear only in keys and signatures.
+const Point = ristretto255.Point;
 const G = Point.BASE;
 const O = Point.ZERO;
+const EdPoint = ed25519.Point;
+const edG = EdPoint.BASE;
 
 /** ℓ, the order of the prime-order subgroup (SPEC §3.1). */
 export const L = Point.Fn.ORDER;
@@ -136,21 +143,37 @@ export function decodeScalar(hex) {
 export const pointHex = (P) => toHex(P.toBytes());
 
 /**
- * Decode a received point and check it is valid (SPEC §3.1): canonical encoding, on the curve,
- * in the prime-order subgroup, not of small order; the identity only if `allowIdentity`.
+ * Decode a received group element (SPEC §3.1): a canonical ristretto255 encoding (RFC 9496
+ * §4.3.1; every one that decodes is an element of the prime-order group, so there is no subgroup
+ * or small-order check to make); the identity (32 zero bytes) only if `allowIdentity`.
  */
 export function decodePoint(hex, { allowIdentity = false } = {}) {
   if (typeof hex !== 'string' || !HEX64.test(hex)) throw new CryptoError('point', 'point is not 64 lowercase hex characters');
   let P;
   try {
-    P = Point.fromHex(hex, false); // strict RFC 8032: y < p, no x = 0 with the sign bit set
+    P = Point.fromHex(hex);
+  } catch (e) {
+    throw new CryptoError('point', `point encoding is not a canonical ristretto255 encoding (${e.message})`);
+  }
+  if (P.is0() && !allowIdentity) {
+    throw new CryptoError('identity', 'point is the identity where the identity is not allowed');
+  }
+  return P;
+}
+
+/**
+ * Decode an Ed25519 public key or signature R (SPEC §3.6): canonical RFC 8032 encoding, on the
+ * curve, in the prime-order subgroup, not the identity, not of small order.
+ */
+function decodeEdPoint(hex) {
+  if (typeof hex !== 'string' || !HEX64.test(hex)) throw new CryptoError('point', 'point is not 64 lowercase hex characters');
+  let P;
+  try {
+    P = EdPoint.fromHex(hex, false); // strict RFC 8032: y < p, no x = 0 with the sign bit set
   } catch (e) {
     throw new CryptoError('point', `point encoding is not a canonical curve point (${e.message})`);
   }
-  if (P.is0()) {
-    if (allowIdentity) return P;
-    throw new CryptoError('identity', 'point is the identity where the identity is not allowed');
-  }
+  if (P.is0()) throw new CryptoError('identity', 'point is the identity where the identity is not allowed');
   if (P.isSmallOrder()) throw new CryptoError('point', 'point is of small order');
   if (!P.isTorsionFree()) throw new CryptoError('point', 'point is not in the prime-order subgroup');
   return P;
@@ -165,14 +188,14 @@ export function decodePoint(hex, { allowIdentity = false } = {}) {
 export function verifySignature(publicKey, message, signature) {
   let A, R;
   try {
-    A = decodePoint(typeof publicKey === 'string' ? publicKey : toHex(publicKey));
+    A = decodeEdPoint(typeof publicKey === 'string' ? publicKey : toHex(publicKey));
     const sig = typeof signature === 'string' ? fromHex(signature) : signature;
     if (!(sig instanceof Uint8Array) || sig.length !== 64) return false;
-    R = decodePoint(toHex(sig.subarray(0, 32)));
+    R = decodeEdPoint(toHex(sig.subarray(0, 32)));
     const S = intLE(sig.subarray(32));
     if (S >= L) return false;
     const k = mod(intLE(sha512(concat(sig.subarray(0, 32), A.toBytes(), message))));
-    return mulPublic(G, S).equals(R.add(mulPublic(A, k)));
+    return mulPublic(edG, S).equals(R.add(mulPublic(A, k)));
   } catch (e) {
     if (e instanceof CryptoError) return false;
     throw e;
@@ -182,7 +205,7 @@ export function verifySignature(publicKey, message, signature) {
 /** A credential public key (hex) valid under the Ed25519 rule of SPEC §3.6, or CryptoError('voter'). */
 export function checkCredentialKey(hex) {
   try {
-    return decodePoint(hex);
+    return decodeEdPoint(hex);
   } catch {
     throw new CryptoError('voter', 'voter key is not a valid credential key (Ed25519 rule, SPEC §3.6)');
   }
