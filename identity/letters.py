@@ -293,7 +293,7 @@ _DOCUMENT = """<!DOCTYPE html>
 * {{ box-sizing: border-box; }}
 body {{ margin: 0; font-family: "Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", sans-serif;
        font-size: 12pt; line-height: 1.45; color: #000; }}
-.letter {{ page-break-after: always; break-after: page; }}
+.letter {{ page-break-after: always; break-after: page; position: relative; }}
 .letter:last-child {{ page-break-after: auto; break-after: auto; }}
 h1 {{ font-size: 19pt; margin: 0 0 1mm; }}
 h2 {{ font-size: 14pt; margin: 3mm 0 1mm; }}
@@ -308,6 +308,7 @@ ol.steps {{ padding-left: 7mm; margin: 2mm 0; }}
 ol.steps li {{ margin-bottom: 1mm; }}
 .warn {{ border: 2px solid #000; padding: 2mm 4mm; margin-top: 4mm; font-weight: bold; }}
 .small {{ font-size: 9pt; color: #444; }}
+.warn.sample {{ position: absolute; top: 0; left: 0; right: 0; margin: 0; background: #fff; }} /* over the heading: no extra page */
 </style>
 </head>
 <body>

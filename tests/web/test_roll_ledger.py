@@ -84,7 +84,10 @@ def test_public_figures_come_from_the_ledger_and_tampering_shows_an_error(engine
         s.execute(text("UPDATE identity_roll_parts SET area = area * 10"))
     page = client.get("/estates/maple-court")
     assert page.status_code == 500
-    assert "与账本不符" in page.text and "does not match its ledger entry" in page.text
+    assert "与账本不符" in page.text and "does not match its ledger entry" not in page.text  # Chinese page
+    english = client.get("/estates/maple-court", cookies={"gongjue_lang": "en"})
+    assert english.status_code == 500 and "does not match its ledger entry" in english.text
+    assert "与账本不符" not in english.text
     assert "2,785.50" not in page.text and "2785.50" not in page.text
     api = client.get("/api/v1/estates/maple-court")
     assert api.status_code == 500 and "does not match its ledger entry" in api.text
