@@ -2,8 +2,9 @@
 
 The database is SQLite by default (a file under ./var) or any SQLAlchemy URL given in
 GONGJUE_DATABASE_URL (PostgreSQL in production).  Each package owns its own tables and its own
-Alembic branch under migrations/versions/ (revision ids ``<package>_<nnnn>``); ``migrate``
-brings a database to every head.
+Alembic branch in ``<package>/migrations/versions/`` (revision ids ``<package>_<nnnn>``), shipped
+inside the installed package; the Alembic environment is ``ledger/migrations/env.py``.
+``migrate`` brings a database to every head.
 
 Two kinds of transaction (SPEC §2.9):
 
@@ -29,7 +30,21 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 DEFAULT_URL = "sqlite:///var/gongjue.db"
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"  # env.py and the revision template
+PACKAGES = ("identity", "ledger", "voting", "web")  # each has <package>/migrations/versions/
+
+
+def version_locations() -> list[Path]:
+    """Every package's revision folder, found through the installed packages (not the work tree)."""
+    import importlib.util
+
+    found = []
+    for package in PACKAGES:
+        spec = importlib.util.find_spec(f"{package}.migrations.versions")
+        if spec is None or not spec.submodule_search_locations:
+            raise RuntimeError(f"the migrations of package {package!r} are not installed")
+        found.append(Path(list(spec.submodule_search_locations)[0]))
+    return found
 
 
 class Base(DeclarativeBase):
@@ -123,15 +138,22 @@ def reading(engine: Engine) -> Iterator[Session]:
                     conn.invalidate()
 
 
-def migrate(engine: Engine) -> None:
-    """Upgrade the database to every package's head revision."""
-    from alembic import command
+def alembic_config():  # noqa: ANN201 — alembic.config.Config, imported late
+    """The Alembic configuration: the environment in ledger/migrations, every package's revisions."""
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("path_separator", "os")
-    cfg.set_main_option("version_locations", str(MIGRATIONS / "versions"))
+    cfg.set_main_option("version_locations", os.pathsep.join(str(p) for p in version_locations()))
+    return cfg
+
+
+def migrate(engine: Engine, target: str = "heads") -> None:
+    """Upgrade the database to ``target`` (default: every package's head revision)."""
+    from alembic import command
+
+    cfg = alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "heads")
+        command.upgrade(cfg, target)

@@ -6,12 +6,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import func, select, text
 
 from identity import staff as staff_store
-from ledger.db import MIGRATIONS, make_engine, transaction
+from ledger.db import make_engine, migrate, transaction
 from tests.conftest import _postgres_engine
 from tests.web.conftest import PASSWORD, TestClient, add_staff, csrf_of, sign_in
 from web import cli, limits, sessions
@@ -147,13 +145,7 @@ def test_cli_totp_off_for_a_lost_phone(database, capsys):
 
 
 def _alembic(engine, target: str) -> None:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.set_main_option("path_separator", "os")
-    cfg.set_main_option("version_locations", str(MIGRATIONS / "versions"))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, target)
+    migrate(engine, target)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
