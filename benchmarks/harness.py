@@ -39,6 +39,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Self
 
 import httpx
 
@@ -302,7 +303,7 @@ class Server:
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
-    def start(self) -> Server:
+    def start(self) -> Self:
         if self.proc is not None and self.proc.poll() is None:
             raise RuntimeError("the server is running already")
         cmd = [sys.executable, "-m", "uvicorn", "web.app:create_app", "--factory", "--host", "127.0.0.1",
@@ -364,7 +365,7 @@ class Server:
             return
         self.kill(signal.SIGTERM)
 
-    def __enter__(self) -> Server:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -423,7 +424,7 @@ def gongjue(*args: str, env: dict | None = None, timeout: float = 600) -> subpro
     full = {**os.environ, **(env or {})}
     full["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), full.get("PYTHONPATH", "")) if p)
     return subprocess.run([sys.executable, "-m", "web.cli", *args], cwd=ROOT, env=full, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, check=False)
 
 
 def export(db_url: str, slug: str, out: Path) -> Path:
