@@ -451,5 +451,89 @@ def entries(bundle: Path) -> list[dict]:
     return out
 
 
-__all__ = ["Election", "Server", "Voter", "cast", "client", "entries", "export", "free_port", "gongjue",
+# --- checking acknowledged receipts against an exported bundle ----------------------------------------
+
+
+@dataclass
+class ReceiptCheck:
+    """What ``check_receipts`` found: receipts whose ballot is in the bundle at its seq with its
+    tracking code (``found``), those that are not (``lost``, with why), the ballot entries of the
+    bundle, and the distinct checkpoints handed out that are consistent with the bundle's final one."""
+
+    acknowledged: int
+    found: int
+    lost: list[str]
+    ballot_entries: int
+    checkpoints: int
+    inconsistent: list[str]
+    final_size: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.lost and not self.inconsistent
+
+
+def check_receipts(bundle: Path, receipts: list[dict]) -> ReceiptCheck:
+    """Check every receipt against the exported ``bundle``: its checkpoint signed by the bundle's
+    log key and its inclusion proof (ledger.receipt.verify_receipt); the entry at its ``seq`` in the
+    bundle is byte for byte the receipt's entry, a ``ballot`` whose tracking code is the receipt's;
+    and every distinct checkpoint handed out is a prefix of the final log: an RFC 9162 consistency
+    proof from its size to the bundle's final checkpoint, built from the bundle's entries and
+    checked with ledger.proof.verify_consistency."""
+    from ledger import proof, tree
+    from ledger.checkpoint import open_checkpoint
+    from ledger.note import parse_vkey
+    from ledger.receipt import ReceiptError, verify_receipt
+    from voting.crypto.ballot import tracking_code
+
+    bundle = Path(bundle)
+    vkey = (bundle / "log.vkey").read_text(encoding="ascii").strip()
+    verifier = parse_vkey(vkey)
+    lines = [line.rstrip("\n") for line in (bundle / "entries.jsonl").read_text(encoding="utf-8").splitlines()
+             if line.strip()]
+    origin = json.loads(lines[0])["body"]["origin"]
+    final = open_checkpoint((bundle / "checkpoint").read_text(encoding="utf-8"), verifier, origin)
+    hashes: list[bytes] = []
+
+    def read(indexes):
+        return [hashes[i] for i in indexes]
+
+    for n, line in enumerate(lines):
+        hashes.extend(tree.stored_hashes_for_leaf(n, tree.leaf_hash(line.encode("utf-8")), read))
+    inconsistent = []
+    if final.size != len(lines) or tree.tree_hash(final.size, read) != final.root:
+        inconsistent.append(f"the bundle's checkpoint (size {final.size}) is not the root of its {len(lines)} entries")
+    ballots = sum(1 for line in lines if json.loads(line)["type"] == "ballot")
+    lost, found, seen = [], 0, {}
+    for r in receipts:
+        where = f"seq {r.get('seq')} tracking {r.get('tracking', '')[:12]}"
+        try:
+            verify_receipt(r, vkey)
+        except ReceiptError as e:
+            lost.append(f"{where}: the receipt does not verify: {e}")
+            continue
+        seq = r["seq"]
+        if seq >= len(lines) or lines[seq] != r["entry"]:
+            lost.append(f"{where}: not in the ledger at that seq")
+            continue
+        parsed = json.loads(lines[seq])
+        if parsed["type"] != "ballot" or tracking_code(json.loads(parsed["body"]["ballot"]) if isinstance(
+                parsed["body"]["ballot"], str) else parsed["body"]["ballot"])[0] != r["tracking"]:
+            lost.append(f"{where}: the entry at that seq is not that ballot")
+            continue
+        found += 1
+        seen[r["checkpoint"]] = None
+    for note in seen:
+        cp = open_checkpoint(note, verifier, origin)
+        try:
+            if cp.size > final.size:
+                raise proof.ProofError(f"size {cp.size} beyond the final size {final.size}")
+            proof.verify_consistency(cp.size, final.size, cp.root, final.root,
+                                     tree.consistency_proof(final.size, cp.size, read))
+        except (proof.ProofError, ValueError) as e:
+            inconsistent.append(f"checkpoint of size {cp.size}: {e}")
+    return ReceiptCheck(len(receipts), found, lost, ballots, len(seen), inconsistent, final.size)
+
+
+__all__ = ["Election", "ReceiptCheck", "Server", "Voter", "cast", "check_receipts", "client", "entries", "export", "free_port", "gongjue",
            "make_ballots", "prepare", "round_shape", "verify"]
