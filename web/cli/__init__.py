@@ -9,12 +9,16 @@ status: 0 success, 2 refused input (with ``file:line: message`` lines on stderr)
 from __future__ import annotations
 
 import argparse
+import os
+import signal
+import sys
 
 from web.cli import credentials, dkg, ledger, roll, serve, simulate, staff, tally, trustee
 from web.cli import round as round_cli
 
 MODULES = (serve, staff, roll, tally, ledger, credentials, simulate)
 MODULES += (round_cli,)  # gongjue round (voting.rounds)
+MODULES += (__import__("web.cli.db", fromlist=["register"]),)  # gongjue db grant|check (ledger.roles)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,9 +31,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
-        status = args.handler(args)
+        try:
+            args = build_parser().parse_args(argv)
+            status = args.handler(args)
+        finally:
+            sys.stdout.flush()  # a reader that went away (``| head``) shows here, inside the try
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # ``gongjue … | head``: stop quietly, as a shell command would
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+        return 128 + signal.SIGPIPE
     return int(status or 0)
