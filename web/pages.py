@@ -12,7 +12,7 @@ from fastapi.responses import Response
 
 from identity import store
 from ledger.db import reading, transaction
-from web import sessions
+from web import notices, sessions
 from web.security import visitor
 from web.templating import templates
 
@@ -36,8 +36,10 @@ def estate(request: Request, slug: str) -> Response:
     from web import booth, owner  # the estate home's rounds and the signed-in owner (H2)
 
     me = owner.owner_session(request)
+    with reading(request.app.state.engine) as session:
+        listed = notices.estate_notices(session, slug, limit=10)  # the loop's steps, newest first (SPEC §9.6)
     return templates.TemplateResponse(request, "estate.html", {
-        "estate": view, "flash": flash, "rounds": booth.estate_rounds(request, slug),
+        "estate": view, "flash": flash, "rounds": booth.estate_rounds(request, slug), "notices": listed,
         "owner": me if me is not None and me.estate == slug else None})
 
 

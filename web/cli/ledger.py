@@ -296,6 +296,12 @@ def _print_report(report: verify.Report) -> None:
             print(f"  - [{verify.CHECK_NAMES.get(p.check, p.check)}] {p.message}")
 
 
+def petition_checks() -> verify.ContentChecks:
+    from voting import petition_audit  # proposals and petitions (SPEC §9.7)
+
+    return petition_audit.CHECKS
+
+
 def content_checks() -> verify.ContentChecks:
     """The election-content checks of every package above the ledger, merged (SPEC §2.8 item 7):
     estates and rolls (identity.record), credentials (identity.authority), rounds and ballots
@@ -303,7 +309,7 @@ def content_checks() -> verify.ContentChecks:
     from identity import authority, record
     from voting import round_record
 
-    return verify.ContentChecks.merge(record.CHECKS, authority.CHECKS, round_record.CHECKS)
+    return verify.ContentChecks.merge(record.CHECKS, authority.CHECKS, round_record.CHECKS, petition_checks())
 
 
 def run_checkpoint(args) -> int:  # noqa: ANN001
