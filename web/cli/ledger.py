@@ -309,7 +309,10 @@ def content_checks() -> verify.ContentChecks:
     from identity import authority, record
     from voting import round_record
 
-    return verify.ContentChecks.merge(record.CHECKS, authority.CHECKS, round_record.CHECKS, petition_checks())
+    from voting import consultation_audit  # consultations and follow-through (SPEC §10.5, §11.5)
+
+    return verify.ContentChecks.merge(record.CHECKS, authority.CHECKS, round_record.CHECKS, petition_checks(),
+                                      consultation_audit.CHECKS)
 
 
 def run_checkpoint(args) -> int:  # noqa: ANN001
