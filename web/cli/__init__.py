@@ -19,6 +19,7 @@ from web.cli import round as round_cli
 MODULES = (serve, staff, roll, tally, ledger, credentials, simulate)
 MODULES += (round_cli,)  # gongjue round (voting.rounds)
 MODULES += (__import__("web.cli.db", fromlist=["register"]),)  # gongjue db grant|check (ledger.roles)
+MODULES += (__import__("web.cli.db", fromlist=["register"]),)  # gongjue db grant|check (ledger.roles)
 
 
 def build_parser() -> argparse.ArgumentParser:
