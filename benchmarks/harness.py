@@ -46,6 +46,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 ROUND_ID = "load"
 OWNER_COOKIE = "gongjue_owner"  # web.owner.OWNER_COOKIE
+STAFF_COOKIE = "gongjue_session"  # web.security.SESSION_COOKIE
 SESSION_SECONDS = 12 * 3600
 JSON = {"content-type": "application/json"}
 MATTERS = ("hire_manager", "use_maintenance_fund", "rules_of_procedure", "rebuild", "change_common_use",
@@ -200,6 +201,24 @@ def prepare(db_url: str, *, voters: int, secrecy: str = "secret", items: tuple[s
         engine.dispose()
     people = [Voter(i, pseudonyms[i], seeds[i].hex(), tokens[i], _flat(i)) for i in range(voters)]
     return Election(db_url, slug, ROUND_ID, secrecy, people, closes, secrets_, seed)
+
+
+def staff_session(db_url: str, slug: str, role: str = "supervisor", username: str | None = None) -> str:
+    """A signed-in staff session (cookie ``gongjue_session``) holding ``role`` in ``slug``; returns the
+    token.  The account is made directly (argon2id hash of a random password; no sign-in form)."""
+    from identity import staff
+    from ledger.db import make_engine, transaction
+    from web.sessions import open_session
+
+    engine = make_engine(db_url)
+    try:
+        with transaction(engine) as s:
+            name = username or f"{role}-{secrets.token_hex(4)}"
+            account = staff.create_staff(s, name, secrets.token_urlsafe(18), by="harness")
+            staff.assign(s, name, slug, role, by="harness")
+            return open_session(s, account)
+    finally:
+        engine.dispose()
 
 
 # --- ballots, made before any timing ---------------------------------------------------------------
@@ -536,4 +555,4 @@ def check_receipts(bundle: Path, receipts: list[dict]) -> ReceiptCheck:
 
 
 __all__ = ["Election", "ReceiptCheck", "Server", "Voter", "cast", "check_receipts", "client", "entries", "export", "free_port", "gongjue",
-           "make_ballots", "prepare", "round_shape", "verify"]
+           "make_ballots", "prepare", "round_shape", "staff_session", "verify"]
