@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ledger.bundle import CHECKPOINT, ENTRIES, HISTORY, VKEY
-from ledger.checkpoint import Checkpoint, CheckpointError, open_checkpoint
+from ledger.checkpoint import Checkpoint, CheckpointError, open_checkpoint, parse_checkpoint
 from ledger.entry import ZERO_PREV, EntryError, ParsedEntry, parse_entry
 from ledger.note import NoteError, Verifier, parse_vkey
 from ledger.tree import RootBuilder
@@ -248,12 +248,19 @@ def _verify(source: BundleSource, given: list[tuple[str, str]], progress, report
         report.add("signature", f"{CHECKPOINT}: {exc}")
         return
     report.origin, report.size, report.root = cp.origin, cp.size, cp.root.hex()
-    olds = _old_checkpoints(source, given, verifier, cp.origin, report)
-    sizes = {cp.size} | {old.size for _, old, _ in olds}
-    ctx = VerifyContext(cp.origin, verifier.vkey, jobs, report.counts)  # whole-log checks (ballots) use every job
     entry_jobs = jobs if cp.size >= 4 * CHUNK else 1  # worker start-up is not worth it for small logs
+    pending = _start_old_checkpoints(source, given, verifier, cp.origin, jobs if entry_jobs == 1 else 1)
+    if pending is None:
+        olds = _old_checkpoints(source, given, verifier, cp.origin, report)
+        sizes = {cp.size} | {old.size for _, old, _ in olds}
+    else:  # signatures checked by workers while the entries are walked; sizes from the unverified notes
+        sizes = {cp.size} | pending.sizes
+    ctx = VerifyContext(cp.origin, verifier.vkey, jobs, report.counts)  # whole-log checks (ballots) use every job
     kept: list[ParsedEntry] | None = [] if checks.whole_log else None
+    mark = len(report.problems)
     roots = _check_entries(source, cp, ctx, sizes, progress, report, entry_jobs, checks, kept)
+    if pending is not None:
+        olds = pending.finish(report, mark)
     _check_roots(cp, olds, roots, report)
     _check_whole_log(source, ctx, checks, report, kept)
 
@@ -271,6 +278,74 @@ def _old_checkpoints(source: BundleSource, given: list[tuple[str, str]], verifie
             report.add("signature", f"checkpoint {label}: {exc}")
     report.checkpoints = sorted({old.size for _, old, _ in olds})
     return olds
+
+
+PARALLEL_CHECKPOINTS = 512
+"""From this many older checkpoints on (a bundle holds one per cast), their signatures are checked
+by worker processes while the main process walks the entries (``_start_old_checkpoints``)."""
+
+
+def _open_all(texts: list[str], verifier: Verifier, origin: str) -> list:
+    """The Checkpoint, or the CheckpointError's message, of each note text: a worker's part."""
+    out: list = []
+    for text in texts:
+        try:
+            out.append(open_checkpoint(text, verifier, origin))
+        except CheckpointError as exc:
+            out.append(str(exc))
+    return out
+
+
+class _PendingCheckpoints:
+    """Older checkpoints being opened by workers: ``sizes`` (read without the signature, only to
+    know where the walk keeps a root) now, the verified list with ``finish``."""
+
+    def __init__(self, items: list[tuple[str, str, str]], verifier: Verifier, origin: str, jobs: int) -> None:
+        self.labels = [(label, group) for label, _, group in items]
+        self.sizes: set[int] = set()
+        for _, text, _ in items:
+            try:
+                self.sizes.add(parse_checkpoint(text).size)
+            except CheckpointError:
+                pass  # refused with its message by ``finish``
+        self.pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"))
+        step = max(64, len(items) // (4 * jobs) + 1)
+        texts = [text for _, text, _ in items]
+        self.futures = [self.pool.submit(_open_all, texts[i:i + step], verifier, origin)
+                        for i in range(0, len(texts), step)]
+
+    def finish(self, report: Report, mark: int) -> list[tuple[str, Checkpoint, str]]:
+        """The opened checkpoints (as ``_old_checkpoints``); their problems go where
+        ``_old_checkpoints`` would have put them, before the ones found after ``mark``."""
+        try:
+            done = [got for f in self.futures for got in f.result()]
+        finally:
+            self.pool.shutdown()
+        olds, found = [], []
+        for (label, group), got in zip(self.labels, done):
+            if isinstance(got, str):
+                found.append(Problem("signature", f"checkpoint {label}: {got}"))
+            else:
+                olds.append((label, got, group))
+        report.problems[mark:mark] = found
+        del report.problems[MAX_PROBLEMS:]
+        report.checkpoints = sorted({old.size for _, old, _ in olds})
+        return olds
+
+
+def _start_old_checkpoints(source: BundleSource, given: list[tuple[str, str]], verifier: Verifier, origin: str,
+                           jobs: int) -> _PendingCheckpoints | None:
+    """Start opening the older checkpoints in ``jobs`` workers, or None (few, one job, unreadable
+    text): then ``_old_checkpoints`` opens them here, as always."""
+    names = [name for name in sorted(source.names()) if name.startswith(HISTORY + "/")]
+    if jobs <= 1 or len(names) + len(given) < PARALLEL_CHECKPOINTS:
+        return None
+    try:
+        items = [(n, source.read_text(n), "bundle") for n in names]
+    except UnicodeDecodeError:
+        return None
+    items += [(label, text, "given") for label, text in given]
+    return _PendingCheckpoints(items, verifier, origin, jobs)
 
 
 def _check_entries(source: BundleSource, cp: Checkpoint, ctx: VerifyContext, sizes: set[int], progress,

@@ -338,11 +338,11 @@ def _compare_counts(stated: list, mine: tuple[tally.ItemCount, ...], seq: int, o
         out.add(seq, f"计数与重算不符 / round.close counts: {difference}")
 
 
-def _check_close(rec: RoundEntries, counted: list, out: RoundAudit) -> None:
+def _check_close(rec: RoundEntries, counted: list, out: RoundAudit, jobs: int = 1) -> None:
     ann = rec.announcement
     fp = bytes.fromhex(ann.fingerprint)
-    if ann.secrecy == "secret":
-        out.aggregates = tally.tally_secret(counted, fingerprint=fp, items=ann.items)
+    if ann.secrecy == "secret":  # the columns (item, selection, α or β) summed over ``jobs`` processes
+        out.aggregates = tally.tally_secret(counted, fingerprint=fp, items=ann.items, workers=max(1, jobs))
     else:
         out.counts = tally.tally_open(counted, fingerprint=fp, items=ann.items)
     out.weight = sum(w for _, w in counted)
@@ -396,7 +396,7 @@ def audit_round(entries: Sequence[ParsedEntry], rec: RoundEntries, origin: str, 
         with ballots_.remembering_tracking():  # paper ballots ask for the codes the verifier computed
             counted = _count_ballots(entries, rec, out, jobs, registry_at)
             counted = _count_paper(entries, rec, out, counted, registry_at)
-        _check_close(rec, counted, out)
+        _check_close(rec, counted, out, jobs)
         _check_count(entries, rec, out)
     except (tally.TallyError, GroupError) as e:  # defensive: verified ballots always tally
         out.add(rec.announce_seq, f"round {rec.round_id}: {e}")
