@@ -92,6 +92,9 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(print_pages.router)  # printable notice and results announcement (H4)
     from web import notices  # the loop's notices (#12.4; types register from their own modules)
     app.include_router(notices.router)
+    from web import petitions  # owners' proposals and petitions (#12.1)
+    app.include_router(petitions.router)
+    app.include_router(petitions.api)
 
 
 def _wants_json(request: Request) -> bool:
