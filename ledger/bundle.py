@@ -6,6 +6,7 @@ Layout (a directory, or the same files at the top of a .zip)::
     checkpoint        the latest signed checkpoint (with any witness cosignatures)
     log.vkey          the log's verifier key (signed-note form) and "\\n"
     checkpoints/<n>   every earlier checkpoint the server signed, n = its size
+    timestamps/<n>.<k>.tsr  the RFC 3161 tokens of checkpoint n (DER TimeStampResp), k = 0, 1, … (§2.10)
 
 The bundle covers exactly the entries of its checkpoint: the tree size comes from the signed
 checkpoint, never from the database.
@@ -27,6 +28,7 @@ ENTRIES = "entries.jsonl"
 CHECKPOINT = "checkpoint"
 VKEY = "log.vkey"
 HISTORY = "checkpoints"
+TIMESTAMPS = "timestamps"
 
 
 class BundleError(ValueError):
@@ -52,6 +54,21 @@ def bundle_files(session: Session, log_id: int) -> list[BundleFile]:
              BundleFile(VKEY, (latest.vkey + "\n").encode("ascii"))]
     for row in checkpoint.history(session, log_id)[:-1]:
         files.append(BundleFile(f"{HISTORY}/{row.size}", checkpoint.with_cosignatures(session, row).encode("utf-8")))
+    files.extend(_token_files(session, log_id, latest.size))
+    return files
+
+
+def _token_files(session: Session, log_id: int, size: int) -> list[BundleFile]:
+    """``timestamps/<size>.<k>.tsr`` for every token of a checkpoint the bundle holds (SPEC §2.7, §2.10)."""
+    from ledger import timestamp
+
+    files, counter = [], {}
+    for row in timestamp.tokens(session, log_id):
+        if row.size > size:
+            continue
+        k = counter.get(row.size, 0)
+        counter[row.size] = k + 1
+        files.append(BundleFile(f"{TIMESTAMPS}/{row.size}.{k}.tsr", bytes(row.token)))
     return files
 
 
@@ -66,6 +83,7 @@ def write_dir(session: Session, log_id: int, out: Path) -> int:
     if (out / ENTRIES).exists() or (out / CHECKPOINT).exists():
         raise BundleError(f"{out} already holds a bundle; choose an empty directory")
     (out / HISTORY).mkdir(exist_ok=True)
+    (out / TIMESTAMPS).mkdir(exist_ok=True)
     count = 0
     for f in bundle_files(session, log_id):
         with open(out / f.path, "wb") as fh:

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp
 
 from ledger.db import make_engine
+from ledger import anchor  # timestamps and witness cosignatures, in the background (SPEC §2.10)
 from voting import scheduler
 from web import (admin, api, api_ballots, api_count, api_paper, api_rounds, api_turnout, audit, credentials, i18n,
                  owner, pages, roll_pages, signin)
@@ -60,7 +61,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """The periodic ledger self-check (web.audit) and the count scheduler (voting.scheduler)."""
-    async with audit.lifespan(app), scheduler.lifespan(app):
+    async with audit.lifespan(app), scheduler.lifespan(app), anchor.lifespan(app):  # anchor: SPEC §2.10
         yield
 
 

@@ -114,6 +114,7 @@ def audit_page(request: Request, slug: str, start: int | None = None) -> Respons
             "newer": start + PAGE if start + PAGE < current else None, "paged": paged,
             "selfcheck": selfcheck.status(session, log_id),
             "may_open": _may_open(request, slug), "rounds": round_list, "latest_time": latest_time,
+            "evidence": outside_evidence(session, log_id),  # timestamps and witnesses (SPEC §2.5, §2.10)
         }
     return templates.TemplateResponse(request, "audit/index.html", context)
 
@@ -197,6 +198,73 @@ def checkpoint_at(request: Request, slug: str, size: int) -> Response:
         if row is None:
             raise HTTPException(404, f"没有大小为 {size} 的检查点 / no checkpoint of size {size}")
         return PlainTextResponse(checkpoint.with_cosignatures(session, row))
+
+
+def outside_evidence(session, log_id: int) -> dict:  # noqa: ANN001
+    """What anchors the record outside the operator (SPEC §2.5, §2.10): each witness's largest
+    cosigned checkpoint (name, size, its cosignature time) and each TSA's latest token (size, time,
+    the bundle file name ``<size>.<n>.tsr``)."""
+    from sqlalchemy import func
+
+    from ledger import timestamp
+    from ledger.models import CheckpointRow, Cosignature
+
+    witnesses = []
+    largest = (select(Cosignature.witness, func.max(CheckpointRow.size))
+               .join(CheckpointRow, Cosignature.checkpoint_id == CheckpointRow.id)
+               .where(CheckpointRow.log_id == log_id).group_by(Cosignature.witness))
+    for vkey, size in session.execute(largest).all():
+        line = session.scalar(select(Cosignature.line).join(CheckpointRow, Cosignature.checkpoint_id == CheckpointRow.id)
+                              .where(CheckpointRow.log_id == log_id, CheckpointRow.size == size,
+                                     Cosignature.witness == vkey))
+        witnesses.append({"name": vkey.split("+", 1)[0], "vkey": vkey, "size": size, "when": _cosigned_at(line)})
+    stamps = []
+    T = timestamp.TimestampRow
+    latest = select(T.tsa, func.max(T.size)).where(T.log_id == log_id).group_by(T.tsa)
+    for tsa, size in session.execute(latest).all():
+        same = list(session.execute(select(T.id, T.tsa, T.gen_time).where(T.log_id == log_id, T.size == size)
+                                    .order_by(T.id)).all())
+        n = next(i for i, r in enumerate(same) if r[1] == tsa)
+        stamps.append({"tsa": _host(tsa), "size": size, "when": same[n][2], "file": f"{size}.{n}.tsr"})
+    return {"witnesses": sorted(witnesses, key=lambda w: w["name"]), "timestamps": sorted(stamps, key=lambda t: t["tsa"])}
+
+
+def _cosigned_at(line: str | None) -> datetime | None:
+    import base64
+    import binascii
+
+    try:
+        raw = base64.b64decode(line.rstrip("\n").rsplit(" ", 1)[1], validate=True)
+        return datetime.fromtimestamp(int.from_bytes(raw[4:12], "big"), UTC)
+    except (AttributeError, IndexError, ValueError, binascii.Error, OverflowError, OSError):
+        return None
+
+
+def _host(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).netloc or url
+
+
+TOKEN_FILE = re.compile(r"(0|[1-9][0-9]{0,18})\.(0|[1-9][0-9]{0,3})\.tsr\Z")
+
+
+@router.get("/estates/{slug}/audit/timestamps/{name}")
+def timestamp_token(request: Request, slug: str, name: str) -> Response:
+    """A token of the bundle (``timestamps/<size>.<n>.tsr``, SPEC §2.10): the TSA's DER reply."""
+    from ledger import timestamp
+
+    match = TOKEN_FILE.match(name)
+    if match is None:
+        raise HTTPException(404, "时间戳文件名应为 <大小>.<序号>.tsr / a token is named <size>.<n>.tsr")
+    size, n = int(match.group(1)), int(match.group(2))
+    with reading(request.app.state.engine) as session:
+        row = checkpoint.at_size(session, _log_id(session, slug), size)
+        found = timestamp.tokens_of(session, row) if row is not None else []
+        if n >= len(found):
+            raise HTTPException(404, f"没有这个时间戳 / no token {name}")
+        return Response(bytes(found[n].token), media_type=timestamp.REPLY_TYPE,
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @router.get("/estates/{slug}/audit/log.vkey")

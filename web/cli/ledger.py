@@ -21,6 +21,7 @@ from ledger.db import migrated_engine, reading, transaction
 from ledger.note import COSIGNATURE_V1, NoteError, cosign, parse_skey, parse_vkey
 from ledger.proof import ProofError, verify_consistency
 from ledger.recheck import recheck
+from web.cli import witness as witness_cli
 
 
 def register(sub) -> None:  # noqa: ANN001
@@ -46,6 +47,8 @@ def register(sub) -> None:  # noqa: ANN001
                    help="worker processes for large bundles (default: every core)")
     p.add_argument("--openings", type=Path, metavar="ODIR",
                    help="check each roll entry against ODIR/roll-<version>.json (the openings an auditor holds)")
+    p.add_argument("--tsa-roots", type=Path, metavar="FILE", help="PEM roots the timestamp tokens must chain to (§2.10)")
+    p.add_argument("--witness", action="append", default=[], metavar="VKEY|FILE", help="a witness whose cosignatures must verify")
     p.set_defaults(handler=run_verify)
 
     p = sub.add_parser("checkpoint", help="立即签署检查点 / sign a checkpoint now",
@@ -78,6 +81,7 @@ def register(sub) -> None:  # noqa: ANN001
                    help="this witness's own record of what it cosigned (default var/witness)")
     p.add_argument("--log-vkey", type=Path, metavar="FILE", help="the log's verifier key (pinned on first use)")
     p.set_defaults(handler=run_cosign)
+    witness_cli.register_witness(w)  # gongjue witness serve (c2sp.org/tlog-witness, SPEC §2.5)
 
 
 def _origin(slug: str) -> str:
@@ -178,12 +182,14 @@ def run_verify(args) -> int:  # noqa: ANN001
                                   progress=_progress_bar if show else None)
     if show:
         print(file=sys.stderr)
+    evidence = witness_cli.check_evidence(args, report)  # timestamps and cosignatures (SPEC §2.10)
     if args.json:
         found = report.to_json()
         found["checks"] = check_counts(report)
         found["jobs"] = max(1, args.jobs)
         if args.openings is not None:
             found["openings"] = sorted(opened)
+        found.update(evidence)
         print(json.dumps(found, ensure_ascii=False, indent=2))
     else:
         _print_report(report)
