@@ -270,7 +270,7 @@ class Book:
             except (authority.AuthorityError, KeyError, TypeError, ValueError):
                 pass  # identity.authority.CHECKS reports it
             return
-        if e.type.startswith("follow"):
+        if e.type in follow.TYPES or e.type == "round.result":
             self.follows.apply(e)
             return
         if e.type not in TYPES:

@@ -158,8 +158,11 @@ def load(engine: Engine, slug: str) -> tuple[object, fw.Book, list[Decision]]:
     out = []
     for seq, (rid, body) in sorted(bk.results.items()):
         agenda = (rounds.get(rid) or {}).get("agenda") or {}
+        tallied = body.get("tally", {}).get("items") or {}
+        order = [i.get("id") for i in agenda.get("items", []) if isinstance(i, dict)]
         by_id = {i.get("id"): i for i in agenda.get("items", []) if isinstance(i, dict)}
-        for item_id, item in (body.get("tally", {}).get("items") or {}).items():
+        for item_id in order + sorted(set(tallied) - set(order)):  # agenda order (the entry's keys are sorted)
+            item = tallied.get(item_id)
             if isinstance(item, dict) and item.get("outcome") in fw.PASSED:
                 a = by_id.get(item_id, {})
                 out.append(Decision(rid, item_id, a.get("title") or item_id, a.get("matter", ""), seq,
