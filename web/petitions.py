@@ -191,11 +191,8 @@ def _publish_form(request: Request, slug: str, form: FormData, files: list[ps.At
     except PetitionError as e:
         return _draft_page(request, slug, values=values, status=e.status if e.status >= 400 else 422,
                            error=_refusal(request, e))
-    if visitor(request).token:
-        with transaction(request.app.state.engine) as session:
-            sessions.set_flash(session, visitor(request).token,
-                               i18n.t(request, "Your proposal is published (ledger entry %(seq)s).", seq=seq))
-    return RedirectResponse(f"/estates/{slug}/petitions/{p.id}", status_code=303)
+    # owners have no staff session to carry a flash: the page says it from ?published=<its seq>
+    return RedirectResponse(f"/estates/{slug}/petitions/{p.id}?published={seq}", status_code=303)
 
 
 def _page(request: Request, slug: str, petition_id: str, *, error: str | None = None, status: int = 200,
@@ -227,8 +224,11 @@ def _page(request: Request, slug: str, petition_id: str, *, error: str | None = 
                 "refusals": {"network": i18n.t(request, "No connection: nothing was recorded; try again."),
                              "unknown": i18n.t(request, "The server refused the signature; nothing was recorded.")}}
     staff = visitor(request).staff is not None
+    flash = None if error else _flash(request)
+    if flash is None and error is None and request.query_params.get("published") == str(p.seq):
+        flash = i18n.t(request, "Your proposal is published (ledger entry %(seq)s).", seq=p.seq)
     return templates.TemplateResponse(request, "petition/page.html", {
-        "estate": estate, "p": info, "mine": mine, "data": data, "flash": None if error else _flash(request),
+        "estate": estate, "p": info, "mine": mine, "data": data, "flash": flash,
         "error": error, "staff": staff, "rounds": sorted(rounds), "values": values or {},
         "csrf": visitor(request).csrf, "line_pct": pt.LINE_NUM * 100 // pt.LINE_DEN}, status_code=status)
 

@@ -80,7 +80,8 @@ def est(engine):
 def test_petition_reaches_exactly_20_percent_and_the_committee_responds(engine, est, client, supervisor, tmp_path,
                                                                        capsys):
     r = draft(client, engine, est)
-    assert r.status_code == 303 and r.headers["location"] == f"/estates/{pe.SLUG}/petitions/p1"
+    assert r.status_code == 303 and r.headers["location"] == f"/estates/{pe.SLUG}/petitions/p1?published=4"
+    assert "您的提议已发布（账本条目第 4 号）" in client.get(r.headers["location"]).text
     p = client.get(f"{API}/p1").json()
     digest = hashlib.sha256(b"%PDF-1.4 quote").hexdigest()
     assert p["attachments"] == [{"name": "报价单.pdf", "sha256": digest}]
