@@ -11,7 +11,7 @@
 * 422 the consistency proof from its last cosigned checkpoint does not verify (a fork).
 
 ``WitnessState`` keeps, per origin, the last checkpoint the witness cosigned, in its own
-directory: checked and replaced under one lock (a thread lock and ``flock`` on the directory's
+directory (``DIR/<origin with '/' as '__'>/checkpoint``, as ``gongjue witness cosign``): checked and replaced under one lock (a thread lock and ``flock`` on the directory's
 lock file, so two requests or two processes cannot roll it back), written to a temporary file,
 fsynced and renamed over the old one.  ``Witness.add_checkpoint`` is the protocol without HTTP;
 ``serve`` puts it behind a small HTTP server; ``submit`` is the log's side (ledger.anchor).
@@ -96,7 +96,9 @@ class WitnessState:
         self._thread_lock = threading.Lock()
 
     def _file(self, origin: str) -> Path:
-        return self.dir / (urllib.parse.quote(origin, safe="") + ".checkpoint")
+        """``DIR/<origin, '/' as '__'>/checkpoint``: the layout ``gongjue witness cosign`` uses too, so a
+        witness that also cosigns by hand shares one record (origins come only from ``--log``)."""
+        return self.dir / origin.replace("/", "__") / "checkpoint"
 
     def latest(self, origin: str) -> Checkpoint | None:
         path = self._file(origin)
@@ -105,13 +107,14 @@ class WitnessState:
     def save(self, origin: str, note: str) -> None:
         """Replace the origin's checkpoint: temporary file, fsync, rename, fsync the directory."""
         path = self._file(origin)
-        tmp = path.with_suffix(f".tmp{os.getpid()}.{threading.get_ident()}")
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = path.with_name(f".checkpoint.tmp{os.getpid()}.{threading.get_ident()}")
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(note)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-        fd = os.open(self.dir, os.O_RDONLY)
+        fd = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:

@@ -294,3 +294,50 @@ def test_add_token_refuses_a_token_of_other_data(engine, tmp_path, tsa):
             timestamp.add_token(s, checkpoint.at_size(s, log_id, 2), tsa.url, token1)
     with reading(engine) as s:
         assert timestamp.tokens(s, log_id) == []
+
+
+def test_gongjue_anchor_once(server, tmp_path, tsa, monkeypatch, capsys):
+    from ledger import keys
+
+    fill(server, ORIGIN, 2, keys.log_key(), sign_each=True)
+    assert main(["anchor", "--once"]) == 2  # nothing configured
+    assert "no TSA (GONGJUE_TSA_URLS) or witness (GONGJUE_WITNESSES) configured" in capsys.readouterr().err
+    monkeypatch.setenv("GONGJUE_TSA_URLS", tsa.url)
+    monkeypatch.setenv("GONGJUE_TSA_ROOTS", str(tsa.roots))
+    tsa.down = True
+    try:
+        assert main(["anchor", "--once"]) == 1
+        captured = capsys.readouterr()
+        assert "稍后重试 / will retry: TSA " in captured.err and "stamped 0, cosigned 0" in captured.out
+    finally:
+        tsa.down = False
+    assert main(["anchor", "--once"]) == 0
+    assert "stamped 2, cosigned 0" in capsys.readouterr().out
+    monkeypatch.setenv("GONGJUE_TSA_ROOTS", str(tmp_path / "none.pem"))
+    assert main(["anchor", "--once"]) == 2
+
+
+def test_the_app_runs_the_anchor_loop_in_its_lifespan(server, tmp_path, tsa, monkeypatch):
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from ledger import keys
+    from web.app import create_app
+
+    log_id = fill(server, ORIGIN, 2, keys.log_key())
+    monkeypatch.setenv("GONGJUE_TSA_URLS", tsa.url)
+    monkeypatch.setenv("GONGJUE_ANCHOR_SECONDS", "0.2")
+    monkeypatch.setenv("GONGJUE_SELFCHECK_SECONDS", "0")
+    app = create_app(server)
+    with TestClient(app):
+        assert app.state.anchor is not None and app.state.anchor.is_alive()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with reading(server) as s:
+                if timestamp.tokens(s, log_id):
+                    break
+            time.sleep(0.1)
+        with reading(server) as s:
+            assert [r.size for r in timestamp.tokens(s, log_id)] == [2]
+    assert not app.state.anchor.is_alive()  # stopped with the app

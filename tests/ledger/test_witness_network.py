@@ -108,7 +108,7 @@ def test_witness_cosigns_over_http_and_verify_checks_it(server, served, witness_
         for row in checkpoint.history(s, log_id):
             note = parse_note(checkpoint.with_cosignatures(s, row))
             verify_cosignature(note, parse_vkey(witness_key.vkey))
-    state = tmp_path / "w" / "state" / "gongjue.local%2Fmaple-court.checkpoint"
+    state = tmp_path / "w" / "state" / "gongjue.local__maple-court" / "checkpoint"
     assert state.read_text().startswith(f"{ORIGIN}\n7\n")
 
     assert main(["export", "--estate", SLUG, "--out", str(tmp_path / "b")]) == 0
@@ -147,7 +147,7 @@ def test_witness_refuses_a_forked_log(server, served, witness_key, tmp_path):
     key = keys.log_key()
     fill(server, ORIGIN, 3, key)
     assert anchor.anchor_once(server, _config(served, witness_key)).cosigned == 1
-    state = tmp_path / "w" / "state" / "gongjue.local%2Fmaple-court.checkpoint"
+    state = tmp_path / "w" / "state" / "gongjue.local__maple-court" / "checkpoint"
     kept = state.read_text()
 
     forked = make_engine(f"sqlite:///{tmp_path / 'fork.db'}")
@@ -233,9 +233,11 @@ def test_witness_down_delays_the_cosignature_never_a_checkpoint(server, witness_
 def test_state_is_replaced_atomically(tmp_path, witness_key):
     state = witness.WitnessState(tmp_path / "s")
     note = f"{ORIGIN}\n1\n{'A' * 43}=\n\n— gongjue.local AAAAAAAA\n"
-    state.save(ORIGIN, note)
+    with state.locked():
+        state.save(ORIGIN, note)
     assert state.latest(ORIGIN).size == 1
-    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["gongjue.local%2Fmaple-court.checkpoint"]
+    assert sorted(str(p.relative_to(tmp_path / "s")) for p in (tmp_path / "s").rglob("*")) == [
+        ".lock", "gongjue.local__maple-court", "gongjue.local__maple-court/checkpoint"]
 
 
 def test_parse_witnesses_config(witness_key):
@@ -285,3 +287,18 @@ def test_public_record_page_shows_witnesses_and_timestamps(server, served, witne
             assert zf.read("checkpoint").decode().count("— witness.example/w1 ") == 1
     finally:
         tsa.stop()
+
+
+def test_concurrent_first_contacts_cosign_exactly_one(server, served, witness_key):
+    """Six requests at once, each 'old 0' with another size: the check and the save are one step,
+    so exactly one is cosigned and the others learn its size (409)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    fill(server, ORIGIN, 6, keys.log_key(), sign_each=True)
+    notes = _notes(server)
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda n: _post(served.url, witness.request_body(0, [], notes[n])), range(1, 7)))
+    won = [n for n, a in zip(range(1, 7), answers) if a[0] == 200]
+    assert len(won) == 1
+    assert sorted(a[2] for a in answers if a[0] == 409) == [f"{won[0]}\n"] * 5
+    assert _post(served.url, witness.request_body(0, [], notes[6]))[2] == f"{won[0]}\n"
