@@ -12,7 +12,6 @@ from http import HTTPStatus
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -23,6 +22,7 @@ from starlette.types import ASGIApp
 from ledger.db import make_engine
 from ledger import anchor  # timestamps and witness cosignatures, in the background (SPEC §2.10)
 from voting import scheduler
+from web import api_errors
 from web import (admin, api, api_ballots, api_count, api_paper, api_rounds, api_turnout, audit, credentials, i18n,
                  owner, pages, roll_pages, signin)
 from web import results  # the public results page
@@ -40,6 +40,11 @@ class GongjueApp(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         return SecurityHeaders(super().build_middleware_stack())
+
+    def openapi(self) -> dict:
+        if self.openapi_schema is None:
+            api_errors.document(super().openapi())  # the API's common error answers (web.api_errors)
+        return self.openapi_schema
 
 
 def create_app(engine: Engine | None = None) -> FastAPI:
@@ -112,7 +117,7 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
     if _wants_json(request):
-        return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+        return JSONResponse(api_errors.validation_refusal(exc), status_code=422)
     return _error_page(request, 422, i18n.t(request, "The request was not understood: a field is missing or "
                                                      "not in the right form. Go back and try again."))
 
