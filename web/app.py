@@ -101,6 +101,11 @@ def _include_routers(app: FastAPI) -> None:
     from web import petitions  # owners' proposals and petitions (#12.1)
     app.include_router(petitions.router)
     app.include_router(petitions.api)
+    from web import consultations, follow  # consultations and follow-through (#12.2, #12.3)
+    app.include_router(consultations.router)
+    app.include_router(consultations.api)
+    app.include_router(follow.router)
+    app.include_router(follow.api)
 
 
 def _wants_json(request: Request) -> bool:
