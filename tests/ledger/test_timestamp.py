@@ -137,6 +137,36 @@ def test_tsa_down_delays_the_timestamp_never_an_append(engine, tmp_path, tsa):
         assert [r.size for r in timestamp.tokens(s, log_id)] == [2, 3]
 
 
+def test_a_stuck_tsa_never_holds_the_write_path(engine, tmp_path, tsa):
+    """While the background pass waits on a TSA that does not answer, appends and checkpoints go on:
+    the pass holds no transaction while it talks to the network."""
+    import threading
+    import time
+
+    key = make_key(tmp_path)
+    log_id = fill(engine, ORIGIN, 1, key)
+    tsa.hang = 4.0
+    done = threading.Event()
+    outcome: list = []
+    worker = threading.Thread(target=lambda: (outcome.append(anchor.anchor_once(engine, _config(tsa))), done.set()))
+    before = tsa.arrived
+    try:
+        worker.start()
+        while tsa.arrived == before and worker.is_alive():
+            time.sleep(0.01)  # wait until the pass is talking to the TSA
+        for i in range(5):
+            with transaction(engine) as s:
+                log.append(s, log_id, "test", {"during": i})
+                checkpoint.sign(s, log_id, key)
+        assert not done.is_set()  # the five appends and checkpoints finished while the pass still waited
+    finally:
+        worker.join(30)
+        tsa.hang = 0.0
+    assert outcome[0].stamped == 1  # the slow answer still arrived (within the 5 s timeout)
+    with reading(engine) as s:
+        assert checkpoint.latest(s, log_id).size == 6
+
+
 def test_only_the_newest_batch_is_stamped_and_never_a_smaller_size_later(engine, tmp_path, tsa, monkeypatch):
     monkeypatch.setattr(anchor, "BATCH", 2)
     key = make_key(tmp_path)

@@ -2,6 +2,7 @@
 behind a tiny HTTP server (a thread) that answers ``POST /`` with the DER reply.
 
 ``TestTSA(tmp_path)``: ``.url``, ``.roots`` (the CA's PEM file), ``.down`` (answer 503 while set),
+``.hang`` (seconds to wait before answering: a TSA that is slow or stuck),
 ``.requests`` (how many were answered), ``.stop()``.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -90,6 +92,8 @@ class TestTSA:
         make_tsa_cert(directory, ca_key, ca_cert)
         self.roots = directory / "ca.crt"
         self.down = False
+        self.hang = 0.0
+        self.arrived = 0  # requests received (before any hang)
         self.requests = 0
         self._lock = threading.Lock()
         tsa = self
@@ -97,6 +101,9 @@ class TestTSA:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 data = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                tsa.arrived += 1
+                if tsa.hang:
+                    time.sleep(tsa.hang)
                 if tsa.down:
                     self.send_response(503)
                     self.end_headers()
