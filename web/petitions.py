@@ -58,17 +58,19 @@ def summary(p: pt.Petition) -> dict:
     heads, area = p.support()
     total_heads, total_area = p.totals
     return {"petition": p.id, "title": p.body["title"], "matter": p.body["matter"], "scope": p.body["scope"],
-            "hash": p.hash, "seq": p.seq, "published": p.time, "author": p.body["author"],
+            "hash": p.hash, "seq": p.seq, "published": p.time,
             "state": p.state(), "support": {"heads": heads, "area": area},
             "totals": {"heads": total_heads, "area": total_area}, "needed": pt.signers_needed(total_heads),
             "line": p.line, "line_seq": p.line_seq, "response": p.response, "response_seq": p.response_seq}
 
 
 def detail(p: pt.Petition) -> dict:
+    """A proposal as pages and the API show it: who signed is not listed (voters appear by pseudonym
+    only in the public record, ``/estates/<slug>/audit``); the signatures in force and the
+    withdrawals are given by their ledger entries."""
     return {**summary(p), "text": p.body["text"], "attachments": p.body["attachments"],
             "respond_days": p.body["respond_days"], "roll": p.body["roll"],
-            "signers": [{"voter": v, "seq": s} for v, s in sorted(p.signers.items(), key=lambda kv: kv[1])],
-            "withdrawn": [{"voter": v, "seq": s} for v, s in sorted(p.withdrawn.items(), key=lambda kv: kv[1])]}
+            "signatures": sorted(p.signers.values()), "withdrawals": sorted(p.withdrawn.values())}
 
 
 def _matter_name(request: Request, matter: str) -> str:
