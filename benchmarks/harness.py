@@ -136,10 +136,11 @@ def _roll(voters: int) -> bytes:
 
 def prepare(db_url: str, *, voters: int, secrecy: str = "secret", items: tuple[str, ...] = ("motion", "motion"),
             seed: int = 1, slug: str | None = None, closes: datetime | None = None,
-            revote: bool = False) -> Election:
+            revote: bool = False, policies: dict | None = None) -> Election:
     """Migrate ``db_url`` and make an estate of ``voters`` voters with an open round (module docstring).
 
-    ``closes``: the end of the voting window (default: a day from now; whole seconds, UTC).
+    ``closes``: the end of the voting window (default: a day from now; whole seconds, UTC);
+    ``policies``: members that replace the round's default policies (e.g. ``{"objection_days": 0}``).
     """
     import nacl.signing
 
@@ -180,7 +181,8 @@ def prepare(db_url: str, *, voters: int, secrecy: str = "secret", items: tuple[s
         closes = (closes or now + timedelta(days=1)).astimezone(UTC).replace(microsecond=0)
         spec = {"round": ROUND_ID, "secrecy": secrecy, "agenda": agenda, "opens": _fmt(now - timedelta(hours=1)),
                 "closes": _fmt(closes), "short_notice_reason": "压力测试 / load test", "trustees": trustees,
-                "policies": {"duplicate": "first", "revote": revote, "proxy_cap": None, "deemed_consent": False}}
+                "policies": {"duplicate": "first", "revote": revote, "proxy_cap": None, "deemed_consent": False,
+                             **(policies or {})}}
         with transaction(engine) as s:
             rounds.create_draft(s, slug, spec, by="harness", now=t0)
             for item in agenda["items"]:

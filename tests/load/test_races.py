@@ -7,10 +7,11 @@ several worker processes (``benchmarks.harness.Server``), clients in threads of 
    ballot entry per acknowledged receipt (at the receipt's seq, with its tracking code) and one per
    voter, and every checkpoint handed out is consistent with the final one (no gap, no fork, no
    lost or duplicated ballot).
-2. The close racing with casts and with other closers: the window ends while owners are casting;
-   the count scheduler runs every second in each worker and supervisors post the close API at the
-   same time.  Exactly one ``round.close`` entry; every cast is acknowledged (its ballot is in the
-   log before the close and in the close's count) or refused ``round_not_open`` — never lost,
+2. The close racing with casts and with other closers: the window of an open (named) round with
+   no objection days ends while owners are casting; the count scheduler runs every second in each
+   worker and supervisors post the close API at the same time.  Exactly one ``round.close``, one
+   ``round.result`` and one ``round.final`` entry; every cast is acknowledged (its ballot is in the
+   log before the close and in the close's counts) or refused ``round_not_open`` — never lost,
    never half-written, never a server error.
 
 Correctness only: speed is measured by benchmarks/cast_bench.py.
@@ -106,7 +107,8 @@ def _round_closing_soon(db_url: str, voters: int) -> tuple[harness.Election, lis
     for attempt in range(4):
         lead = 10 * 2**attempt
         closes = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=lead)
-        election = harness.prepare(db_url, voters=voters, seed=12, slug=f"close-{attempt}", closes=closes)
+        election = harness.prepare(db_url, voters=voters, seed=12, slug=f"close-{attempt}", closes=closes,
+                                   secrecy="open", policies={"objection_days": 0})
         ballots = harness.make_ballots(election, jobs=1)
         if time.time() < closes.timestamp() - 3:
             return election, ballots, closes.timestamp()
@@ -169,9 +171,16 @@ def test_close_races_casts_and_other_closers(db_url, tmp_path):
     ok, out = harness.verify(bundle)
     assert ok, out[-3000:]
     entries = _entries(bundle)
-    closes_ = [e for e in entries if e["type"] == "round.close"]
-    assert len(closes_) == 1, closes_  # exactly one process closed the round
-    close = closes_[0]
+    kinds = Counter(e["type"] for e in entries)
+    assert kinds["round.close"] == 1, kinds  # exactly one process closed the round …
+    assert kinds["round.result"] == 1, kinds  # … counted it (an open round is counted at the close) …
+    assert kinds["round.final"] == 1, kinds  # … and announced it final (no objection days)
+    close = next(e for e in entries if e["type"] == "round.close")
+    result = next(e for e in entries if e["type"] == "round.result")
+    final = next(e for e in entries if e["type"] == "round.final")
+    assert close["seq"] < result["seq"] < final["seq"]
+    heads = [sum(c["heads"]) for c in close["body"]["counts"]]  # one mark per item on every ballot counted
+    assert heads == [len(acknowledged)] * len(heads), heads
     assert close["time"] >= harness._fmt(closes)
     ballot_seqs = [e["seq"] for e in entries if e["type"] == "ballot"]
     assert all(seq < close["seq"] for seq in ballot_seqs)  # nothing written after the close
