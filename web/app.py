@@ -96,6 +96,8 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(staff_turnout.router)  # staff turnout page and non-voters CSV (H4)
     app.include_router(staff_count.router)  # close, trustees' shares, final announcement (H4)
     app.include_router(print_pages.router)  # printable notice and results announcement (H4)
+    from web import evidence  # the evidence report of a round (#13)
+    app.include_router(evidence.router)
     from web import notices  # the loop's notices (#12.4; types register from their own modules)
     app.include_router(notices.router)
     from web import petitions  # owners' proposals and petitions (#12.1)

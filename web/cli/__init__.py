@@ -14,13 +14,14 @@ import signal
 import sys
 
 from web.cli import credentials, dkg, ledger, roll, serve, simulate, staff, tally, trustee
+from web.cli import delivery as delivery_cli
 from web.cli import round as round_cli
 from web.cli import witness as witness_cli
 
 MODULES = (serve, staff, roll, tally, ledger, credentials, simulate)
 MODULES += (round_cli,)  # gongjue round (voting.rounds)
 MODULES += (witness_cli,)  # gongjue anchor (ledger.anchor: timestamps, witness cosignatures)
-MODULES += (__import__("web.cli.db", fromlist=["register"]),)  # gongjue db grant|check (ledger.roles)
+MODULES += (delivery_cli,)  # gongjue delivery (voting.delivery)
 MODULES += (__import__("web.cli.db", fromlist=["register"]),)  # gongjue db grant|check (ledger.roles)
 
 

@@ -214,6 +214,7 @@ CHECK_ROWS = (
     ("aggregates", "聚合密文或公开计数（重算） / aggregates or open counts (recomputed)"),
     ("decryption shares", "解密份额（证明） / decryption shares (proofs)"),
     ("decisions", "表决结果（按规则重算） / decisions (recomputed under the rule set)"),
+    ("deliveries", "送达记录（资格、时间） / deliveries of notices, letters, results (eligibility, times)"),
 )
 """The checks ``gongjue verify`` lists with their counts (issue #9 part 8)."""
 
@@ -313,12 +314,12 @@ def content_checks() -> verify.ContentChecks:
     estates and rolls (identity.record), credentials (identity.authority), rounds and ballots
     (voting.round_record)."""
     from identity import authority, record
-    from voting import round_record
+    from voting import delivery, round_record
 
     from voting import consultation_audit  # consultations and follow-through (SPEC §10.5, §11.5)
 
     return verify.ContentChecks.merge(record.CHECKS, authority.CHECKS, round_record.CHECKS, petition_checks(),
-                                      consultation_audit.CHECKS)
+                                      delivery.CHECKS, consultation_audit.CHECKS)
 
 
 def run_checkpoint(args) -> int:  # noqa: ANN001
