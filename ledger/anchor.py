@@ -159,6 +159,11 @@ def _collect(engine: Engine, log_id: int, peer: WitnessPeer, config: AnchorConfi
             old = told
             continue
         break
+    told = witnesses.conflict_size(answer)
+    if told is not None and told > size:
+        outcome.failures.append(f"witness {peer.url} already cosigned size {told} of this log, larger than its latest "
+                                f"checkpoint {size}: the log was rolled back (a restored backup?) or forked")
+        return
     if answer.status != 200:
         outcome.failures.append(f"witness {peer.url} answered {answer.status}: {answer.body.strip()[:200]}")
         return

@@ -302,3 +302,25 @@ def test_concurrent_first_contacts_cosign_exactly_one(server, served, witness_ke
     assert len(won) == 1
     assert sorted(a[2] for a in answers if a[0] == 409) == [f"{won[0]}\n"] * 5
     assert _post(served.url, witness.request_body(0, [], notes[6]))[2] == f"{won[0]}\n"
+
+
+def test_a_server_restored_from_an_older_backup_is_told_so(server, served, witness_key, tmp_path):
+    """The witness cosigned size 4; the server's database goes back to size 2 (a restored backup):
+    the pass reports the rollback and records nothing."""
+    key = keys.log_key()
+    log_id = fill(server, ORIGIN, 2, key)
+    backup = make_engine(f"sqlite:///{tmp_path / 'backup.db'}")
+    with server.connect() as source, backup.connect() as target:
+        source.connection.driver_connection.backup(target.connection.driver_connection)
+    with transaction(server) as s:
+        log.append(s, log_id, "test", {"i": 2})
+        log.append(s, log_id, "test", {"i": 3})
+        checkpoint.sign(s, log_id, key)
+    assert anchor.anchor_once(server, _config(served, witness_key)).cosigned == 1  # size 4
+    outcome = anchor.anchor_once(backup, _config(served, witness_key))
+    assert outcome.cosigned == 0
+    assert outcome.failures == [f"witness {served.url} already cosigned size 4 of this log, larger than its latest "
+                                "checkpoint 2: the log was rolled back (a restored backup?) or forked"]
+    with reading(backup) as s:
+        assert checkpoint.cosignature_count(s, checkpoint.latest(s, log_id)) == 0
+    backup.dispose()
