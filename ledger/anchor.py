@@ -30,7 +30,9 @@ import cryptography.x509
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
-from ledger import checkpoint, log as logs, timestamp, witness as witnesses
+from ledger import checkpoint, timestamp
+from ledger import log as logs
+from ledger import witness as witnesses
 from ledger.db import reading, transaction
 from ledger.models import CheckpointRow, Cosignature, Log
 from ledger.note import NoteError, Verifier, parse_vkey
@@ -126,7 +128,7 @@ def _pending(engine: Engine, log_id: int, url: str) -> list[tuple[int, str]]:
 def _stamp(engine: Engine, log_id: int, url: str, config: AnchorConfig, outcome: Outcome) -> None:
     for row_id, note in _pending(engine, log_id, url):
         try:
-            token, _stamp_ = timestamp.fetch_token(url, note, list(config.tsa_roots) or None, config.timeout)
+            token, _ = timestamp.fetch_token(url, note, list(config.tsa_roots) or None, config.timeout)
         except timestamp.TimestampError as exc:
             outcome.failures.append(str(exc))
             return  # this TSA is down or refusing: later sizes wait (their times must not precede)

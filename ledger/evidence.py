@@ -42,7 +42,9 @@ class Evidence:
 
 def check_evidence(path: Path, roots: list[cryptography.x509.Certificate] | None,
                    witness_keys: list[Verifier]) -> Evidence:
-    from ledger.verify import BundleSource  # the same reader as the verifier (dir, zip, one folder)
+    from ledger.verify import (
+        BundleSource,  # the same reader as the verifier (dir, zip, one folder)
+    )
 
     found = Evidence()
     try:
@@ -103,13 +105,13 @@ def _check(source, roots, witness_keys: list[Verifier], found: Evidence) -> None
     for name, size, stamp in sorted(tokens, key=lambda t: (t[1], t[0])):
         newest = latest.get(size)
         if newest is not None and stamp.latest < newest:
-            found.problems.append(("timestamp", f"{name}: token time {_iso(stamp.gen_time)} is before entry time "
-                                                f"{_iso(newest)} of an entry it covers"))
+            found.problems.append(("timestamp", (f"{name}: token time {_iso(stamp.gen_time)} is before entry time "
+                                                 f"{_iso(newest)} of an entry it covers")))
         before = previous.get(stamp.tsa)
         if before is not None and stamp.latest < before[1].gen_time - before[1].accuracy:
-            found.problems.append(("timestamp", f"{name}: token time {_iso(stamp.gen_time)} is before "
-                                                f"{_iso(before[1].gen_time)} of {before[0]}, a smaller checkpoint "
-                                                f"stamped by the same TSA"))
+            found.problems.append(("timestamp", (f"{name}: token time {_iso(stamp.gen_time)} is before "
+                                                 f"{_iso(before[1].gen_time)} of {before[0]}, a smaller checkpoint "
+                                                 f"stamped by the same TSA")))
         previous[stamp.tsa] = (name, stamp)
         found.tokens.append({"file": name, "size": size, "tsa": stamp.tsa, "time": _iso(stamp.gen_time),
                              "verified": bool(roots)})

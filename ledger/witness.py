@@ -34,7 +34,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from ledger.checkpoint import Checkpoint, CheckpointError, parse_checkpoint
-from ledger.note import COSIGNATURE_V1, NoteError, Signer, Verifier, cosign, parse_note, verify_cosignature, verify_note
+from ledger.note import (
+    COSIGNATURE_V1,
+    NoteError,
+    Signer,
+    Verifier,
+    cosign,
+    parse_note,
+    verify_cosignature,
+    verify_note,
+)
 from ledger.proof import ProofError, verify_consistency
 
 PATH = "/add-checkpoint"
