@@ -36,7 +36,7 @@ def gongjue(url: str, *args: str) -> subprocess.CompletedProcess:
 
     env = {**os.environ, "GONGJUE_DATABASE_URL": url}
     return subprocess.run([sys.executable, "-m", "web.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=300)
+                          timeout=300, check=False)
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ def test_the_app_role_appends_and_cannot_change_what_is_written(roled, tmp_path)
     from ledger.receipt import verify_receipt
     from tests.voting import cast_estate as ce
     from tests.web.conftest import add_staff, sign_in
-    from tests.web.test_api_ballots import URL, _vkey, owner_cookie, post
+    from tests.web.test_api_ballots import _vkey, owner_cookie, post
     from voting import count_round
     from web.app import create_app
 
@@ -122,7 +122,7 @@ def test_the_app_role_appends_and_cannot_change_what_is_written(roled, tmp_path)
         assert all(o.ok for o in selfcheck.run(app_engine))
         est.export(tmp_path / "bundle")
         verified = subprocess.run([sys.executable, "-m", "web.cli", "verify", str(tmp_path / "bundle"), "--json"],
-                                  capture_output=True, text=True, timeout=300)
+                                  capture_output=True, text=True, timeout=300, check=False)
         assert verified.returncode == 0 and json.loads(verified.stdout)["ok"] is True, verified.stdout
 
         before = _counts(app_engine)

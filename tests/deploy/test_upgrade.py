@@ -193,7 +193,7 @@ def test_upgrade_from_the_first_revision_with_data_in_it(blank, tmp_path):
     cmd = [sys.executable, "-m", "web.cli", "verify", str(tmp_path / "bundle"), "--json", "--no-progress"]
     for path in story.kept:
         cmd += ["--checkpoint", str(path)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout)
     assert report["ok"] is True and report["types"]["ballot"] == 3 and report["types"]["roll"] == 2

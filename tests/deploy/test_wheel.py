@@ -34,7 +34,7 @@ SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
 
 
 def run(cmd, **kw) -> subprocess.CompletedProcess:
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=kw.pop("timeout", 600), **kw)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=kw.pop("timeout", 600), check=False, **kw)
     assert done.returncode == 0, f"{cmd} exited {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done
 
@@ -100,9 +100,10 @@ def test_installed_gongjue_migrates_imports_verifies_and_serves(installed, tmp_p
     work.mkdir()
     env = outside_env(tmp_path)
     site = run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=work, env=env).stdout.strip()
-    where = json.loads(run([python, "-c", "import json, identity, ledger, voting, web, ledger.db as d; "
-                            "print(json.dumps([m.__file__ for m in (identity, ledger, voting, web)] "
-                            "+ [str(p) for p in d.version_locations()]))"], cwd=work, env=env).stdout)
+    probe = ("import json, identity, ledger, voting, web, ledger.db as d; "
+             "print(json.dumps([m.__file__ for m in (identity, ledger, voting, web)] "
+             "+ [str(p) for p in d.version_locations()]))")
+    where = json.loads(run([python, "-c", probe], cwd=work, env=env).stdout)
     assert all(Path(w).resolve().is_relative_to(Path(site).resolve()) for w in where), where
 
     run([gongjue, "migrate"], cwd=work, env=env)
