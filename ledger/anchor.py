@@ -11,23 +11,26 @@ For every log, ``anchor_once``
   ``<url> <witness vkey>`` separated by ``;`` or newlines) by the C2SP tlog-witness protocol with a
   consistency proof from the size that witness last cosigned, and records the cosignature line.
 
-Network calls run outside any database transaction; each result is stored in its own short write
+One pass runs at a time per database (a PostgreSQL advisory lock, or ``flock`` beside the SQLite
+file), so several app workers never ask a TSA twice.  Network calls run outside any database
+transaction; each result is stored in its own short write
 transaction.  A TSA or witness that is down only delays its evidence: nothing here is on the path
 of a ballot, and the next pass (``GONGJUE_ANCHOR_SECONDS``, default 30) retries.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cryptography.x509
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import IntegrityError
 
 from ledger import checkpoint, timestamp
@@ -38,6 +41,7 @@ from ledger.models import CheckpointRow, Cosignature, Log
 from ledger.note import NoteError, Verifier, parse_vkey
 
 BATCH = 10
+ADVISORY_KEY = 0x676F6E676A7565  # "gongjue": the PostgreSQL advisory lock of the anchor pass
 DEFAULT_SECONDS = 30.0
 log = logging.getLogger("gongjue.anchor")
 
@@ -99,10 +103,47 @@ class Outcome:
     stamped: int = 0
     cosigned: int = 0
     failures: list[str] = field(default_factory=list)
+    skipped: bool = False  # another process was running a pass
+
+
+@contextmanager
+def _only_one_pass(engine: Engine) -> Iterator[bool]:
+    """Whether this process may run the pass now: one pass at a time per database, so several app
+    workers (``gongjue serve --workers N``) do not ask a TSA twice.  PostgreSQL: a session advisory
+    lock; SQLite: ``flock`` on ``<database file>.anchor.lock``."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:  # no open transaction
+            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}).scalar())
+            try:
+                yield got
+            finally:
+                if got:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
+        return
+    database = engine.url.database
+    if not database or database == ":memory:":
+        yield True
+        return
+    with open(f"{database}.anchor.lock", "a") as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def anchor_once(engine: Engine, config: AnchorConfig) -> Outcome:
-    """One pass over every log: timestamps, then witness cosignatures."""
+    """One pass over every log: timestamps, then witness cosignatures (skipped, with nothing done,
+    while another process runs a pass over the same database)."""
+    with _only_one_pass(engine) as mine:
+        return _pass(engine, config) if mine else Outcome(skipped=True)
+
+
+def _pass(engine: Engine, config: AnchorConfig) -> Outcome:
     outcome = Outcome()
     with reading(engine) as session:
         log_ids = list(session.scalars(select(Log.id).order_by(Log.id)))
@@ -173,9 +214,11 @@ def _collect(engine: Engine, log_id: int, peer: WitnessPeer, config: AnchorConfi
         line = witnesses.cosignature_line(answer.body, note, peer.verifier)
         with transaction(engine) as session:
             checkpoint.add_cosignature(session, session.get(CheckpointRow, row_id), peer.vkey, line)
-    except (NoteError, IntegrityError) as exc:
+    except NoteError as exc:
         outcome.failures.append(f"witness {peer.url}: {exc}")
         return
+    except IntegrityError:
+        return  # another process (a second app worker) recorded this witness's line first
     outcome.cosigned += 1
 
 

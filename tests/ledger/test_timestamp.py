@@ -167,6 +167,19 @@ def test_a_stuck_tsa_never_holds_the_write_path(engine, tmp_path, tsa):
         assert checkpoint.latest(s, log_id).size == 6
 
 
+def test_one_pass_at_a_time_per_database(engine, tmp_path, tsa):
+    """Several app workers: while one runs a pass, another's pass does nothing (no TSA asked twice)."""
+    key = make_key(tmp_path)
+    fill(engine, ORIGIN, 2, key)
+    before = tsa.arrived
+    with anchor._only_one_pass(engine) as mine:
+        assert mine
+        outcome = anchor.anchor_once(engine, _config(tsa))
+        assert (outcome.skipped, outcome.stamped, tsa.arrived) == (True, 0, before)
+    outcome = anchor.anchor_once(engine, _config(tsa))
+    assert (outcome.skipped, outcome.stamped, tsa.arrived) == (False, 1, before + 1)
+
+
 def test_only_the_newest_batch_is_stamped_and_never_a_smaller_size_later(engine, tmp_path, tsa, monkeypatch):
     monkeypatch.setattr(anchor, "BATCH", 2)
     key = make_key(tmp_path)
