@@ -18,10 +18,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger import log as logs
+from ledger import tree
 from ledger.keys import LogKey
-from ledger.note import Note, NoteError, Verifier, parse_note, parse_vkey, sign_note, verify_cosignature, verify_note
-from ledger.proof import ProofError, verify_consistency
 from ledger.models import CheckpointRow, Cosignature
+from ledger.note import (
+    Note,
+    NoteError,
+    Verifier,
+    parse_note,
+    parse_vkey,
+    sign_note,
+    verify_cosignature,
+    verify_note,
+)
+from ledger.proof import ProofError, verify_consistency
 from ledger.tree import HASH_SIZE
 
 
@@ -89,28 +99,35 @@ def sign(session: Session, log_id: int, key: LogKey) -> str:
     stored bytes do not give the stored hashes, if the stored tree does not extend the last
     signed one, or if ``key`` is not the key that signed the log's earlier checkpoints.
     """
+    return sign_size(session, log_id, key)[1]
+
+
+def sign_size(session: Session, log_id: int, key: LogKey) -> tuple[int, str]:
+    """``sign``, returning (size, note) of the checkpoint it signed (or found already signed)."""
     log = logs.lock_log(session, log_id)
-    size = logs.size(session, log_id)
+    size = logs.size(session, log_id)  # read under the lock: the stored hashes of every size ≤ it exist
     last = latest(session, log_id)
     _recheck_new_entries(session, log_id, 0 if last is None else last.size, size)
-    root = logs.root(session, log_id, size)
+    root = tree.tree_hash(size, logs.hash_reader(session, log_id))
     if last is not None:
         if last.vkey != key.vkey:
             raise CheckpointError(f"this log's checkpoints are signed by {last.vkey}, not {key.vkey}: "
                                   "refusing to sign with another key (check GONGJUE_LOG_KEY_FILE)")
         if last.size == size and last.root == root:
-            return last.note
+            return size, last.note
         _check_extends(session, log_id, last, size, root)
     note = sign_note(checkpoint_text(log.origin, size, root), key.signer)
     session.add(CheckpointRow(log_id=log_id, size=size, root=root, note=note, vkey=key.vkey,
                               created_at=datetime.now(UTC)))
     session.flush()
-    return note
+    return size, note
 
 
 def _recheck_new_entries(session: Session, log_id: int, start: int, size: int) -> None:
     """Re-hash the entries added since the last checkpoint from their stored bytes (ledger.recheck)."""
-    from ledger.recheck import recheck  # ledger.recheck reads checkpoints: imported here, not at the top
+    from ledger.recheck import (
+        recheck,  # ledger.recheck reads checkpoints: imported here, not at the top
+    )
 
     if start > size:
         return  # a shrunk log: _check_extends refuses it with the sizes
@@ -128,7 +145,7 @@ def _check_extends(session: Session, log_id: int, last: CheckpointRow, size: int
         if last.size == 0:
             verify_consistency(0, 0, last.root, last.root, [])
         else:
-            proof = logs.consistency_proof(session, log_id, last.size, size)
+            proof = tree.consistency_proof(size, last.size, logs.hash_reader(session, log_id))
             verify_consistency(last.size, size, last.root, root, proof)
     except (ProofError, logs.LogError) as exc:
         raise CheckpointError(f"stored log is not consistent with checkpoint {last.size}: {exc}; refusing to sign") from None

@@ -21,7 +21,9 @@ Foreign keys are on, and the journal is WAL for file databases.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -81,7 +83,7 @@ def migrated_engine(url: str | None = None) -> Engine:
 
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record):  # noqa: ANN001
+    def _on_connect(dbapi_conn, _record):
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA foreign_keys=ON")
@@ -91,7 +93,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn):  # noqa: ANN001
+    def _on_begin(conn):
         if conn.get_execution_options().get(_READING):
             conn.exec_driver_sql("PRAGMA query_only=ON")
             conn.exec_driver_sql("BEGIN")
@@ -105,10 +107,79 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Session]:
-    """One all-or-nothing unit of work: commit on success, roll back on any exception."""
-    with session_factory(engine)() as session:
-        with session.begin():
-            yield session
+    """One all-or-nothing unit of work: commit on success, roll back on any exception.
+
+    On a SQLite file, writers first queue on ``write_turn`` (a lock per database: a thread lock,
+    then ``flock`` on ``<database>.writelock`` across processes) instead of polling SQLite's busy
+    handler, whose sleeps of up to 100 ms made casts under load wait seconds (issue #11).
+    """
+    with write_turn(engine), session_factory(engine)() as session, session.begin():
+        yield session
+
+
+class _Turn:
+    """Writers' queue for one SQLite file: a thread lock, and flock on a lock file across processes."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path + ".writelock"
+        self.lock = threading.RLock()
+        self.local = threading.local()
+        self.fd: int | None = None
+        self.pid = 0
+
+    def _file(self) -> int:
+        if self.fd is None or self.pid != os.getpid():  # a forked child opens its own (flock is per open file)
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            self.pid = os.getpid()
+        return self.fd
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        depth = getattr(self.local, "depth", 0)
+        if depth:  # nested in this thread: SQLite itself decides (as before)
+            self.local.depth = depth + 1
+            try:
+                yield
+            finally:
+                self.local.depth = depth
+            return
+        got = self.lock.acquire(timeout=30)  # then SQLite's own busy timeout applies, as without the queue
+        fd = None
+        try:
+            if got:
+                try:
+                    fd = self._file()
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                except OSError:
+                    fd = None
+            self.local.depth = 1
+            yield
+        finally:
+            self.local.depth = 0
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            if got:
+                self.lock.release()
+
+
+_turns: dict[str, _Turn] = {}
+_turns_lock = threading.Lock()
+
+
+@contextmanager
+def write_turn(engine: Engine) -> Iterator[None]:
+    """Wait for this process's and then every process's turn to write a SQLite file (no-op otherwise)."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:" or path.startswith("file:"):
+        yield
+        return
+    path = os.path.abspath(path)
+    with _turns_lock:
+        turn = _turns.get(path)
+        if turn is None:
+            turn = _turns[path] = _Turn(path)
+    with turn():
+        yield
 
 
 _READING = "gongjue_reading"
@@ -138,7 +209,7 @@ def reading(engine: Engine) -> Iterator[Session]:
                     conn.invalidate()
 
 
-def alembic_config():  # noqa: ANN201 — alembic.config.Config, imported late
+def alembic_config():
     """The Alembic configuration: the environment in ledger/migrations, every package's revisions."""
     from alembic.config import Config
 

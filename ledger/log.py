@@ -59,24 +59,37 @@ def lock_log(session: Session, log_id: int) -> Log:
 
 
 _LOCK = select(Log.id).where(Log.id == bindparam("log_id")).with_for_update()
+
+
+def lock(session: Session, log_id: int) -> None:
+    """``lock_log`` as one Core statement (no ORM object): the cast path's first statement."""
+    if session.connection().execute(_LOCK, {"log_id": log_id}).first() is None:
+        raise LogError(f"no log with id {log_id}")
 _LAST = (select(Entry.seq, Entry.leaf_hash).where(Entry.log_id == bindparam("log_id"))
          .order_by(Entry.seq.desc()).limit(1))
 
 
-def append(session: Session, log_id: int, type: str, body: dict, time: datetime | None = None) -> Entry:  # noqa: A002
+def append(session: Session, log_id: int, type: str, body: dict, time: datetime | None = None,
+           *, last: tuple[int, bytes] | None = None) -> Entry:
     """Append one entry of ``type`` with ``body`` to the log; returns it (.seq, .leaf_hash, .data).
 
     ``body`` may hold strings, integers, booleans, null, lists and objects only (floats are
     refused with ledger.entry.EntryError).  ``time`` defaults to now; it is stored in whole
     seconds, UTC.  Runs on the session's connection in its transaction (Core statements: the
     returned Entry is not added to the session).
+
+    ``last``: (seq, leaf hash) of the log's last entry, when the caller already holds the log lock
+    (``lock``) and read it under that lock (the cast path); the lock and that read are then not
+    repeated.  The database's append-only trigger refuses a seq that is not the next one anyway.
     """
     conn = session.connection()
-    if conn.execute(_LOCK, {"log_id": log_id}).first() is None:
-        raise LogError(f"no log with id {log_id}")
-    last = conn.execute(_LAST, {"log_id": log_id}).first()
-    seq = 0 if last is None else last.seq + 1
-    prev = ZERO_PREV if last is None else last.leaf_hash.hex()
+    if last is None:
+        if conn.execute(_LOCK, {"log_id": log_id}).first() is None:
+            raise LogError(f"no log with id {log_id}")
+        row = conn.execute(_LAST, {"log_id": log_id}).first()
+        last = None if row is None else (row.seq, bytes(row.leaf_hash))
+    seq = 0 if last is None else last[0] + 1
+    prev = ZERO_PREV if last is None else last[1].hex()
     stamp = format_time(time or datetime.now(UTC))
     data = encode_entry(seq, prev, type, stamp, body)
     leaf = tree.leaf_hash(data)

@@ -13,12 +13,16 @@ is ``{"origin", "size1", "size2", "proof": [<hex>, …]}`` (RFC 9162 §2.1.4).
 
 from __future__ import annotations
 
+from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.orm import Session
 
-from ledger import checkpoint, log as logs
+from ledger import checkpoint, tree
+from ledger import log as logs
 from ledger.checkpoint import CheckpointError, open_checkpoint
+from ledger.db import reading, transaction
 from ledger.entry import EntryError, ParsedEntry, parse_entry
-from ledger.models import Log
+from ledger.keys import LogKey
+from ledger.models import CheckpointRow, Entry, Log
 from ledger.note import parse_vkey
 from ledger.proof import ProofError, verify_inclusion
 from ledger.tree import leaf_hash
@@ -42,6 +46,41 @@ def build_receipt(session: Session, log_id: int, seq: int, tree_size: int | None
     return {"origin": _origin(session, log_id), "seq": seq, "entry": entry.data.decode("utf-8"),
             "leaf_hash": entry.leaf_hash.hex(), "tree_size": row.size, "proof": [p.hex() for p in proof],
             "checkpoint": checkpoint.with_cosignatures(session, row)}
+
+
+def after_append(engine: Engine, log_id: int, origin: str, entry: Entry, key: LogKey) -> dict:
+    """Receipt for ``entry``, just appended and committed, against a checkpoint that covers it
+    (SPEC §2.6, group-committed checkpoints).
+
+    The newest signed checkpoint is used when its size is already beyond ``entry.seq`` (another
+    caster signed it after this entry committed: concurrent casters share one signature);
+    otherwise one of the log's current size is signed under the log lock (``checkpoint.sign``,
+    with all its checks) — its size is ``entry.seq + 1`` or more.  Called after the entry's
+    commit, so the entry is never lost when this fails: the receipt then simply is not given.
+    """
+    with reading(engine) as s:
+        row = s.execute(_NEWEST, {"log_id": log_id}).first()
+        if row is not None and row.size > entry.seq:
+            return _receipt(s, log_id, origin, entry, row.size, row.note)
+    with transaction(engine) as s:
+        logs.lock(s, log_id)
+        row = s.execute(_NEWEST, {"log_id": log_id}).first()
+        if row is not None and row.size > entry.seq:
+            size, note = row.size, row.note
+        else:
+            size, note = checkpoint.sign_size(s, log_id, key)
+        return _receipt(s, log_id, origin, entry, size, note)
+
+
+_NEWEST = (select(CheckpointRow.size, CheckpointRow.note).where(CheckpointRow.log_id == bindparam("log_id"))
+           .order_by(CheckpointRow.size.desc()).limit(1))
+
+
+def _receipt(s: Session, log_id: int, origin: str, entry: Entry, size: int, note: str) -> dict:
+    proof = tree.inclusion_proof(size, entry.seq, logs.hash_reader(s, log_id))
+    return {"origin": origin, "seq": entry.seq, "entry": entry.data.decode("utf-8"),
+            "leaf_hash": entry.leaf_hash.hex(), "tree_size": size, "proof": [p.hex() for p in proof],
+            "checkpoint": note}
 
 
 def consistency(session: Session, log_id: int, size1: int, size2: int) -> dict:

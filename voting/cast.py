@@ -27,10 +27,23 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, func, select
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Integer,
+    String,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -38,6 +51,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from identity import authority
 from identity.models import Estate
 from ledger import checkpoint, keys, log
+from ledger import receipt as receipts
 from ledger.db import Base, reading, transaction
 from ledger.models import Entry
 from ledger.receipt import build_receipt
@@ -156,8 +170,8 @@ def _bytes(value) -> bytes | None:
     return bytes.fromhex(value) if isinstance(value, str) else bytes(value)
 
 
-def load_round(session: Session, estate: Estate, round_id: str, now: datetime) -> RoundInfo:
-    """The round from the ledger (``voting.rounds.load``), its state at ``now``."""
+def _round_base(session: Session, estate: Estate, round_id: str) -> tuple[rounds_.RoundView, RoundInfo]:
+    """The round's view from the ledger (``voting.rounds.load``) and its RoundInfo without a state."""
     try:
         view = rounds_.load(session, estate.slug, round_id)
     except rounds_.RoundError as e:
@@ -165,10 +179,76 @@ def load_round(session: Session, estate: Estate, round_id: str, now: datetime) -
     if view is None:
         raise CastError("no_round", f"没有表决轮次 {round_id} / no round {round_id!r}")
     pol = view.policies
-    return RoundInfo(view.round_id, view.secrecy, _bytes(view.fingerprint), _bytes(view.joint_key),
-                     list(view.items), dict(view.voters), view.state(now),
-                     bool(_policy(pol, "revote", False)), _policy(pol, "proxy_cap", None),
-                     _policy(pol, "duplicate", "first"))
+    return view, RoundInfo(view.round_id, view.secrecy, _bytes(view.fingerprint), _bytes(view.joint_key),
+                           list(view.items), dict(view.voters), "", bool(_policy(pol, "revote", False)),
+                           _policy(pol, "proxy_cap", None), _policy(pol, "duplicate", "first"))
+
+
+def load_round(session: Session, estate: Estate, round_id: str, now: datetime) -> RoundInfo:
+    """The round from the ledger (``voting.rounds.load``), its state at ``now``."""
+    view, base = _round_base(session, estate, round_id)
+    return replace(base, state=view.state(now))
+
+
+# --- what casting knows, kept between casts ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Known:
+    """The estate, the round and the credential registry as of log entry ``mark`` (leaf hash ``leaf``).
+
+    Kept per engine between casts, so a cast reads nothing before it verifies.  It is never
+    trusted blindly: under the log lock the cast reads the entries from ``mark`` on, checks that
+    entry ``mark`` still has ``leaf`` (else everything is read again) and re-reads the round or
+    the registry when a lifecycle or credential entry came after ``mark``; a refusal based on it
+    (not open, unknown key, …) is only given after reading the ledger afresh.
+    """
+
+    estate: Estate
+    view: rounds_.RoundView
+    base: RoundInfo
+    reg: authority.Registry
+    mark: int
+    leaf: bytes
+    fresh: bool = False  # read in this cast (a refusal may rest on it)
+
+    def at(self, now: datetime) -> RoundInfo:
+        return replace(self.base, state=self.view.state(now))
+
+
+_known: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine → {(slug, round id): _Known}
+_known_lock = threading.Lock()
+
+
+def _read_known(session: Session, slug: str, round_id: str) -> _Known:
+    estate = _estate(session, slug)
+    view, base = _round_base(session, estate, round_id)
+    reg = registry(session, estate)
+    last = session.connection().execute(_LAST_ENTRY, {"log_id": estate.log_id}).first()
+    if last is None:
+        raise CastError("no_round", f"没有表决轮次 {round_id} / no round {round_id!r}")
+    return _Known(estate, view, base, reg, last.seq, bytes(last.leaf_hash), fresh=True)
+
+
+def _remember(engine: Engine, slug: str, round_id: str, known: _Known) -> None:
+    with _known_lock:
+        table = _known.setdefault(engine, {})
+        old = table.get((slug, round_id))
+        if old is None or old.mark <= known.mark:
+            if len(table) > 64:
+                table.clear()
+            table[(slug, round_id)] = replace(known, fresh=False)
+
+
+def _recall(engine: Engine, slug: str, round_id: str) -> _Known | None:
+    with _known_lock:
+        return _known.get(engine, {}).get((slug, round_id))
+
+
+_LAST_ENTRY = (select(Entry.seq, Entry.leaf_hash).where(Entry.log_id == bindparam("log_id"))
+               .order_by(Entry.seq.desc()).limit(1))
+_FROM_MARK = (select(Entry.seq, Entry.type, Entry.leaf_hash)
+              .where(Entry.log_id == bindparam("log_id"), Entry.seq >= bindparam("mark")).order_by(Entry.seq))
 
 
 # --- registry cache ---------------------------------------------------------------------------
@@ -271,29 +351,25 @@ def _now(now: datetime | None) -> datetime:
     return (now or datetime.now(UTC)).astimezone(UTC)
 
 
-def cast(engine: Engine, slug: str, round_id: str, text: str | bytes, *, voter: str | None, factor: str | None,
-         for_voter: str | None = None, for_sig: str | None = None, now: datetime | None = None) -> dict:
-    """Cast the signed ballot ``text`` for the session's ``voter`` (or, as proxy, for ``for_voter``,
-    with ``for_sig``: the proxy's signature binding the ballot's tracking code to that voter,
-    ``voting.proxy.sign_ballot_binding``).
+_STALE = frozenset({"round_not_open", "unknown_credential", "revoked_credential", "wrong_voter", "not_eligible"})
+"""Refusals that may rest on what an earlier cast read: given only after reading the ledger afresh."""
 
-    Returns the receipt (SPEC §7.2): ``{"tracking", "short", "voter", "proxy", "origin", "seq",
-    "entry", "leaf_hash", "tree_size", "proof", "checkpoint"}`` — SPEC §2.6 plus the tracking code —
-    only after the commit.  Raises CastError; nothing is written then.
-    """
-    if not voter or factor not in round_record.FACTORS:
-        raise CastError("no_session")
-    now = _now(now)
+
+def _known_now(engine: Engine, slug: str, round_id: str) -> _Known:
     with reading(engine) as s:
-        estate = _estate(s, slug)
-        rnd = load_round(s, estate, round_id, now)
-        reg = registry(s, estate)
-        mark = _size(s, estate.log_id)
+        return _read_known(s, slug, round_id)
+
+
+def _need_open(rnd: RoundInfo, round_id: str, *, still: bool = False) -> None:
     if rnd.state != "open":
+        if still:
+            raise CastError("round_not_open", f"轮次 {round_id} 已不在投票期内 / round {round_id} is no longer open")
         raise CastError("round_not_open", f"轮次 {round_id} 现在是 {rnd.state} 状态，不能投票 / round {round_id} is "
                                           f"{rnd.state}, not open for voting")
-    signed, verified = verify_text(text, rnd)
-    key = verified.voter.hex()
+
+
+def _who(reg: authority.Registry, rnd: RoundInfo, key: str, voter: str, for_voter: str | None) -> tuple[str, str | None]:
+    """(the voter counted, the proxy or None): the key's voter must be the session's (SPEC §7.2)."""
     caster = _caster(reg, key)
     if caster != voter:
         raise CastError("wrong_voter", "这张凭证不属于登录的业主 / the ballot's credential belongs to another voter "
@@ -302,7 +378,56 @@ def cast(engine: Engine, slug: str, round_id: str, text: str | bytes, *, voter: 
     if target not in rnd.voters:
         raise CastError("not_eligible", f"表决权人 {target} 不在本轮范围内 / voter {target} is not in the round's "
                                         f"snapshot")
-    proxy = caster if target != caster else None
+    return target, (caster if target != caster else None)
+
+
+_LOG_KEYS: dict[tuple, keys.LogKey] = {}
+
+
+def _log_key() -> keys.LogKey:
+    """``keys.log_key()``, read again only when the key file (its path or mtime) changes."""
+    path = keys.key_file()
+    try:
+        mark = (str(path), path.stat().st_mtime_ns)
+    except OSError:
+        return keys.log_key()
+    found = _LOG_KEYS.get(mark)
+    if found is None:
+        found = keys.log_key(path)
+        _LOG_KEYS.clear()
+        _LOG_KEYS[mark] = found
+    return found
+
+
+def cast(engine: Engine, slug: str, round_id: str, text: str | bytes, *, voter: str | None, factor: str | None,
+         for_voter: str | None = None, for_sig: str | None = None, now: datetime | None = None) -> dict:
+    """Cast the signed ballot ``text`` for the session's ``voter`` (or, as proxy, for ``for_voter``,
+    with ``for_sig``: the proxy's signature binding the ballot's tracking code to that voter,
+    ``voting.proxy.sign_ballot_binding``).
+
+    Returns the receipt (SPEC §7.2): ``{"tracking", "short", "voter", "proxy", "origin", "seq",
+    "entry", "leaf_hash", "tree_size", "proof", "checkpoint"}`` — SPEC §2.6 plus the tracking code —
+    only after the commit; the checkpoint covers the entry (size ``seq + 1`` or more: concurrent
+    casts share one signature, SPEC §2.6).  Raises CastError; nothing is written then.
+    """
+    if not voter or factor not in round_record.FACTORS:
+        raise CastError("no_session")
+    now = _now(now)
+    known = _recall(engine, slug, round_id) or _known_now(engine, slug, round_id)
+    verified = None
+    while True:  # at most twice: a refusal resting on remembered state is re-checked on fresh state
+        try:
+            rnd = known.at(now)
+            _need_open(rnd, round_id)
+            if verified is None:
+                signed, verified = verify_text(text, rnd)
+                key = verified.voter.hex()
+            target, proxy = _who(known.reg, rnd, key, voter, for_voter)
+            break
+        except CastError as e:
+            if known.fresh or e.code not in _STALE:
+                raise
+            known = _known_now(engine, slug, round_id)
     tracking, short = verified.tracking, ballots_._short(verified.tracking)
     if proxy is not None:
         try:
@@ -311,80 +436,101 @@ def cast(engine: Engine, slug: str, round_id: str, text: str | bytes, *, voter: 
             raise CastError(e.code, e.message) from None
     body = round_record.ballot_body(round_id, signed, factor, for_voter=target if proxy else None,
                                     for_sig=for_sig if proxy else None)
+    log_id = known.estate.log_id
     try:
         with transaction(engine) as s:
-            log.lock_log(s, estate.log_id)
-            changed = _since(s, estate.log_id, mark)
+            log.lock(s, log_id)
+            rows = s.connection().execute(_FROM_MARK, {"log_id": log_id, "mark": known.mark}).all()
+            if rows and rows[0].seq == known.mark and bytes(rows[0].leaf_hash) == known.leaf:
+                changed = {r.type for r in rows[1:]}
+                last = (rows[-1].seq, bytes(rows[-1].leaf_hash))
+            else:  # what this process remembered is not this log's: read it all again, under the lock
+                known, changed = _read_known(s, slug, round_id), set(LIFECYCLE) | set(CREDENTIAL_TYPES)
+                last = (known.mark, known.leaf)
+                if _shape(known.base) != _shape(rnd):
+                    signed, verified = verify_text(text, known.at(now))
             if changed & set(LIFECYCLE):
-                rnd = load_round(s, estate, round_id, now)
-                if rnd.state != "open":
-                    raise CastError("round_not_open", f"轮次 {round_id} 已不在投票期内 / round {round_id} is no "
-                                                      "longer open")
-            if changed & set(CREDENTIAL_TYPES) and _caster(registry(s, estate), key) != voter:
-                raise CastError("wrong_voter")
-            _check_and_project(s, estate.log_id, rnd, target, proxy)
-            _check_not_replayed(s, estate.log_id, round_id, tracking)
-            entry = log.append(s, estate.log_id, round_record.BALLOT, body, time=now)
-            _record_ballot(s, estate.log_id, rnd, entry.seq, target, key, proxy, tracking)
-            note = checkpoint.sign(s, estate.log_id, keys.log_key())
-            receipt = _receipt(s, estate, entry, note)
+                view, base = _round_base(s, known.estate, round_id)
+                known = replace(known, view=view, base=base)
+                rnd = known.at(now)
+                _need_open(rnd, round_id, still=True)
+            if changed & set(CREDENTIAL_TYPES):
+                known = replace(known, reg=registry(s, known.estate))
+                if _caster(known.reg, key) != voter:
+                    raise CastError("wrong_voter")
+                _who(known.reg, rnd, key, voter, for_voter)
+            grant = _check(s, log_id, rnd, target, proxy, tracking)
+            entry = log.append(s, log_id, round_record.BALLOT, body, time=now, last=last)
+            _record_ballot(s, log_id, rnd, entry.seq, target, key, proxy, tracking, grant)
     except IntegrityError:
         raise CastError("already_voted", f"表决权人 {target} 已经投过票 / voter {target} already has a ballot in "
                                          f"round {round_id}") from None
+    _remember(engine, slug, round_id, replace(known, mark=entry.seq, leaf=entry.leaf_hash))
+    receipt = receipts.after_append(engine, log_id, known.estate.origin, entry, _log_key())
     return {"tracking": tracking, "short": short, "voter": target, "proxy": proxy, **receipt}
 
 
-def _receipt(s: Session, estate: Estate, entry, note: str) -> dict:
-    """SPEC §2.6 receipt of ``entry`` against the checkpoint ``note`` just signed under the log lock
-    (its size is ``entry.seq + 1``: the entry is the last one; a new checkpoint has no cosignatures)."""
-    size = entry.seq + 1
-    proof = log.inclusion_proof(s, estate.log_id, entry.seq, size)
-    return {"origin": estate.origin, "seq": entry.seq, "entry": entry.data.decode("utf-8"),
-            "leaf_hash": entry.leaf_hash.hex(), "tree_size": size, "proof": [p.hex() for p in proof],
-            "checkpoint": note}
+def _shape(rnd: RoundInfo) -> tuple:
+    """What a ballot is verified against (a round's announcement fixes it)."""
+    return rnd.secrecy, rnd.fingerprint, rnd.joint_key, rnd.items
 
 
-def _check_and_project(s: Session, log_id: int, rnd: RoundInfo, target: str, proxy: str | None) -> None:
-    """Under the log lock: the duplicate / revote / paper policy and the proxy grant."""
-    row = s.get(Voted, (log_id, rnd.round_id, target))
-    if row is not None:
-        electronic_over_paper = row.channel == "paper" and rnd.duplicate == "electronic"
-        if not (rnd.revote and row.channel == "electronic") and not electronic_over_paper:
+_V, _G, _B = Voted.__table__, ProxyGrant.__table__, BallotRow.__table__
+
+
+@dataclass(frozen=True)
+class _Found:
+    channel: str | None  # the voter's earlier ballot's channel, None when none
+    grant: str | None  # the proxy of the grant in force for the voter, None when none
+
+
+def _check(s: Session, log_id: int, rnd: RoundInfo, target: str, proxy: str | None, tracking: str) -> _Found:
+    """Under the log lock, in one query: the duplicate / revote / paper policy, the proxy grant
+    (SPEC §7.8) and the replay check (SPEC §7.4)."""
+    rid = rnd.round_id
+    q = select(
+        select(_V.c.channel).where(_V.c.log_id == log_id, _V.c.round_id == rid, _V.c.voter == target)
+        .scalar_subquery(),
+        select(_G.c.proxy).where(_G.c.log_id == log_id, _G.c.round_id == rid, _G.c.voter == target)
+        .scalar_subquery(),
+        select(_B.c.seq).where(_B.c.log_id == log_id, _B.c.round_id == rid, _B.c.tracking == tracking).limit(1)
+        .scalar_subquery())
+    channel, grant, replayed = s.connection().execute(q).one()
+    if channel is not None:
+        electronic_over_paper = channel == "paper" and rnd.duplicate == "electronic"
+        if not (rnd.revote and channel == "electronic") and not electronic_over_paper:
             raise CastError("already_voted", f"表决权人 {target} 已经投过票（本轮不允许改票）/ voter {target} already "
-                                             f"has a ballot in round {rnd.round_id} (revotes are off)")
-    grant = s.get(ProxyGrant, (log_id, rnd.round_id, target))
+                                             f"has a ballot in round {rid} (revotes are off)")
     if proxy is not None:
-        if row is not None and row.channel == "paper":
+        if channel == "paper":
             raise CastError("already_voted", f"表决权人 {target} 已亲自投纸质票，委托随之结束 / voter {target} voted in "
                                              "person on paper, which ended the proxy grant (SPEC §7.8 rule 6)")
-        if grant is None or grant.proxy != proxy:
+        if grant is None or grant != proxy:
             raise CastError("no_proxy_grant", f"{proxy} 没有 {target} 生效的委托 / {proxy} holds no grant in force "
                                               f"from {target}")
-        grant.used = True
-    elif grant is not None:
-        s.delete(grant)  # the owner's own ballot ends the grant (SPEC §7.8)
-
-
-def _check_not_replayed(s: Session, log_id: int, round_id: str, tracking: str) -> None:
-    """A signed ballot counts once per round (SPEC §7.4): the same ballot again is a replay."""
-    seq = s.scalar(select(BallotRow.seq).where(BallotRow.log_id == log_id, BallotRow.round_id == round_id,
-                                               BallotRow.tracking == tracking).limit(1))
-    if seq is not None:
-        raise CastError("duplicate_ballot", f"这张选票已在条目 {seq} 投过（同一张签名选票只计一次）/ this signed ballot was "
-                                            f"already cast as entry {seq}: a ballot counts once")
+    if replayed is not None:
+        raise CastError("duplicate_ballot", f"这张选票已在条目 {replayed} 投过（同一张签名选票只计一次）/ this signed "
+                                            f"ballot was already cast as entry {replayed}: a ballot counts once")
+    return _Found(channel, grant)
 
 
 def _record_ballot(s: Session, log_id: int, rnd: RoundInfo, seq: int, target: str, key: str, proxy: str | None,
-                   tracking: str) -> None:
-    row = s.get(Voted, (log_id, rnd.round_id, target))
-    if row is None:
-        s.add(Voted(log_id=log_id, round_id=rnd.round_id, voter=target, channel="electronic", first_seq=seq,
-                    last_seq=seq, ballots=1))
+                   tracking: str, found: _Found) -> None:
+    """The projections of the ballot entry (Core statements, in the cast's transaction)."""
+    conn, rid = s.connection(), rnd.round_id
+    mine = (_G.c.log_id == log_id, _G.c.round_id == rid, _G.c.voter == target)
+    if proxy is not None:
+        conn.execute(update(_G).where(*mine).values(used=True))
+    elif found.grant is not None:
+        conn.execute(delete(_G).where(*mine))  # the owner's own ballot ends the grant (SPEC §7.8)
+    if found.channel is None:
+        conn.execute(insert(_V).values(log_id=log_id, round_id=rid, voter=target, channel="electronic",
+                                       first_seq=seq, last_seq=seq, ballots=1))
     else:
-        row.channel, row.last_seq, row.ballots = "electronic", seq, row.ballots + 1
-    s.add(BallotRow(log_id=log_id, seq=seq, round_id=rnd.round_id, voter=target, key=key, proxy=proxy,
-                    tracking=tracking))
-    s.flush()
+        conn.execute(update(_V).where(_V.c.log_id == log_id, _V.c.round_id == rid, _V.c.voter == target)
+                     .values(channel="electronic", last_seq=seq, ballots=_V.c.ballots + 1))
+    conn.execute(insert(_B).values(log_id=log_id, seq=seq, round_id=rid, voter=target, key=key, proxy=proxy,
+                                   tracking=tracking))
 
 
 def dumps(signed: dict) -> str:

@@ -3,7 +3,9 @@
 ``serve`` brings the database (GONGJUE_DATABASE_URL, default ./var/gongjue.db) to every head
 revision first, optionally creates the demo estate and its supervisor when the database has no
 estate yet, checks every estate's ledger against its signed checkpoints (ledger.selfcheck; the
-app repeats it every GONGJUE_SELFCHECK_SECONDS), then runs the app under Uvicorn.
+app repeats it every GONGJUE_SELFCHECK_SECONDS), then runs the app under Uvicorn — in ``--workers N``
+processes when asked (each builds the app over GONGJUE_DATABASE_URL; the log lock serializes
+their appends, SPEC §2.9).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ def register(sub) -> None:  # noqa: ANN001
                        description="Migrate the database, then serve the web app with Uvicorn.")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes (default 1; e.g. 2 on 2 cores: casting verifies ballots in Python)")
     p.add_argument("--demo", action="store_true",
                    help="if the database has no estate, create the demo estate 枫林苑 and a demo supervisor")
     p.set_defaults(handler=run_serve)
@@ -50,6 +54,14 @@ def run_serve(args) -> int:  # noqa: ANN001
         return 2
     _selfcheck_on_start(engine)
     print(f"共决 Gongjue: http://{args.host}:{args.port}/", flush=True)
+    if args.workers < 1:
+        print("--workers must be at least 1", file=sys.stderr)
+        return 2
+    if args.workers > 1:  # each worker process builds its app over GONGJUE_DATABASE_URL (migrated above)
+        engine.dispose()
+        uvicorn.run("web.app:create_app", factory=True, workers=args.workers, host=args.host, port=args.port,
+                    proxy_headers=True, server_header=False, log_level="info")
+        return 0
     uvicorn.run(create_app(engine), host=args.host, port=args.port, proxy_headers=True,
                 server_header=False, log_level="info")
     return 0
