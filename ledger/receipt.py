@@ -95,6 +95,7 @@ def _origin(session: Session, log_id: int) -> str:
 
 def verify_receipt(receipt: dict, vkey: str) -> ParsedEntry:
     """Check a receipt against the log's verifier key; return the entry it proves."""
+    _check_shape(receipt)
     try:
         cp = open_checkpoint(receipt["checkpoint"], parse_vkey(vkey), receipt["origin"])
         if cp.size != receipt["tree_size"]:
@@ -105,9 +106,28 @@ def verify_receipt(receipt: dict, vkey: str) -> ParsedEntry:
         if leaf.hex() != receipt["leaf_hash"] or entry.seq != receipt["seq"]:
             raise ReceiptError("entry does not match the receipt's leaf hash or seq")
         verify_inclusion(receipt["seq"], cp.size, leaf, [bytes.fromhex(p) for p in receipt["proof"]], cp.root)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, RecursionError) as exc:
         if isinstance(exc, ReceiptError):
             raise
         kind = type(exc).__name__ if not isinstance(exc, (CheckpointError, EntryError, ProofError)) else ""
         raise ReceiptError(f"receipt does not verify: {kind} {exc}".replace("  ", " ")) from None
     return entry
+
+
+_TEXT = ("origin", "entry", "leaf_hash", "checkpoint")
+
+
+def _check_shape(receipt: object) -> None:
+    """Each member of the right JSON type (ReceiptError otherwise), before anything is parsed."""
+    if not isinstance(receipt, dict):
+        raise ReceiptError("receipt does not verify: a receipt is a JSON object")
+    for name in _TEXT:
+        if not isinstance(receipt.get(name), str):
+            raise ReceiptError(f"receipt does not verify: {name} must be a string")
+    for name in ("seq", "tree_size"):
+        value = receipt.get(name)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ReceiptError(f"receipt does not verify: {name} must be an integer")
+    proof = receipt.get("proof")
+    if not isinstance(proof, list) or not all(isinstance(p, str) for p in proof):
+        raise ReceiptError("receipt does not verify: proof must be a list of hex strings")
