@@ -22,7 +22,6 @@ reports every such statement. ``registry(session, slug)`` reads the ledger, neve
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -78,10 +77,50 @@ def check_public_key(value: object, what: str = "public_key", *, point: bool = T
     return value
 
 
-@functools.lru_cache(maxsize=65536)
+_POINTS: dict[str, bool] = {}
+"""Keys (hex) already put through libsodium's point check in this process, with the answer (an
+audit meets every key in several replays; ``precheck_points`` fills it from worker processes)."""
+_POINTS_MAX = 1 << 20
+
+
 def _is_point(value: str) -> bool:
-    """libsodium's point check of a key in hex (cached: an audit meets every key in several replays)."""
-    return bool(nacl.bindings.crypto_core_ed25519_is_valid_point(bytes.fromhex(value)))
+    """libsodium's point check of a key in hex (cached in ``_POINTS``)."""
+    known = _POINTS.get(value)
+    if known is None:
+        known = bool(nacl.bindings.crypto_core_ed25519_is_valid_point(bytes.fromhex(value)))
+        if len(_POINTS) < _POINTS_MAX:
+            _POINTS[value] = known
+    return known
+
+
+def _points_of(values: list[str]) -> list[bool]:
+    """libsodium's point check of each key (a worker's part of ``precheck_points``)."""
+    return [bool(nacl.bindings.crypto_core_ed25519_is_valid_point(bytes.fromhex(v))) for v in values]
+
+
+PARALLEL_POINTS = 2048
+"""From this many keys on, ``precheck_points`` spreads the point checks over worker processes."""
+
+
+def precheck_points(values: Iterable[object], jobs: int) -> None:
+    """Put the well-formed keys among ``values`` through the same point check as ``_is_point``, over
+    ``jobs`` forked processes when there are many, and remember the answers: the replay that
+    follows checks every key as before, from ``_POINTS``.  Nothing is accepted here."""
+    todo = sorted({v for v in values if isinstance(v, str) and _HEX64.match(v) and v not in _POINTS})
+    if jobs <= 1 or len(todo) < PARALLEL_POINTS or len(_POINTS) + len(todo) > _POINTS_MAX:
+        return
+    import multiprocessing
+
+    step = len(todo) // (2 * jobs) + 1
+    parts = [todo[i:i + step] for i in range(0, len(todo), step)]
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        for part, answers in zip(parts, pool.map(_points_of, parts, chunksize=1)):
+            _POINTS.update(zip(part, answers))
+
+
+def valid_points() -> Iterator[str]:
+    """The keys (hex) this process found to be valid Ed25519 points by ``_is_point``."""
+    return (k for k, ok in _POINTS.items() if ok)
 
 
 def fingerprint(public_key_hex: str) -> str:
@@ -409,6 +448,12 @@ def registry_from_entries(entries: Iterable[ParsedEntry], *, check_roll: bool = 
 def check_log(entries: Iterable[ParsedEntry], ctx: object) -> Iterator[tuple[int | None, str]]:
     """Whole-log content check (contract C4): every broken credential statement, by entry."""
     reg = Registry(origin=getattr(ctx, "origin", None))
+    entries = list(entries)
+    precheck_points((item.get("public_key") for e in entries if e.type == CREDENTIALS
+                     and isinstance(e.body, dict) and isinstance(e.body.get("statement"), dict)
+                     and isinstance(e.body["statement"].get("credentials"), list)
+                     for item in e.body["statement"]["credentials"] if isinstance(item, dict)),
+                    getattr(ctx, "jobs", 1))
     for entry in entries:
         if entry.type == record.ESTATE:
             continue  # the estate entry's own check compares it with the checkpoint origin

@@ -55,6 +55,15 @@ def is_valid_point(p: bytes) -> bool:
     return ok
 
 
+def remember_valid(keys) -> None:  # noqa: ANN001
+    """Add keys that libsodium's ``crypto_core_ed25519_is_valid_point`` accepted elsewhere in this
+    process (``identity.authority``'s replay checks every registered key with it) to ``_VALID``:
+    that check refuses every small-order encoding, the identity's among them, so it is this rule."""
+    for k in keys:
+        if type(k) is bytes and len(k) == 32 and len(_VALID) < _VALID_MAX:
+            _VALID.add(k)
+
+
 def is_valid_public_key(public_key: bytes) -> bool:
     """A is a canonical prime-order-subgroup point, not the identity, not of small order."""
     return is_valid_point(public_key)
