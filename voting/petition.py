@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -82,7 +83,17 @@ def _bad(message: str) -> PetitionError:
 
 
 def _text(value: object, limit: int) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= limit and value.strip() == value and value != ""
+    """1–``limit`` characters without surrounding white space, control characters (but line
+    breaks and tabs), lone surrogates or bidirectional overrides (which could disguise the text)."""
+    return (isinstance(value, str) and 0 < len(value) <= limit and value.strip() == value
+            and not any(_refused(ch) for ch in value))
+
+
+def _refused(ch: str) -> bool:
+    if ch in "\n\t":
+        return False
+    return unicodedata.category(ch) in ("Cc", "Cs", "Co") or "\u202a" <= ch <= "\u202e" \
+        or "\u2066" <= ch <= "\u2069"
 
 
 def _nat(value: object) -> bool:

@@ -121,6 +121,7 @@ def publish(session: Session, slug: str, *, author: str, title: str, text: str, 
         if len(a.data) > MAX_FILE:
             raise PetitionError("too_large", f"附件 {a.name} 超过 4 MB / attachment {a.name} is larger than 4 MB", 413)
         files.append((a, hashlib.sha256(a.data).hexdigest()))
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # a form's line breaks are CR LF
     body = {"v": 1, "petition": f"p{len(the_book.petitions) + 1}", "title": title.strip(), "text": text.strip(),
             "matter": matter, "scope": scope, "attachments": [{"name": a.name.strip(), "sha256": h} for a, h in files],
             "author": author, "roll": {"seq": roll_seq, "leaf_hash": roll_leaf},

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
@@ -283,10 +284,12 @@ def attachment(request: Request, slug: str, petition_id: str, sha256: str) -> Re
         if row is None:
             raise HTTPException(404, i18n.t(request, "This proposal has no such attachment"))
         data, media = bytes(row.data), row.media_type
+    name = next(a["name"] for a in p.body["attachments"] if a["sha256"] == sha256)
     # never rendered inline as a page of this site: a download, sniffing off (SecurityHeaders)
     return Response(data, media_type=media if media in ("application/pdf", "image/png", "image/jpeg")
                     else "application/octet-stream",
-                    headers={"content-disposition": "attachment", "cache-control": "public, max-age=3600"})
+                    headers={"content-disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}",
+                             "cache-control": "public, max-age=3600"})
 
 
 # --- JSON API ---------------------------------------------------------------------------------

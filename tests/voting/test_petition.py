@@ -185,3 +185,22 @@ def test_attachments_hash_in_the_entry_file_beside_it(engine):
     assert body["hash"] == pt.proposal_hash(pe.ORIGIN, body)
     assert all(set(v) == {"voter", "area"} for v in body["voters"])  # pseudonyms only
     assert "O01" not in row.decode()
+
+
+@pytest.mark.parametrize("title", ["", "   ", "a\x00b", "右\u202e左", "x" * 201, "\ud800"])
+def test_bad_titles_are_refused(engine, title):
+    est = pe.make(engine)
+    before = size(engine)
+    with pytest.raises(PetitionError) as exc:
+        with transaction(engine) as s:
+            ps.publish(s, pe.SLUG, author=est.voters["O01"], title=title, text="正文", matter="hire_manager",
+                       scope={}, attachments=[], now=T0)
+    assert exc.value.code == "bad_request" and size(engine) == before
+
+
+def test_line_breaks_from_a_form_are_kept_as_lf(engine):
+    est = pe.make(engine)
+    with transaction(engine) as s:
+        p, _ = ps.publish(s, pe.SLUG, author=est.voters["O01"], title="标题", text="第一段\r\n第二段\r\n",
+                          matter="other_major", scope={}, attachments=[], now=T0)
+    assert p.body["text"] == "第一段\n第二段"

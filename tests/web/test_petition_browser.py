@@ -147,6 +147,7 @@ def test_petition_to_the_line_in_the_browser(chromium, live):
     with page.expect_navigation():
         page.click("form button[type=submit]")
     page.goto(f"{base}/estates/{pe.SLUG}/petitions/p1")
+    check_page(page, "petition-staff")
     page.check("input[name=kind][value=refusal]")
     page.fill("#resp-reason", "所提事项已由上次业主大会表决通过，不召开临时会议。")
     with page.expect_navigation():
