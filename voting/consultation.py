@@ -353,7 +353,8 @@ class Book:
         _need(c.close is None, "意见征集已统计，之后不能再答 / a response after the consultation's close")
         _need(c.opens <= e.time < c.closes, "回答时间不在征集期内 / the response's time is outside the window")
         st = b["statement"]
-        _need(isinstance(st, dict) and set(st) == STATEMENT_KEYS and st["v"] == 1 and st["type"] == RESPONSE,
+        _need(isinstance(st, dict) and set(st) == STATEMENT_KEYS and type(st["v"]) is int and st["v"] == 1
+              and st["type"] == RESPONSE,
               "statement: {v: 1, type: consult.response, consult, answers, text}")
         _need(st["consult"] == c.hash, "statement.consult 不是本次征集公告的叶哈希 / statement.consult is not this "
                                        "consultation's announcement leaf hash")
