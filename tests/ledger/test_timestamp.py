@@ -384,3 +384,22 @@ def test_the_app_runs_the_anchor_loop_in_its_lifespan(server, tmp_path, tsa, mon
         with reading(server) as s:
             assert [r.size for r in timestamp.tokens(s, log_id)] == [2]
     assert not app.state.anchor.is_alive()  # stopped with the app
+
+
+def test_an_outsider_checks_an_exported_token_with_openssl(server, tmp_path, tsa, other_tsa, capsys):
+    """SPEC §2.10's recipe, with OpenSSL alone: the body file is the checkpoint's three lines."""
+    import subprocess
+
+    bundle = _stamped_bundle(server, tmp_path, tsa, capsys, entries=2)
+    body = tmp_path / "body"
+    body.write_bytes(timestamp.body_bytes((bundle / "checkpoint").read_text()))
+    assert body.read_text().count("\n") == 3
+    ok = subprocess.run(["openssl", "ts", "-verify", "-in", str(bundle / "timestamps" / "2.0.tsr"), "-data", str(body),
+                         "-CAfile", str(tsa.roots)], capture_output=True, text=True)
+    assert ok.returncode == 0 and "Verification: OK" in ok.stdout
+    other = subprocess.run(["openssl", "ts", "-verify", "-in", str(bundle / "timestamps" / "1.0.tsr"), "-data",
+                            str(body), "-CAfile", str(tsa.roots)], capture_output=True, text=True)
+    assert other.returncode != 0  # the token of checkpoint 1 is not one of checkpoint 2's body
+    wrong_root = subprocess.run(["openssl", "ts", "-verify", "-in", str(bundle / "timestamps" / "2.0.tsr"), "-data",
+                                 str(body), "-CAfile", str(other_tsa.roots)], capture_output=True, text=True)
+    assert wrong_root.returncode != 0
