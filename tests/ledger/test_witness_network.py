@@ -323,3 +323,27 @@ def test_a_server_restored_from_an_older_backup_is_told_so(server, served, witne
     with reading(backup) as s:
         assert checkpoint.cosignature_count(s, checkpoint.latest(s, log_id)) == 0
     backup.dispose()
+
+
+def test_offline_cosign_and_serve_share_one_state(server, witness_key, tmp_path, capsys):
+    """A witness that cosigned size 2 by hand (witness cosign --checkpoint) is asked by the network
+    with 'old 0': it answers 409 with 2 — the same record, whichever way it cosigned."""
+    key = keys.log_key()
+    fill(server, ORIGIN, 3, key, sign_each=True)
+    notes = _notes(server)
+    (tmp_path / "cp2").write_text(notes[2])
+    (tmp_path / "log.vkey").write_text(key.vkey + "\n")
+    state = tmp_path / "w" / "state"
+    assert main(["witness", "cosign", "--key", str(tmp_path / "w" / "witness.key"), "--checkpoint",
+                 str(tmp_path / "cp2"), "--log-vkey", str(tmp_path / "log.vkey"), "--state", str(state)]) == 0
+    capsys.readouterr()
+    from ledger.note import parse_skey
+    served = witness.Witness(parse_skey((tmp_path / "w" / "witness.key").read_text()),
+                             {ORIGIN: parse_vkey(key.vkey)}, witness.WitnessState(state))
+    with pytest.raises(witness.Refused) as refused:
+        served.add_checkpoint(witness.request_body(0, [], notes[3]))
+    assert (refused.value.status, refused.value.message) == (409, "2\n")
+    with reading(server) as s:
+        proof = log.consistency_proof(s, log.get_log(s, ORIGIN).id, 2, 3)
+    line = served.add_checkpoint(witness.request_body(2, proof, notes[3]))
+    verify_cosignature(parse_note(notes[3] + line), parse_vkey(witness_key.vkey))
