@@ -6,7 +6,8 @@ several worker processes (``benchmarks.harness.Server``), clients in threads of 
    refused ``already_voted``, 409), the exported bundle passes ``gongjue verify``, holds exactly one
    ballot entry per acknowledged receipt (at the receipt's seq, with its tracking code) and one per
    voter, and every checkpoint handed out is consistent with the final one (no gap, no fork, no
-   lost or duplicated ballot).
+   lost or duplicated ballot).  The ledger self-check and the count scheduler of every worker run
+   each second meanwhile: no error, no false alarm.
 2. The close racing with casts and with other closers: the window of an open (named) round with
    no objection days ends while owners are casting; the count scheduler runs every second in each
    worker and supervisors post the close API at the same time.  Exactly one ``round.close``, one
@@ -27,9 +28,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+from sqlalchemy import select
 
 from benchmarks import harness
-from ledger.db import migrated_engine
+from ledger import selfcheck
+from ledger.db import make_engine, migrated_engine, reading
 
 WORKERS = 3
 
@@ -52,7 +55,8 @@ def test_concurrent_casters_and_simultaneous_pairs(db_url, tmp_path):
     assert len({t for _, t in ballots}) == len(ballots)  # the pair's two ballots differ
     results: dict[tuple[int, int], tuple[int, dict]] = {}
     lock = threading.Lock()
-    with harness.Server(db_url, workers=WORKERS, log=tmp_path / "server.log") as server:
+    env = {"GONGJUE_SELFCHECK_SECONDS": "1", "GONGJUE_COUNT_SECONDS": "1"}  # both background threads, busy
+    with harness.Server(db_url, workers=WORKERS, env=env, log=tmp_path / "server.log") as server:
         jobs = [[] for _ in range(8)]  # 8 casting threads over the singles …
         for n, (i, text) in enumerate(first[:singles]):
             jobs[n % 8].append((i, 0, text))
@@ -75,7 +79,15 @@ def test_concurrent_casters_and_simultaneous_pairs(db_url, tmp_path):
             t.start()
         for t in threads:
             t.join()
+        time.sleep(2)  # a self-check of every worker after the last cast
         _no_server_errors(server)
+    engine = make_engine(db_url)
+    try:
+        with reading(engine) as s:
+            assert selfcheck.problems(s) == []
+            assert [st.ok for st in s.scalars(select(selfcheck.SelfCheck))] == [True]
+    finally:
+        engine.dispose()
     assert len(results) == singles + 2 * pairs
     for i in range(singles):
         status, body = results[(i, 0)]
