@@ -81,13 +81,14 @@ def _matter_name(request: Request, matter: str) -> str:
 
 def _for_page(request: Request, item: dict) -> dict:
     item["matter_name"] = _matter_name(request, item["matter"])
-    item["scope_name"] = _scope_name(item["scope"])
+    item["scope_name"] = _scope_name(item["scope"], i18n.language(request))
     item["published_at"] = datetime.strptime(item["published"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     return item
 
 
-def _scope_name(scope: dict) -> str:
-    return ps.scope_of(scope).describe().split(" / ")[0]
+def _scope_name(scope: dict, lang: str = "zh") -> str:
+    zh, _, en = ps.scope_of(scope).describe().partition(" / ")
+    return en if lang == "en" and en else zh
 
 
 def _estate(request: Request, session, slug: str):
