@@ -189,3 +189,26 @@ def test_a_response_for_another_consultation_is_named(sc, tmp_path):
     seq = _forge(sc, cs.RESPONSE, {"v": 1, "consult": "survey", **{k: p[k] for k in ("statement", "key", "sig")},
                                    "factor": "sms"})
     _named(_verify(sc, tmp_path), seq, "announcement leaf hash")
+
+
+def test_gongjue_verify_names_the_entry(sc, tmp_path, capsys):
+    """The command itself (web.cli main): a response recorded twice for one voter fails the bundle,
+    naming that entry; the untouched record passes."""
+    import json
+
+    from web.cli import main
+
+    c = lf.consult_of(sc, "survey")
+    _respond(sc, "A", [5, 0])
+    good = lf.export(sc, tmp_path / "good")
+    capsys.readouterr()
+    assert main(["verify", str(good), "--json"]) == 0
+    p = lf.response(sc, "A", c, [1, 1])
+    seq = _forge(sc, cs.RESPONSE, {"v": 1, "consult": "survey", **{k: p[k] for k in ("statement", "key", "sig")},
+                                   "factor": "sms"})
+    bad = lf.export(sc, tmp_path / "bad")
+    capsys.readouterr()
+    assert main(["verify", str(bad), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert not report["ok"]
+    assert any(p["seq"] == seq and "already answered" in p["message"] for p in report["problems"]), report["problems"]
