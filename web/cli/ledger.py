@@ -215,6 +215,9 @@ CHECK_ROWS = (
     ("decryption shares", "解密份额（证明） / decryption shares (proofs)"),
     ("decisions", "表决结果（按规则重算） / decisions (recomputed under the rule set)"),
     ("deliveries", "送达记录（资格、时间） / deliveries of notices, letters, results (eligibility, times)"),
+    ("consultation responses", "意见征集回答（签名、资格、每人一份、窗口） / consultation responses (signature, "
+                               "eligibility, one per voter, window)"),
+    ("follow-through payments", "落实记录支出（累计、超支理由） / follow-through payments (running total, overruns)"),
 )
 """The checks ``gongjue verify`` lists with their counts (issue #9 part 8)."""
 
