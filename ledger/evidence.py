@@ -58,25 +58,42 @@ def check_evidence(path: Path, roots: list[cryptography.x509.Certificate] | None
     return found
 
 
-def _checkpoints(source) -> dict[int, Checkpoint]:  # noqa: ANN001
-    """The bundle's validly signed checkpoints by size (the bad ones are verify_bundle's problems)."""
+def _checkpoints(source, all_names: list[str], sizes: set[int], witness_names: set[str]) -> dict[int, Checkpoint]:  # noqa: ANN001
+    """The bundle's validly signed checkpoints by size that this check needs: those of ``sizes`` (a
+    token's) and those carrying a line by one of ``witness_names``.  Only these are opened (a bundle
+    may hold a checkpoint per ballot); a bad one is verify_bundle's problem, left out here."""
+    if not sizes and not witness_names:
+        return {}
     try:
         verifier = parse_vkey(source.read_text(VKEY))
     except (NoteError, UnicodeDecodeError, KeyError, OSError):
         return {}
-    signed = {}
-    for name in [CHECKPOINT] + sorted(n for n in source.names() if n.startswith(HISTORY + "/")):
+    history = {n for n in all_names if n.startswith(HISTORY + "/")}
+    if witness_names:
+        candidates = [CHECKPOINT] + sorted(history)
+    else:
+        candidates = [CHECKPOINT] + sorted(n for n in (f"{HISTORY}/{size}" for size in sizes) if n in history)
+    prefixes = tuple(f"\u2014 {name} " for name in witness_names)
+    signed: dict[int, Checkpoint] = {}
+    for name in candidates:
         try:
-            cp = open_checkpoint(source.read_text(name), verifier)
-        except (CheckpointError, UnicodeDecodeError, KeyError, OSError):
+            text = source.read_text(name)
+            lines = text.split("\n")
+            wanted = name == CHECKPOINT or int(lines[1]) in sizes or any(line.startswith(prefixes) for line in lines)
+            if not wanted:
+                continue
+            cp = open_checkpoint(text, verifier)
+        except (CheckpointError, UnicodeDecodeError, KeyError, OSError, IndexError, ValueError):
             continue
         signed.setdefault(cp.size, cp)
     return signed
 
 
 def _check(source, roots, witness_keys: list[Verifier], found: Evidence) -> None:  # noqa: ANN001
-    signed = _checkpoints(source)
-    names = sorted(n for n in source.names() if n.startswith(TIMESTAMPS + "/"))
+    all_names = source.names()
+    names = sorted(n for n in all_names if n.startswith(TIMESTAMPS + "/"))
+    sizes = {int(m.group(1)) for m in map(TOKEN_NAME.match, names) if m is not None}
+    signed = _checkpoints(source, all_names, sizes, {v.name for v in witness_keys})
     tokens = []
     for name in names:
         match = TOKEN_NAME.match(name)
@@ -99,7 +116,8 @@ def _check(source, roots, witness_keys: list[Verifier], found: Evidence) -> None
             continue
         tokens.append((name, size, stamp))
     if roots and not names:
-        found.problems.append(("timestamp", "the bundle has no timestamp token (timestamps/), but TSA roots were given"))
+        found.problems.append(("timestamp",
+                               "the bundle has no timestamp token (timestamps/), but TSA roots were given"))
     latest = _latest_entry_times(source, sorted({size for _, size, _ in tokens}))
     previous: dict[str, tuple[str, timestamp.Stamp]] = {}
     for name, size, stamp in sorted(tokens, key=lambda t: (t[1], t[0])):

@@ -11,9 +11,10 @@
 * 422 the consistency proof from its last cosigned checkpoint does not verify (a fork).
 
 ``WitnessState`` keeps, per origin, the last checkpoint the witness cosigned, in its own
-directory (``DIR/<origin with '/' as '__'>/checkpoint``, as ``gongjue witness cosign``): checked and replaced under one lock (a thread lock and ``flock`` on the directory's
-lock file, so two requests or two processes cannot roll it back), written to a temporary file,
-fsynced and renamed over the old one.  ``Witness.add_checkpoint`` is the protocol without HTTP;
+directory (``DIR/<origin with '/' as '__'>/checkpoint``, as ``gongjue witness cosign``): checked
+and replaced under one lock (a thread lock and ``flock`` on the directory's lock file, so two
+requests or two processes cannot roll it back), written to a temporary file, fsynced and renamed
+over the old one.  ``Witness.add_checkpoint`` is the protocol without HTTP;
 ``serve`` puts it behind a small HTTP server; ``submit`` is the log's side (ledger.anchor).
 """
 

@@ -124,7 +124,8 @@ def check_evidence(args, report) -> dict:  # noqa: ANN001
         report.add(check, message)
     if not args.json:
         for t in found.tokens:
-            how = "已核验证书链 / chain verified" if t["verified"] else "未核验证书链（需 --tsa-roots）/ chain NOT checked"
+            how = ("已核验证书链 / chain verified" if t["verified"]
+                   else "未核验证书链（需 --tsa-roots）/ chain NOT checked")
             print(f"时间戳 / timestamp {t['file']}: {t['time']} {t['tsa']} ({how})")
         for w in found.witnesses:
             print(f"见证人联署 / cosigned by {w['vkey'].split('+')[0]}: size {w['size']} at {w['time']}")
