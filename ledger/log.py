@@ -65,6 +65,8 @@ def lock(session: Session, log_id: int) -> None:
     """``lock_log`` as one Core statement (no ORM object): the cast path's first statement."""
     if session.connection().execute(_LOCK, {"log_id": log_id}).first() is None:
         raise LogError(f"no log with id {log_id}")
+_INSERT_HASH = insert(StoredHash)
+_INSERT_ENTRY = insert(Entry)
 _LAST = (select(Entry.seq, Entry.leaf_hash).where(Entry.log_id == bindparam("log_id"))
          .order_by(Entry.seq.desc()).limit(1))
 
@@ -95,15 +97,20 @@ def append(session: Session, log_id: int, type: str, body: dict, time: datetime 
     leaf = tree.leaf_hash(data)
     new = tree.stored_hashes_for_leaf(seq, leaf, hash_reader(session, log_id))
     start = tree.stored_hash_index(0, seq)
-    conn.execute(insert(StoredHash), [{"log_id": log_id, "idx": start + i, "hash": h} for i, h in enumerate(new)])
+    conn.execute(_INSERT_HASH, [{"log_id": log_id, "idx": start + i, "hash": h} for i, h in enumerate(new)])
     row = {"log_id": log_id, "seq": seq, "type": type, "time": stamp, "data": data, "leaf_hash": leaf}
-    conn.execute(insert(Entry), row)
+    conn.execute(_INSERT_ENTRY, row)
     return Entry(**row)
+
+
+_HASHES = select(StoredHash.idx, StoredHash.hash).where(StoredHash.log_id == bindparam("log_id"),
+                                                        StoredHash.idx.in_(bindparam("idx", expanding=True)))
+_TOP = select(func.max(Entry.seq)).where(Entry.log_id == bindparam("log_id"))
 
 
 def size(session: Session, log_id: int) -> int:
     """Number of entries in the log now (not a signed size: use a checkpoint for that)."""
-    top = session.scalar(select(func.max(Entry.seq)).where(Entry.log_id == log_id))
+    top = session.connection().execute(_TOP, {"log_id": log_id}).scalar()
     return 0 if top is None else top + 1
 
 
@@ -111,9 +118,7 @@ def hash_reader(session: Session, log_id: int) -> tree.HashReader:
     """A ledger.tree.HashReader over the log's stored hashes (one query per call)."""
 
     def read(indexes: Sequence[int]) -> list[bytes]:
-        rows = session.connection().execute(
-            select(StoredHash.idx, StoredHash.hash).where(StoredHash.log_id == log_id, StoredHash.idx.in_(set(indexes)))
-        ).all()
+        rows = session.connection().execute(_HASHES, {"log_id": log_id, "idx": sorted(set(indexes))}).all()
         found = {r.idx: r.hash for r in rows}
         missing = [i for i in indexes if i not in found]
         if missing:

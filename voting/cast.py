@@ -478,6 +478,24 @@ def _shape(rnd: RoundInfo) -> tuple:
 _V, _G, _B = Voted.__table__, ProxyGrant.__table__, BallotRow.__table__
 
 
+_P = {name: bindparam(name) for name in ("log_id", "round_id", "voter", "tracking")}
+_CHECK = select(
+    select(_V.c.channel).where(_V.c.log_id == _P["log_id"], _V.c.round_id == _P["round_id"],
+                               _V.c.voter == _P["voter"]).scalar_subquery(),
+    select(_G.c.proxy).where(_G.c.log_id == _P["log_id"], _G.c.round_id == _P["round_id"],
+                             _G.c.voter == _P["voter"]).scalar_subquery(),
+    select(_B.c.seq).where(_B.c.log_id == _P["log_id"], _B.c.round_id == _P["round_id"],
+                           _B.c.tracking == _P["tracking"]).limit(1).scalar_subquery())
+_MINE_V = (_V.c.log_id == bindparam("k_log"), _V.c.round_id == bindparam("k_round"), _V.c.voter == bindparam("k_voter"))
+_MINE_G = (_G.c.log_id == bindparam("k_log"), _G.c.round_id == bindparam("k_round"), _G.c.voter == bindparam("k_voter"))
+_GRANT_USED = update(_G).where(*_MINE_G).values(used=True)
+_GRANT_END = delete(_G).where(*_MINE_G)
+_VOTED_NEW = insert(_V)
+_VOTED_AGAIN = update(_V).where(*_MINE_V).values(channel="electronic", last_seq=bindparam("seq"),
+                                                 ballots=_V.c.ballots + 1)
+_BALLOT_NEW = insert(_B)
+
+
 @dataclass(frozen=True)
 class _Found:
     channel: str | None  # the voter's earlier ballot's channel, None when none
@@ -488,14 +506,8 @@ def _check(s: Session, log_id: int, rnd: RoundInfo, target: str, proxy: str | No
     """Under the log lock, in one query: the duplicate / revote / paper policy, the proxy grant
     (SPEC §7.8) and the replay check (SPEC §7.4)."""
     rid = rnd.round_id
-    q = select(
-        select(_V.c.channel).where(_V.c.log_id == log_id, _V.c.round_id == rid, _V.c.voter == target)
-        .scalar_subquery(),
-        select(_G.c.proxy).where(_G.c.log_id == log_id, _G.c.round_id == rid, _G.c.voter == target)
-        .scalar_subquery(),
-        select(_B.c.seq).where(_B.c.log_id == log_id, _B.c.round_id == rid, _B.c.tracking == tracking).limit(1)
-        .scalar_subquery())
-    channel, grant, replayed = s.connection().execute(q).one()
+    channel, grant, replayed = s.connection().execute(_CHECK, {"log_id": log_id, "round_id": rid, "voter": target,
+                                                               "tracking": tracking}).one()
     if channel is not None:
         electronic_over_paper = channel == "paper" and rnd.duplicate == "electronic"
         if not (rnd.revote and channel == "electronic") and not electronic_over_paper:
@@ -518,19 +530,18 @@ def _record_ballot(s: Session, log_id: int, rnd: RoundInfo, seq: int, target: st
                    tracking: str, found: _Found) -> None:
     """The projections of the ballot entry (Core statements, in the cast's transaction)."""
     conn, rid = s.connection(), rnd.round_id
-    mine = (_G.c.log_id == log_id, _G.c.round_id == rid, _G.c.voter == target)
+    mine = {"k_log": log_id, "k_round": rid, "k_voter": target}
     if proxy is not None:
-        conn.execute(update(_G).where(*mine).values(used=True))
+        conn.execute(_GRANT_USED, mine)
     elif found.grant is not None:
-        conn.execute(delete(_G).where(*mine))  # the owner's own ballot ends the grant (SPEC §7.8)
+        conn.execute(_GRANT_END, mine)  # the owner's own ballot ends the grant (SPEC §7.8)
     if found.channel is None:
-        conn.execute(insert(_V).values(log_id=log_id, round_id=rid, voter=target, channel="electronic",
-                                       first_seq=seq, last_seq=seq, ballots=1))
+        conn.execute(_VOTED_NEW, {"log_id": log_id, "round_id": rid, "voter": target, "channel": "electronic",
+                                  "first_seq": seq, "last_seq": seq, "ballots": 1})
     else:
-        conn.execute(update(_V).where(_V.c.log_id == log_id, _V.c.round_id == rid, _V.c.voter == target)
-                     .values(channel="electronic", last_seq=seq, ballots=_V.c.ballots + 1))
-    conn.execute(insert(_B).values(log_id=log_id, seq=seq, round_id=rid, voter=target, key=key, proxy=proxy,
-                                   tracking=tracking))
+        conn.execute(_VOTED_AGAIN, {**mine, "seq": seq})
+    conn.execute(_BALLOT_NEW, {"log_id": log_id, "seq": seq, "round_id": rid, "voter": target, "key": key,
+                               "proxy": proxy, "tracking": tracking})
 
 
 def dumps(signed: dict) -> str:
