@@ -58,7 +58,7 @@ def check_evidence(path: Path, roots: list[cryptography.x509.Certificate] | None
     return found
 
 
-def _checkpoints(source, all_names: list[str], sizes: set[int], witness_names: set[str]) -> dict[int, Checkpoint]:  # noqa: ANN001
+def _checkpoints(source, history_names: list[str], sizes: set[int], witness_names: set[str]) -> dict[int, Checkpoint]:  # noqa: ANN001
     """The bundle's validly signed checkpoints by size that this check needs: those of ``sizes`` (a
     token's) and those carrying a line by one of ``witness_names``.  Only these are opened (a bundle
     may hold a checkpoint per ballot); a bad one is verify_bundle's problem, left out here."""
@@ -68,7 +68,7 @@ def _checkpoints(source, all_names: list[str], sizes: set[int], witness_names: s
         verifier = parse_vkey(source.read_text(VKEY))
     except (NoteError, UnicodeDecodeError, KeyError, OSError):
         return {}
-    history = {n for n in all_names if n.startswith(HISTORY + "/")}
+    history = set(history_names)
     if witness_names:
         candidates = [CHECKPOINT] + sorted(history)
     else:
@@ -89,11 +89,19 @@ def _checkpoints(source, all_names: list[str], sizes: set[int], witness_names: s
     return signed
 
 
+def _names(source, folder: str) -> list[str]:  # noqa: ANN001
+    """The files under ``folder/`` (a directory bundle: that folder only, not a walk of the bundle)."""
+    if source.path.is_dir():
+        where = source.path / folder
+        return sorted(f"{folder}/{p.name}" for p in where.iterdir() if p.is_file()) if where.is_dir() else []
+    return sorted(n for n in source.names() if n.startswith(folder + "/"))
+
+
 def _check(source, roots, witness_keys: list[Verifier], found: Evidence) -> None:  # noqa: ANN001
-    all_names = source.names()
-    names = sorted(n for n in all_names if n.startswith(TIMESTAMPS + "/"))
+    names = _names(source, TIMESTAMPS)
     sizes = {int(m.group(1)) for m in map(TOKEN_NAME.match, names) if m is not None}
-    signed = _checkpoints(source, all_names, sizes, {v.name for v in witness_keys})
+    history = _names(source, HISTORY) if sizes or witness_keys else []
+    signed = _checkpoints(source, history, sizes, {v.name for v in witness_keys})
     tokens = []
     for name in names:
         match = TOKEN_NAME.match(name)
