@@ -112,7 +112,7 @@ async def _json_body(request: Request) -> object:
         raise HTTPException(413, {"code": "too_large", "message": "内容太大 / too large"})
     try:
         return json.loads(raw or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
         raise HTTPException(422, {"code": "not_json", "message": f"不是有效的 JSON / not valid JSON ({e})"}) from None
 
 

@@ -11,8 +11,10 @@ excepted: plain text, sent before the body is read):
   (401 not signed in, 403 a role missing, 400 a body that could not be read).
 
 ``document(schema)`` adds what every operation may answer to the generated OpenAPI document:
-400 and 413 where a body is taken, the 422 form above instead of FastAPI's list, and the plain
-message as an alternative wherever 401 or 403 carry a refusal schema.  tests/fuzz/test_openapi.py
+400 and 413 where a body is taken, 431 (headers), the 422 form above instead of FastAPI's list,
+404 where the path names an estate or round, 401/403 on every write (each needs a session), and
+the plain message as an alternative wherever 401 or 403 carry a refusal schema.  An operation's
+own declaration of a status wins.  tests/fuzz/test_openapi.py
 holds the app to it with schemathesis.
 """
 
@@ -31,6 +33,10 @@ REFUSAL = {"title": "ApiRefusal", "type": "object", "required": ["detail"],
                "message": {"type": "string", "description": "中文 / English"},
                "errors": {"type": "array", "items": {"type": "object"},
                           "description": "bad_request: each field refused, {loc, msg, type}"}}}}}
+FASTAPI_UNREADABLE = "There was an error parsing the body"  # FastAPI's 400 detail
+UNREADABLE = ("请求内容无法读取：须为 UTF-8 编码、嵌套不过深的 JSON / the body could not be read: it must be "
+              "UTF-8 JSON, not nested too deeply")
+TOO_DEEP = "请求内容嵌套过深 / the request is nested too deeply to be read"
 _MESSAGE_REF = {"$ref": "#/components/schemas/ApiMessage"}
 _REFUSAL_REF = {"$ref": "#/components/schemas/ApiRefusal"}
 _VALIDATION_REF = "#/components/schemas/HTTPValidationError"
@@ -52,8 +58,8 @@ def document(schema: dict[str, Any]) -> dict[str, Any]:
     for path, operations in schema.get("paths", {}).items():
         if not path.startswith("/api/"):
             continue
-        for operation in operations.values():
-            _document_operation(operation)
+        for method, operation in operations.items():
+            _document_operation(method, operation)
     return schema
 
 
@@ -61,14 +67,22 @@ def _json(schema: dict) -> dict:
     return {"application/json": {"schema": schema}}
 
 
-def _document_operation(operation: dict) -> None:
+def _document_operation(method: str, operation: dict) -> None:
     responses = operation.setdefault("responses", {})
     if "requestBody" in operation:
         responses.setdefault("400", {"description": "the body could not be read (e.g. not UTF-8)",
                                      "content": _json(_MESSAGE_REF)})
         responses.setdefault("413", {"description": "the body is over the route's limit (docs/operations.md)"})
+    responses.setdefault("431", {"description": "request headers over 16 KiB or 100 lines (docs/operations.md)"})
     if "parameters" in operation or "requestBody" in operation:
         responses.setdefault("422", {"description": "not in the declared form"})
+    if any(p.get("in") == "path" for p in operation.get("parameters", [])):
+        responses.setdefault("404", {"description": "no such estate, round or item",
+                                     "content": _json({"anyOf": [_MESSAGE_REF, _REFUSAL_REF]})})
+    if method in ("post", "put", "patch", "delete"):  # every write needs a staff or owner session
+        responses.setdefault("401", {"description": "not signed in", "content": _json(_MESSAGE_REF)})
+        responses.setdefault("403", {"description": "the role needed in this estate is missing",
+                                     "content": _json(_MESSAGE_REF)})
     for status, answer in responses.items():
         content = answer.get("content", {}).get("application/json")
         if status == "422":
@@ -77,5 +91,5 @@ def _document_operation(operation: dict) -> None:
                 answer["content"] = _json(_REFUSAL_REF)
             else:
                 answer["content"] = _json({"anyOf": [declared, _REFUSAL_REF]})
-        elif status in ("401", "403") and content and "schema" in content:
+        elif status in ("401", "403") and content and "schema" in content and content["schema"] != _MESSAGE_REF:
             answer["content"] = _json({"anyOf": [content["schema"], _MESSAGE_REF]})

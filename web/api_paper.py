@@ -109,7 +109,7 @@ async def enter_paper(request: Request, slug: str, round_id: str):
         raise HTTPException(413, {"code": "bad_request", "message": "内容太大 / too large"})
     try:
         entry = PaperEntryIn.model_validate(json.loads(raw))
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
         raise HTTPException(422, {"code": "bad_request", "message": f"请求无效 / invalid request: {e}"}) from None
     return await run_in_threadpool(_enter, request, slug, round_id, entry, staff.username)
 

@@ -22,9 +22,8 @@ from starlette.types import ASGIApp
 from ledger.db import make_engine
 from ledger import anchor  # timestamps and witness cosignatures, in the background (SPEC §2.10)
 from voting import scheduler
-from web import api_errors
-from web import (admin, api, api_ballots, api_count, api_paper, api_rounds, api_turnout, audit, credentials, i18n,
-                 owner, pages, roll_pages, signin)
+from web import (admin, api, api_ballots, api_count, api_errors, api_paper, api_rounds, api_turnout, audit,
+                 credentials, i18n, owner, pages, roll_pages, signin)
 from web import results  # the public results page
 from web import booth  # the owner's round pages and the booth (H2)
 from web import print_pages, staff_count, staff_rounds, staff_turnout  # staff round pages, prints (H4)
@@ -57,6 +56,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.add_middleware(BodyLimit)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(RecursionError, _too_deep)  # JSON nested beyond the parser (issue #11.4)
     app.mount("/static/dist", DistFiles(), name="dist")  # hashed bundles, precompressed (web.static_files)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _include_routers(app)
@@ -118,8 +118,13 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
     """JSON for the API, a readable page for people."""
     headers = getattr(exc, "headers", None)
     if _wants_json(request):
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+        detail = api_errors.UNREADABLE if exc.detail == api_errors.FASTAPI_UNREADABLE else exc.detail
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=headers)
     return _error_page(request, exc.status_code, str(exc.detail), headers)
+
+
+async def _too_deep(request: Request, exc: RecursionError) -> Response:
+    return await _http_error(request, HTTPException(400, api_errors.TOO_DEEP))
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> Response:

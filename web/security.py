@@ -4,7 +4,8 @@
   script or style anywhere, so 'unsafe-inline' is never needed), X-Content-Type-Options,
   Referrer-Policy, no framing, HSTS over https, and ``Cache-Control: no-store`` outside
   /static (pages carry CSRF tokens and signed-in state).
-- Request bodies are limited (``MAX_BODY``); a larger one gets 413 before it is read whole.
+- Request bodies are limited per route (``BODY_RULES``, the table in docs/operations.md); a
+  larger one gets 413 before it is read whole.
 - Staff sessions: the browser holds a random token in an HttpOnly, SameSite=Lax cookie (Secure
   over https); the database holds only its hash (web.sessions).
 - CSRF: every state-changing form posts ``visitor(request).csrf``: the synchronizer token of its
@@ -17,6 +18,9 @@
 from __future__ import annotations
 
 import hmac
+import json
+import re
+from dataclasses import dataclass
 
 from fastapi import HTTPException, Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -35,8 +39,13 @@ SECURITY_HEADERS = (
     (b"x-frame-options", b"DENY"),
     (b"cross-origin-opener-policy", b"same-origin"),
 )
-MAX_UPLOAD = 5 * 1024 * 1024  # a roll CSV: 5 MiB
-MAX_BODY = MAX_UPLOAD + 64 * 1024  # the upload plus the multipart envelope and form fields
+KIB = 1024
+MAX_UPLOAD = 5 * 1024 * KIB  # a roll CSV: 5 MiB
+MAX_BODY = MAX_UPLOAD + 64 * KIB  # the upload plus the multipart envelope and form fields
+MAX_HEADERS = 16 * KIB  # the request's header lines together (cookies included)
+MAX_HEADER_COUNT = 100
+HEADERS_TOO_LARGE = (f"请求头太大（上限 {MAX_HEADER_COUNT} 行、共 16 KB），请清除本站 Cookie 后重试 / request headers too "
+                     f"large (limit {MAX_HEADER_COUNT} lines, 16 KB in all); clear this site's cookies and try again")
 SESSION_COOKIE = "gongjue_session"
 CSRF_COOKIE = "gongjue_csrf"
 CSRF_COOKIE_SECONDS = 30 * 86400
@@ -78,15 +87,71 @@ class _BodyTooLarge(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class BodyRule:
+    """The largest request body a route takes: ``route`` as docs/operations.md states it
+    (``{slug}``, ``{id}``: one path segment; a trailing ``*``: any rest)."""
+
+    route: str
+    limit: int
+    why: str
+
+    @property
+    def pattern(self) -> re.Pattern:
+        return _route_pattern(self.route)
+
+
+def _route_pattern(route: str) -> re.Pattern:
+    rest = route.endswith("*")
+    parts = [re.escape(p) if not p.startswith("{") else "[^/]+" for p in route.rstrip("*").split("/")]
+    return re.compile("/".join(parts) + (".*" if rest else "") + "$")
+
+
+# First match wins; docs/operations.md holds the same table (tests/fuzz/test_limits.py compares).
+BODY_RULES = (
+    BodyRule("/api/v1/estates/{slug}/rounds/{id}/ballots", 256 * KIB, "one signed ballot with its proofs"),
+    BodyRule("/api/v1/estates/{slug}/rounds/{id}/proxies", 64 * KIB, "one proxy grant or revocation"),
+    BodyRule("/api/v1/estates/{slug}/rounds/{id}/paper", 64 * KIB, "one paper ballot's choices"),
+    BodyRule("/api/v1/estates/{slug}/authority", 64 * KIB, "the authority's public key file"),
+    BodyRule("/api/v1/estates/{slug}/credentials", 4096 * KIB, "a credentials statement: every voter's key"),
+    BodyRule("/api/v1/estates/{slug}/rounds/{id}/shares", 1024 * KIB, "a trustee's decryption shares"),
+    BodyRule("/api/v1/estates/{slug}/consultations/{id}/responses", 16 * KIB, "one owner's answers"),
+    BodyRule("/api/v1/*", 1024 * KIB, "any other JSON request"),
+    BodyRule("/signin", 16 * KIB, "the staff sign-in form"),
+    BodyRule("/estates/{slug}/owner/identify", 16 * KIB, "the owner sign-in form"),
+    BodyRule("/estates/{slug}/owner/verify", 16 * KIB, "the owner's second factor"),
+    BodyRule("*", MAX_BODY, "any other page: forms and uploads (a roll CSV up to 5 MiB)"),
+)
+_COMPILED = tuple((rule.pattern, rule) for rule in BODY_RULES)
+
+
+def body_rule(path: str) -> BodyRule:
+    """The body limit of a request path (BODY_RULES, first match)."""
+    for pattern, rule in _COMPILED:
+        if pattern.match(path):
+            return rule
+    return BODY_RULES[-1]
+
+
+def too_large_message(limit: int) -> str:
+    size = f"{limit // (1024 * KIB)} MB" if limit % (1024 * KIB) == 0 else f"{limit // KIB} KB"
+    if limit == MAX_BODY:
+        return TOO_LARGE
+    return f"请求内容太大（上限 {size}）/ request body too large (limit {size})"
+
+
 class BodyLimit:
-    """ASGI middleware: refuse request bodies over ``limit`` bytes with 413.
+    """ASGI middleware: refuse request bodies over their route's limit (``BODY_RULES``) with 413,
+    and headers over MAX_HEADERS bytes or MAX_HEADER_COUNT lines with 431, before the app runs.
 
     A declared Content-Length over the limit is refused before reading; a chunked body is
     counted as it arrives and refused as soon as it passes the limit (nothing is written:
-    handlers write only after reading the whole body).
+    handlers write only after reading the whole body).  ``limit`` caps every rule (tests).
+    The answer is JSON ``{"detail": {"code": "too_large" | "headers_too_large", "message"}}`` under
+    /api/, else text.
     """
 
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY):
+    def __init__(self, app: ASGIApp, limit: int | None = None):
         self.app = app
         self.limit = limit
 
@@ -94,38 +159,54 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            await _send_413(send)
+        path = scope.get("path", "")
+        headers = scope.get("headers", [])
+        if len(headers) > MAX_HEADER_COUNT or sum(len(k) + len(v) + 4 for k, v in headers) > MAX_HEADERS:
+            await _send_refusal(send, path, 431, HEADERS_TOO_LARGE, "headers_too_large")
+            return
+        limit = body_rule(path).limit
+        if self.limit is not None:
+            limit = min(limit, self.limit)
+        declared = dict(headers).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await _send_refusal(send, path, 413, too_large_message(limit), "too_large")
             return
         seen = 0
-        started = False
+        started = refused = False
 
         async def counting_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, refused
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
+                if seen > limit:
+                    if not started and not refused:  # answer now: a handler may turn the error into a 400
+                        refused = True
+                        await _send_refusal(send, path, 413, too_large_message(limit), "too_large")
                     raise _BodyTooLarge
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if refused:
+                return  # the 413 has been sent; whatever the app answers after it is dropped
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
             await self.app(scope, counting_receive, tracking_send)
         except _BodyTooLarge:
-            if not started:
-                await _send_413(send)
+            pass
 
 
-async def _send_413(send: Send) -> None:
-    body = TOO_LARGE.encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+async def _send_refusal(send: Send, path: str, status: int, message: str, code: str) -> None:
+    if path.startswith("/api/"):
+        body, kind = json.dumps({"detail": {"code": code, "message": message}},
+                                ensure_ascii=False).encode(), b"application/json"
+    else:
+        body, kind = message.encode(), b"text/plain; charset=utf-8"
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", kind),
                             (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
     await send({"type": "http.response.body", "body": body})
 
