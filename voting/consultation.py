@@ -164,7 +164,7 @@ def parse_time(text: object) -> datetime | None:
     if not isinstance(text, str) or TIME_RE.match(text) is None:
         return None
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return datetime.fromisoformat(text)
     except ValueError:
         return None
 
@@ -435,7 +435,7 @@ class Book:
         self._count("consultation counts")
 
 
-def replay(entries) -> Book:  # noqa: ANN001
+def replay(entries) -> Book:
     """The Book of ``entries`` (seq order)."""
     book = Book()
     for e in entries:

@@ -18,7 +18,7 @@ from ledger.verify import ContentChecks
 from voting import consultation, follow_audit
 
 
-def check_log(entries: Iterable[ParsedEntry], ctx) -> Iterator[tuple[int | None, str]]:  # noqa: ANN001
+def check_log(entries: Iterable[ParsedEntry], ctx) -> Iterator[tuple[int | None, str]]:
     book = consultation.replay(entries)
     for name, n in book.checked.items():
         if hasattr(ctx, "count"):

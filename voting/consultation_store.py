@@ -57,7 +57,7 @@ def estate_of(session: Session, slug: str) -> Estate:
     return estate
 
 
-def entries(session: Session, log_id: int, types=READ_TYPES) -> list[ParsedEntry]:  # noqa: ANN001
+def entries(session: Session, log_id: int, types=READ_TYPES) -> list[ParsedEntry]:
     rows = session.scalars(select(Entry.data).where(Entry.log_id == log_id, Entry.type.in_(tuple(types)))
                            .order_by(Entry.seq))
     return [parse_entry(bytes(d)) for d in rows]
@@ -70,7 +70,7 @@ def book(session: Session, log_id: int, *, strict: bool = False) -> cs.Book:
     return b
 
 
-def trial(session: Session, log_id: int, bk, entry_type: str, body: dict, now: datetime) -> None:  # noqa: ANN001
+def trial(session: Session, log_id: int, bk, entry_type: str, body: dict, now: datetime) -> None:
     """Apply the entry about to be appended to the strict replay ``bk`` (raises on any rule)."""
     size = log.size(session, log_id)
     last = log.get_entry(session, log_id, size - 1) if size else None

@@ -286,7 +286,7 @@ class Book:
         rec.complete = (e.seq, e.time, b)
 
 
-def replay(entries) -> Book:  # noqa: ANN001
+def replay(entries) -> Book:
     book = Book()
     for e in entries:
         book.apply(e)

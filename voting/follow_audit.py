@@ -10,7 +10,7 @@ from ledger.entry import ParsedEntry
 from voting import follow
 
 
-def check_log(entries: Iterable[ParsedEntry], ctx) -> Iterator[tuple[int | None, str]]:  # noqa: ANN001
+def check_log(entries: Iterable[ParsedEntry], ctx) -> Iterator[tuple[int | None, str]]:
     book = follow.replay(entries)
     for name, n in book.checked.items():
         if hasattr(ctx, "count"):

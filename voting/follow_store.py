@@ -14,7 +14,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, String, select
+from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -63,7 +63,7 @@ def _documents(session: Session, log_id: int, files: list[tuple[str, bytes]], no
     return out
 
 
-def _write(engine: Engine, slug: str, entry_type: str, make, files: list[tuple[str, bytes]],  # noqa: ANN001
+def _write(engine: Engine, slug: str, entry_type: str, make, files: list[tuple[str, bytes]],
            now: datetime | None) -> dict:
     now = _now(now)
     with transaction(engine) as s:
@@ -72,10 +72,7 @@ def _write(engine: Engine, slug: str, entry_type: str, make, files: list[tuple[s
         bk = _book(s, estate.log_id, strict=True)
         docs = _documents(s, estate.log_id, files, now)
         body = make(bk, docs)
-        try:
-            trial(s, estate.log_id, bk, entry_type, body, now)
-        except FollowError:
-            raise
+        trial(s, estate.log_id, bk, entry_type, body, now)
         s.flush()
         return append(s, estate.log_id, entry_type, body, now)
 

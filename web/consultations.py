@@ -56,14 +56,14 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-def _load(request: Request, slug: str):  # noqa: ANN202
+def _load(request: Request, slug: str):
     try:
         return store.load(request.app.state.engine, slug)
-    except ConsultError as e:
+    except ConsultError:
         raise HTTPException(404, i18n.t(request, "There is no estate %(slug)s", slug=slug)) from None
 
 
-def _consult(request: Request, slug: str, consult_id: str):  # noqa: ANN202
+def _consult(request: Request, slug: str, consult_id: str):
     estate, book = _load(request, slug)
     c = book.consults.get(consult_id)
     if c is None:
@@ -71,7 +71,7 @@ def _consult(request: Request, slug: str, consult_id: str):  # noqa: ANN202
     return estate, book, c
 
 
-def results(c: cs.Consultation, texts: dict) -> dict:  # noqa: ANN001
+def results(c: cs.Consultation, texts: dict) -> dict:
     """The public results of a counted consultation: per question and answer the heads and the area
     (0.01 m²), the participation and the totals; the published texts with salt and commitment."""
     rows = []
@@ -237,7 +237,7 @@ def _announce(request: Request, slug: str, f: dict) -> Response:
 
 def _staff_page(request: Request, slug: str, consult_id: str, *, error: str | None = None,
                 status: int = 200) -> Response:
-    estate, book, c = _consult(request, slug, consult_id)
+    estate, _, c = _consult(request, slug, consult_id)
     rows = store.texts(request.app.state.engine, estate.log_id, sorted(c.texts))
     pending = [(seq, rows.get(seq)) for seq in sorted(c.texts) if seq not in c.moderation]
     decided = [(seq, rows.get(seq), c.moderation[seq]) for seq in sorted(c.moderation)]
@@ -317,7 +317,7 @@ def _refuse(e: ConsultError) -> JSONResponse:
     return JSONResponse({"detail": {"code": e.code, "message": e.message}}, status_code=e.status)
 
 
-def _api_load(request: Request, slug: str):  # noqa: ANN202
+def _api_load(request: Request, slug: str):
     try:
         return store.load(request.app.state.engine, slug)
     except ConsultError as e:
@@ -350,7 +350,7 @@ def api_one(request: Request, slug: str, consult_id: str) -> dict:
           summary="An owner's signed answers (owner session)", openapi_extra={"requestBody": RESPONSE_SCHEMA},
           responses={401: {"model": RefusalBody}, 403: {"model": RefusalBody}, 404: {"model": RefusalBody},
                      409: {"model": RefusalBody}, 422: {"model": RefusalBody}})
-async def api_respond(request: Request, slug: str, consult_id: str):  # noqa: ANN201
+async def api_respond(request: Request, slug: str, consult_id: str):
     me = await run_in_threadpool(owner.owner_session, request)
     if me is None or me.estate != slug:
         return _refuse(ConsultError("no_session", "请先以业主身份登录 / sign in as an owner of this estate", 401))
@@ -374,7 +374,7 @@ async def api_respond(request: Request, slug: str, consult_id: str):  # noqa: AN
 @api.post("/estates/{slug}/consultations/{consult_id}/close", status_code=201,
           summary="Close and count a consultation after its window (supervisor)",
           responses={404: {"model": RefusalBody}, 409: {"model": RefusalBody}})
-async def api_close(request: Request, slug: str, consult_id: str):  # noqa: ANN201
+async def api_close(request: Request, slug: str, consult_id: str):
     await run_in_threadpool(security.require_estate_role, request, slug, "supervisor")
     try:
         receipt = await run_in_threadpool(store.close, request.app.state.engine, slug, consult_id)

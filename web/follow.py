@@ -37,7 +37,7 @@ HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 STATUS_NAMES = {"started": "Started", "done": "Done", "delayed": "Delayed", "note": "Note"}
 
 
-def _load(request: Request, slug: str):  # noqa: ANN202
+def _load(request: Request, slug: str):
     try:
         return fs.load(request.app.state.engine, slug)
     except (ConsultError, FollowError):

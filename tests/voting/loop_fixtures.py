@@ -26,13 +26,13 @@ def now() -> datetime:
 
 
 def spec(consult_id: str = "survey", *, follow: str | None = None, free_text: bool = True,
-         opens: datetime | None = None, closes: datetime | None = None, questions=None) -> store.Spec:  # noqa: ANN001
+         opens: datetime | None = None, closes: datetime | None = None, questions=None) -> store.Spec:
     t = now()
     return store.Spec(consult_id, "2026 年度物业服务满意度", questions or QUESTIONS, free_text, True,
                       opens or t - timedelta(hours=1), closes or t + timedelta(days=1), follow)
 
 
-def response(sc, owner: str, consult: cs.Consultation, answers: list, text: str | None = None,  # noqa: ANN001
+def response(sc, owner: str, consult: cs.Consultation, answers: list, text: str | None = None,
              signer: str | None = None) -> dict:
     """The payload the owner's browser posts: the statement signed with the owner's key."""
     salt = secrets.token_hex(16) if text is not None else None
@@ -44,18 +44,18 @@ def response(sc, owner: str, consult: cs.Consultation, answers: list, text: str 
     return payload
 
 
-def consult_of(sc, consult_id: str) -> cs.Consultation:  # noqa: ANN001
+def consult_of(sc, consult_id: str) -> cs.Consultation:
     _, book = store.load(sc.engine, sc.slug)
     return book.consults[consult_id]
 
 
-def export(sc, out):  # noqa: ANN001
+def export(sc, out):
     with transaction(sc.engine) as s:
         checkpoint.sign(s, sc.log_id, keys.log_key())
         bundle.write_dir(s, sc.log_id, out)
     return out
 
 
-def decided(engine, work):  # noqa: ANN001
+def decided(engine, work):
     """The e2e estate with its round counted and both items passed."""
     return e2e.build(engine, work, votes=PASSING)

@@ -23,14 +23,14 @@ MILESTONES = [{"id": "bid", "title": "选定施工单位", "due": "2027-01-15"},
               {"id": "work", "title": "完成施工并验收", "due": "2027-03-31"}]
 
 
-def _open(sc, **kw):  # noqa: ANN001
-    spec = dict(follow="lift-1", round=sc.rid, item="m1", title="1 号楼加装电梯", responsible="业主委员会（实施：某某电梯公司）",
-                amount=38000000, milestones=MILESTONES)
+def _open(sc, **kw):
+    spec = {"follow": "lift-1", "round": sc.rid, "item": "m1", "title": "1 号楼加装电梯",
+            "responsible": "业主委员会（实施：某某电梯公司）", "amount": 38000000, "milestones": MILESTONES}
     spec.update(kw)
     return fs.open_record(sc.engine, sc.slug, fs.Opening(**spec))
 
 
-def _size(sc) -> int:  # noqa: ANN001
+def _size(sc) -> int:
     with reading(sc.engine) as s:
         return log.size(s, sc.log_id)
 
@@ -83,9 +83,9 @@ def test_refusals_write_nothing(sc):
     before = _size(sc)
     with pytest.raises(ConsultError):  # rating a record that is not complete (does not exist)
         cstore.announce(sc.engine, sc.slug, lf.spec("early", follow="lift-1"))
-    for kw, code in ((dict(item="m9"), "not_decided"), (dict(round="r9"), "not_decided"),
-                     (dict(responsible="张三 13800138000"), "bad_request"),
-                     (dict(milestones=[{"id": "x", "title": "t", "due": "2027-02-30"}]), "bad_request")):
+    for kw, code in (({"item": "m9"}, "not_decided"), ({"round": "r9"}, "not_decided"),
+                     ({"responsible": "张三 13800138000"}, "bad_request"),
+                     ({"milestones": [{"id": "x", "title": "t", "due": "2027-02-30"}]}, "bad_request")):
         with pytest.raises(FollowError) as info:
             _open(sc, **kw)
         assert info.value.code == code, (kw, info.value.message)
@@ -100,12 +100,12 @@ def test_refusals_write_nothing(sc):
     assert _size(sc) == before + 1
 
 
-def _forge(sc, entry_type, body):  # noqa: ANN001
+def _forge(sc, entry_type, body):
     with transaction(sc.engine) as s:
         return log.append(s, sc.log_id, entry_type, body).seq
 
 
-def _named(sc, tmp_path, seq, words):  # noqa: ANN001
+def _named(sc, tmp_path, seq, words):
     report = verify_bundle(lf.export(sc, tmp_path / "t"), [], checks=content_checks())
     found = [p for p in report.problems if p.seq == seq]
     assert found and words in found[0].message, [(p.seq, p.message) for p in report.problems]

@@ -14,7 +14,7 @@ from ledger.db import make_engine, migrate, transaction
 from tests.chromium import launch, require_chromium
 from tests.voting import loop_fixtures as lf
 from tests.web import e2e_fixtures as ef
-from tests.web.test_e2e_browser import DESKTOP, PHONE, Story
+from tests.web.test_e2e_browser import PHONE, Story
 from tests.web.uvicorn_server import serving
 from voting import consultation_store as cstore
 from voting import follow_store as fs
@@ -22,7 +22,7 @@ from web import owner
 from web.app import create_app
 
 
-def _owner_context(story: Story, who: str):  # noqa: ANN202
+def _owner_context(story: Story, who: str):
     """A phone whose owner session is open (the SMS sign-in is the e2e story's; here the cookie)."""
     with transaction(story.sc.engine) as s:
         token = owner._open(s, story.sc.slug, story.sc.voter[who], "sms", True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from fastapi.testclient import TestClient
 
 from ledger.db import transaction
@@ -21,7 +20,7 @@ SLUG = e2e.SLUG
 A, B, C, F = (e2e.area_of(o) for o in "ABCF")
 
 
-def _owner(app, engine, sc, who):  # noqa: ANN001
+def _owner(app, engine, sc, who):
     with transaction(engine) as s:
         token = owner._open(s, SLUG, sc.voter[who], "sms", True)
     c = TestClient(app, follow_redirects=False)
@@ -29,13 +28,13 @@ def _owner(app, engine, sc, who):  # noqa: ANN001
     return c
 
 
-def _staff(app):  # noqa: ANN001
+def _staff(app):
     c = TestClient(app, follow_redirects=False)
     assert sign_in(c, e2e.STAFF["supervisor"]).status_code == 303
     return c
 
 
-def _answer(app, engine, sc, who, consult_id, answers, text=None):  # noqa: ANN001
+def _answer(app, engine, sc, who, consult_id, answers, text=None):
     c = lf.consult_of(sc, consult_id)
     with _owner(app, engine, sc, who) as o:
         return o.post(f"/api/v1/estates/{SLUG}/consultations/{consult_id}/responses",
