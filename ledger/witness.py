@@ -220,12 +220,12 @@ def make_server(witness: Witness, host: str, port: int, prefix: str = "") -> Thr
 
         def do_POST(self) -> None:  # noqa: N802
             if urllib.parse.urlsplit(self.path).path != path:
-                self._answer(404, f"no such endpoint; POST {path}\n")
+                self._answer(404, f"no such endpoint; POST {path}\n", close=True)  # its body is left unread
                 return
             try:
                 length = int(self.headers.get("Content-Length", ""))
             except ValueError:
-                self._answer(411, "Content-Length required\n")
+                self._answer(411, "Content-Length required\n", close=True)
                 return
             if not 0 <= length <= MAX_BODY:
                 self._answer(413, f"body larger than {MAX_BODY} bytes\n", close=True)

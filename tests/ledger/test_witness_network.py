@@ -209,6 +209,7 @@ def test_witness_protocol_refusals(server, served, witness_key, tmp_path):
     assert _post(served.url, b"no blank line")[0] == 400
     assert _post(served.url, b"old 2\nnot base64!\n\n" + notes[4].encode())[0] == 400
     assert _post(served.url, b"", method="GET")[0] == 405
+    assert _post(served.url + "/elsewhere", witness.request_body(2, proof, notes[4]))[0] == 404  # …/elsewhere/add-checkpoint
     status, _, body = _post(served.url, witness.request_body(2, proof, notes[4]))  # the honest request
     assert status == 200
     verify_cosignature(parse_note(notes[4] + body), parse_vkey(witness_key.vkey))
