@@ -349,7 +349,8 @@ def api_one(request: Request, slug: str, consult_id: str) -> dict:
 @api.post("/estates/{slug}/consultations/{consult_id}/responses", status_code=201,
           summary="An owner's signed answers (owner session)", openapi_extra={"requestBody": RESPONSE_SCHEMA},
           responses={401: {"model": RefusalBody}, 403: {"model": RefusalBody}, 404: {"model": RefusalBody},
-                     409: {"model": RefusalBody}, 422: {"model": RefusalBody}})
+                     409: {"model": RefusalBody}, 413: {"model": RefusalBody}, 415: {"model": RefusalBody},
+                     422: {"model": RefusalBody}})
 async def api_respond(request: Request, slug: str, consult_id: str):
     me = await run_in_threadpool(owner.owner_session, request)
     if me is None or me.estate != slug:
@@ -418,3 +419,73 @@ def _bj(stamp: object) -> str:
 
 notices.register(cs.CONSULT, _announced)
 notices.register(cs.CLOSE, _counted)
+
+
+# --- staff over the API (supervisor; a JSON body, which a cross-site form cannot send) -------------
+
+
+class QuestionIn(BaseModel):
+    id: str = Field(description="[a-z0-9][a-z0-9-]{0,31}")
+    kind: str = Field(description="choice or rating")
+    text: str
+    options: list[str] | None = Field(None, description="choice only: 2–12 options")
+
+
+class ConsultIn(BaseModel):
+    consult: str = Field(description="the id, [a-z0-9][a-z0-9-]{0,62}")
+    title: str
+    questions: list[QuestionIn]
+    free_text: bool = False
+    anonymous: bool = True
+    opens: datetime = Field(description="UTC (RFC 3339); a time in the past means now")
+    closes: datetime
+    follow: str | None = Field(None, description="a completed follow-through record this consultation rates")
+
+
+class ModerationIn(BaseModel):
+    response: int = Field(description="the seq of the consult.response entry")
+    decision: str = Field(description="publish or withhold")
+    reason: str | None = Field(None, description="withhold: the public reason")
+
+
+STAFF_ERRORS = {401: {"model": RefusalBody}, 403: {"model": RefusalBody}, 404: {"model": RefusalBody},
+                409: {"model": RefusalBody}, 415: {"model": RefusalBody}, 422: {"model": RefusalBody}}
+
+
+def _json_only(request: Request) -> None:
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        raise HTTPException(415, {"code": "bad_request", "message": "请以 application/json 发送 / send application/json"})
+
+
+@api.post("/estates/{slug}/consultations", status_code=201, summary="Announce a consultation (supervisor)",
+          responses=STAFF_ERRORS)
+async def api_announce(request: Request, slug: str, body: ConsultIn):
+    _json_only(request)
+    await run_in_threadpool(security.require_estate_role, request, slug, "supervisor")
+    questions = [{k: v for k, v in q.model_dump().items() if v is not None or k != "options"} for q in body.questions]
+    spec = store.Spec(body.consult, body.title, questions, body.free_text, body.anonymous,
+                      _aware(body.opens), _aware(body.closes), body.follow)
+    try:
+        receipt = await run_in_threadpool(store.announce, request.app.state.engine, slug, spec)
+    except ConsultError as e:
+        return _refuse(e)
+    return JSONResponse(receipt, status_code=201)
+
+
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+@api.post("/estates/{slug}/consultations/{consult_id}/moderation", status_code=201,
+          summary="Publish or withhold a response's free text (supervisor)", responses=STAFF_ERRORS)
+async def api_moderate(request: Request, slug: str, consult_id: str, body: ModerationIn):
+    _json_only(request)
+    await run_in_threadpool(security.require_estate_role, request, slug, "supervisor")
+    if body.decision not in cs.DECISIONS:
+        return _refuse(ConsultError("bad_request", "decision 须为 publish 或 withhold / decision: publish or withhold"))
+    try:
+        receipt = await run_in_threadpool(store.moderate, request.app.state.engine, slug, consult_id, body.response,
+                                          body.decision, body.reason)
+    except ConsultError as e:
+        return _refuse(e)
+    return JSONResponse(receipt, status_code=201)

@@ -19,7 +19,8 @@ import re
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
 from voting import follow as fw
@@ -294,3 +295,96 @@ notices.register(fw.FOLLOW, _opened)
 notices.register(fw.UPDATE, _updated)
 notices.register(fw.SPEND, _spent)
 notices.register(fw.COMPLETE, _completed)
+
+
+# --- staff over the API (supervisor; JSON bodies; documents by name and SHA-256 of files uploaded on
+# the staff page are not taken here: use the page to attach files) ------------------------------------
+
+
+class MilestoneIn(BaseModel):
+    id: str = Field(description="[a-z0-9][a-z0-9-]{0,31}")
+    title: str
+    due: str = Field(description="YYYY-MM-DD")
+
+
+class OpeningIn(BaseModel):
+    follow: str = Field(description="the record's id")
+    round: str
+    item: str = Field(description="an item whose outcome in the round's published result is passed")
+    title: str
+    responsible: str
+    amount: int | None = Field(None, description="the approved amount in 0.01 yuan; null when nothing is spent")
+    milestones: list[MilestoneIn] = Field(default_factory=list)
+
+
+class UpdateIn(BaseModel):
+    status: str = Field(description="started, done, delayed (with a milestone) or note")
+    milestone: str | None = None
+    text: str
+
+
+class PaymentIn(BaseModel):
+    amount: int = Field(description="0.01 yuan, > 0")
+    payee: str
+    purpose: str
+    overrun: str | None = Field(None, description="the reason, when the total goes beyond the approved amount")
+
+
+class CompletionIn(BaseModel):
+    text: str
+
+
+class FollowRefusal(BaseModel):
+    code: str = Field(description="not_found, not_decided, not_passed, duplicate, complete, no_amount, overrun, "
+                                  "bad_total, milestone_done, milestones_open, bad_request")
+    message: str
+
+
+class FollowRefusalBody(BaseModel):
+    detail: FollowRefusal
+
+
+FOLLOW_ERRORS = {c: {"model": FollowRefusalBody} for c in (401, 403, 404, 409, 415, 422)}
+
+
+def _json_only(request: Request) -> None:
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        raise HTTPException(415, {"code": "bad_request", "message": "请以 application/json 发送 / send application/json"})
+
+
+async def _staff_call(request: Request, slug: str, fn, *args, **kw):
+    _json_only(request)
+    await run_in_threadpool(security.require_estate_role, request, slug, "supervisor")
+    try:
+        receipt = await run_in_threadpool(lambda: fn(request.app.state.engine, slug, *args, **kw))
+    except (FollowError, ConsultError) as e:
+        return JSONResponse({"detail": {"code": e.code, "message": e.message}}, status_code=e.status)
+    return JSONResponse(receipt, status_code=201)
+
+
+@api.post("/estates/{slug}/follow", status_code=201, summary="Open a follow-through record (supervisor)",
+          responses=FOLLOW_ERRORS)
+async def api_open(request: Request, slug: str, body: OpeningIn):
+    spec = fs.Opening(body.follow, body.round, body.item, body.title, body.responsible, body.amount,
+                      [m.model_dump() for m in body.milestones])
+    return await _staff_call(request, slug, fs.open_record, spec)
+
+
+@api.post("/estates/{slug}/follow/{follow_id}/updates", status_code=201, summary="Record progress (supervisor)",
+          responses=FOLLOW_ERRORS)
+async def api_update(request: Request, slug: str, follow_id: str, body: UpdateIn):
+    return await _staff_call(request, slug, fs.update, follow_id, status=body.status, milestone=body.milestone,
+                             text=body.text)
+
+
+@api.post("/estates/{slug}/follow/{follow_id}/payments", status_code=201,
+          summary="Record a payment against the approved amount (supervisor)", responses=FOLLOW_ERRORS)
+async def api_spend(request: Request, slug: str, follow_id: str, body: PaymentIn):
+    return await _staff_call(request, slug, fs.spend, follow_id, amount=body.amount, payee=body.payee,
+                             purpose=body.purpose, overrun_reason=body.overrun)
+
+
+@api.post("/estates/{slug}/follow/{follow_id}/completion", status_code=201,
+          summary="Complete the record (supervisor; every milestone done)", responses=FOLLOW_ERRORS)
+async def api_complete(request: Request, slug: str, follow_id: str, body: CompletionIn):
+    return await _staff_call(request, slug, fs.complete, follow_id, text=body.text)

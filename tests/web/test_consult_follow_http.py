@@ -149,3 +149,51 @@ def test_a_decision_followed_from_approval_to_rating(engine, app, tmp_path):
         assert res["questions"][0]["answers"][4] == {"answer": "5", "heads": 1, "area": A}
         notices = anon.get(f"/estates/{SLUG}/notices").text
         assert "加装电梯" in notices
+
+
+def test_the_staff_json_api(engine, app, tmp_path):
+    """Every staff step also over the JSON API (supervisor session, application/json): a
+    consultation announced, a text moderated, a record opened, updated, paid beyond its amount only
+    with a reason, completed; refusals carry their codes and write nothing."""
+    sc = lf.decided(engine, tmp_path / "w")
+    api = f"/api/v1/estates/{SLUG}"
+    with TestClient(app) as anon:
+        r = anon.post(f"{api}/consultations", json={"consult": "x", "title": "t", "questions": [],
+                                                     "opens": "2020-01-01T00:00:00Z", "closes": "2099-01-01T00:00:00Z"})
+        assert r.status_code in (401, 403)
+    with _staff(app) as st:
+        r = st.post(f"{api}/consultations", json={
+            "consult": "clean", "title": "保洁满意度", "free_text": True,
+            "questions": [{"id": "q1", "kind": "rating", "text": "保洁"}],
+            "opens": "2020-01-01T00:00:00Z", "closes": "2099-01-01T00:00:00Z"})
+        assert r.status_code == 201, r.text
+        r = st.post(f"{api}/consultations", json={
+            "consult": "clean", "title": "again", "questions": [{"id": "q1", "kind": "rating", "text": "x"}],
+            "opens": "2020-01-01T00:00:00Z", "closes": "2099-01-01T00:00:00Z"})
+        assert r.status_code == 409 and r.json()["detail"]["code"] == "duplicate"
+    seq = _answer(app, engine, sc, "C", "clean", [4], "楼道很干净").json()["seq"]
+    with _staff(app) as st:
+        r = st.post(f"{api}/consultations/clean/moderation", json={"response": seq, "decision": "withhold"})
+        assert r.status_code == 422  # no reason
+        r = st.post(f"{api}/consultations/clean/moderation", json={"response": seq, "decision": "publish"})
+        assert r.status_code == 201
+        r = st.post(f"{api}/follow", json={"follow": "fee", "round": sc.rid, "item": "c2", "title": "更换物业公司",
+                                           "responsible": "业主委员会", "amount": 100000})
+        assert r.status_code == 201, r.text
+        r = st.post(f"{api}/follow", json={"follow": "fee2", "round": sc.rid, "item": "c2", "title": "x",
+                                           "responsible": "y"})
+        assert r.status_code == 422 and r.json()["detail"]["code"] == "duplicate"
+        r = st.post(f"{api}/follow/fee/payments", json={"amount": 100001, "payee": "某公司", "purpose": "交接"})
+        assert r.status_code == 422 and r.json()["detail"]["code"] == "overrun"
+        r = st.post(f"{api}/follow/fee/payments", json={"amount": 100000, "payee": "某公司", "purpose": "交接"})
+        assert r.status_code == 201 and r.json()["seq"] > seq
+        r = st.post(f"{api}/follow/fee/updates", json={"status": "note", "text": "新物业公司已进场"})
+        assert r.status_code == 201
+        r = st.post(f"{api}/follow/fee/completion", json={"text": "交接完成"})
+        assert r.status_code == 201
+        rec = st.get(f"{api}/follow/fee").json()
+        assert rec["status"] == "complete" and rec["spent"] == 100000 and rec["overrun"] is False
+        paths = st.get("/api/v1/openapi.json").json()["paths"]
+        for path in ("/api/v1/estates/{slug}/follow/{follow_id}/payments", "/api/v1/estates/{slug}/consultations",
+                     "/api/v1/estates/{slug}/consultations/{consult_id}/moderation"):
+            assert "post" in paths[path]
