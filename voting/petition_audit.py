@@ -31,7 +31,7 @@ from voting.round_record import ROUND
 
 
 def _time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return datetime.fromisoformat(text)  # "…Z" (Python ≥ 3.11)
 
 
 def _check_snapshot(b: dict, roll: tuple[int, str, dict[str, int], list[str]] | None) -> None:

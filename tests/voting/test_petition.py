@@ -25,7 +25,7 @@ T0 = datetime(2026, 12, 1, 1, 30, tzinfo=UTC)  # 09:30 in Beijing on 1 December
 
 def publish(engine, est, author="O01", scope=None, **kw):
     with transaction(engine) as s:
-        p, seq = ps.publish(s, pe.SLUG, author=est.voters[author], title="更换电梯维保单位",
+        p, _ = ps.publish(s, pe.SLUG, author=est.voters[author], title="更换电梯维保单位",
                             text="现维保单位响应慢，提议召开临时会议另行选聘。", matter="hire_manager",
                             scope=scope or {}, attachments=kw.pop("attachments", []), now=T0, **kw)
     return p
@@ -191,10 +191,9 @@ def test_attachments_hash_in_the_entry_file_beside_it(engine):
 def test_bad_titles_are_refused(engine, title):
     est = pe.make(engine)
     before = size(engine)
-    with pytest.raises(PetitionError) as exc:
-        with transaction(engine) as s:
-            ps.publish(s, pe.SLUG, author=est.voters["O01"], title=title, text="正文", matter="hire_manager",
-                       scope={}, attachments=[], now=T0)
+    with pytest.raises(PetitionError) as exc, transaction(engine) as s:
+        ps.publish(s, pe.SLUG, author=est.voters["O01"], title=title, text="正文", matter="hire_manager",
+                   scope={}, attachments=[], now=T0)
     assert exc.value.code == "bad_request" and size(engine) == before
 
 

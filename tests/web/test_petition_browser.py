@@ -101,7 +101,7 @@ def _cosign(chromium, live, owner, action="petition.sign"):
 
 
 def test_petition_to_the_line_in_the_browser(chromium, live):
-    base, engine, est = live
+    base = live[0]
     context, page, _, problems = _owner_page(chromium, live, "O01")
     page.goto(f"{base}/estates/{pe.SLUG}/petitions/new")
     check_page(page, "petition-new")
