@@ -41,6 +41,7 @@ from ledger.db import reading, transaction
 from voting import petition as pt
 from voting import petition_store as ps
 from voting.petition import PetitionError
+from voting.lifecycle import china_date
 from voting.rules import MATTER_NAMES, MATTERS
 from web import i18n, notices, owner, security, sessions
 from web.security import visitor
@@ -83,6 +84,9 @@ def _for_page(request: Request, item: dict) -> dict:
     item["matter_name"] = _matter_name(request, item["matter"])
     item["scope_name"] = _scope_name(item["scope"], i18n.language(request))
     item["published_at"] = datetime.strptime(item["published"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    # the committee's deadline has passed (China Standard Time) and no response is recorded
+    item["overdue"] = (item["line"] is not None and item["response"] is None
+                       and china_date(datetime.now(UTC)).isoformat() > item["line"]["deadline"])
     return item
 
 

@@ -218,3 +218,23 @@ def test_a_missing_or_false_line_entry_is_named(engine, est, client, tmp_path, c
     report = verify_json(engine, tmp_path, capsys)
     assert [pr["seq"] for pr in report["problems"]] == [seq]
     assert "no petition.line entry follows" in report["problems"][0]["message"]
+
+
+def test_a_line_past_its_deadline_without_response_is_shown_overdue(engine, est, client):
+    from datetime import UTC, datetime
+
+    from voting import petition_store as ps
+
+    then = datetime(2026, 10, 1, 2, 0, tzinfo=UTC)
+    with transaction(engine) as s:
+        p, _ = ps.publish(s, pe.SLUG, author=est.voters["O08"], title="2栋门禁", text="提议。", matter="other_major",
+                          scope={"buildings": ["2"]}, attachments=[], now=then)
+    voter = est.voters["O09"]
+    key, sig = pt.sign(pt.SIGN, p.hash, voter, est.key("O09"))
+    with transaction(engine) as s:
+        line = ps.record_signed(s, pe.SLUG, pt.SIGN, p.id, voter=voter, key=key, sig=sig, by_voter=voter,
+                                now=then)["line"]
+    assert (line["date"], line["deadline"]) == ("2026-10-01", "2026-10-16")
+    page = client.get(f"/estates/{pe.SLUG}/petitions/{p.id}").text
+    assert "已过答复期限：业主委员会尚未答复" in page
+    assert "已过答复期限" in client.get(f"/estates/{pe.SLUG}/petitions").text
