@@ -212,3 +212,23 @@ def test_gongjue_verify_names_the_entry(sc, tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert not report["ok"]
     assert any(p["seq"] == seq and "already answered" in p["message"] for p in report["problems"]), report["problems"]
+
+
+def test_simultaneous_responses_of_one_voter_end_with_one(sc):
+    """Under the log lock (SQLite BEGIN IMMEDIATE, PostgreSQL FOR UPDATE): four answers of one owner sent
+    at once give exactly one response; the others are refused already_answered."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    c = lf.consult_of(sc, "survey")
+    payloads = [lf.response(sc, "A", c, [r, 0]) for r in (1, 2, 3, 4)]
+
+    def send(p):  # noqa: ANN001, ANN202
+        try:
+            return store.respond(sc.engine, sc.slug, "survey", p, voter=sc.voter["A"], factor="sms")["seq"]
+        except ConsultError as e:
+            return e.code
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(send, payloads))
+    assert sorted(map(str, outcomes)).count("already_answered") == 3, outcomes
+    assert len(lf.consult_of(sc, "survey").responses) == 1
