@@ -222,7 +222,7 @@ def test_simultaneous_responses_of_one_voter_end_with_one(sc):
     c = lf.consult_of(sc, "survey")
     payloads = [lf.response(sc, "A", c, [r, 0]) for r in (1, 2, 3, 4)]
 
-    def send(p):  # noqa: ANN001, ANN202
+    def send(p):
         try:
             return store.respond(sc.engine, sc.slug, "survey", p, voter=sc.voter["A"], factor="sms")["seq"]
         except ConsultError as e:
