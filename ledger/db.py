@@ -16,7 +16,8 @@ Two kinds of transaction (SPEC §2.9):
   state); on PostgreSQL a ``READ ONLY`` ``REPEATABLE READ`` transaction (one snapshot for the
   whole page).  It never takes the write lock, so a long import does not queue public reads.
 
-Foreign keys are on, and the journal is WAL for file databases.
+Foreign keys are on, and the journal is WAL for file databases, ``synchronous=FULL`` unless
+GONGJUE_SQLITE_SYNCHRONOUS says NORMAL (``sqlite_synchronous``).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def make_engine(url: str | None = None) -> Engine:
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        sqlite_synchronous()  # a bad GONGJUE_SQLITE_SYNCHRONOUS is refused here, not at the first connect
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         _configure_sqlite(engine)
         return engine
@@ -81,6 +83,22 @@ def migrated_engine(url: str | None = None) -> Engine:
     return engine
 
 
+def sqlite_synchronous() -> str:
+    """``PRAGMA synchronous`` for SQLite files: GONGJUE_SQLITE_SYNCHRONOUS, ``FULL`` (default) or ``NORMAL``.
+
+    FULL syncs the WAL at every commit: an acknowledged cast (and every checkpoint handed out)
+    survives a process kill and a power loss.  NORMAL (WAL mode) syncs only at WAL checkpoints: a
+    commit survives a process kill (the WAL is in the OS's cache) but the last commits may be lost
+    in a power loss or OS crash — and with them entries that checkpoints already handed out cover,
+    which then look like a rewritten log.  It saves an fsync per write; choose it only with a
+    battery-backed disk, or use PostgreSQL (docs/DEPLOY.md).
+    """
+    value = os.environ.get("GONGJUE_SQLITE_SYNCHRONOUS", "FULL").upper()
+    if value not in ("FULL", "NORMAL"):
+        raise ValueError(f"GONGJUE_SQLITE_SYNCHRONOUS must be FULL or NORMAL, not {value!r}")
+    return value
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
@@ -89,7 +107,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute(f"PRAGMA synchronous={sqlite_synchronous()}")
         cur.close()
 
     @event.listens_for(engine, "begin")

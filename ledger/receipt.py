@@ -13,6 +13,9 @@ is ``{"origin", "size1", "size2", "proof": [<hex>, …]}`` (RFC 9162 §2.1.4).
 
 from __future__ import annotations
 
+import threading
+import weakref
+
 from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.orm import Session
 
@@ -59,12 +62,30 @@ def after_append(engine: Engine, log_id: int, origin: str, entry: Entry, key: Lo
     commit, so the entry is never lost when this fails: the receipt then simply is not given.
     """
     with reading(engine) as s:
-        row = s.execute(_NEWEST, {"log_id": log_id}).first()
+        row = s.connection().execute(_NEWEST, {"log_id": log_id}).first()
         if row is not None and row.size > entry.seq:
             return _receipt(s, log_id, origin, entry, row.size, row.note)
+    with _signer(engine, log_id):  # this process's casters take turns to sign: one signature covers the waiters
+        with reading(engine) as s:
+            row = s.connection().execute(_NEWEST, {"log_id": log_id}).first()
+            if row is not None and row.size > entry.seq:
+                return _receipt(s, log_id, origin, entry, row.size, row.note)
+        return _sign_and_prove(engine, log_id, origin, entry, key)
+
+
+_signers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine → {log id: lock}
+_signers_lock = threading.Lock()
+
+
+def _signer(engine: Engine, log_id: int) -> threading.Lock:
+    with _signers_lock:
+        return _signers.setdefault(engine, {}).setdefault(log_id, threading.Lock())
+
+
+def _sign_and_prove(engine: Engine, log_id: int, origin: str, entry: Entry, key: LogKey) -> dict:
     with transaction(engine) as s:
         logs.lock(s, log_id)
-        row = s.execute(_NEWEST, {"log_id": log_id}).first()
+        row = s.connection().execute(_NEWEST, {"log_id": log_id}).first()
         if row is not None and row.size > entry.seq:
             size, note = row.size, row.note
         else:
