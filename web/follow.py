@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
@@ -110,8 +111,10 @@ def document(request: Request, slug: str, digest: str) -> Response:
         row = None
     if row is None or row.data is None or hashlib.sha256(row.data).hexdigest() != digest:
         raise HTTPException(404, i18n.t(request, "No such document"))
+    name = quote(row.name, safe="")  # RFC 6266 / RFC 5987: the document's name, percent-encoded
     return Response(bytes(row.data), media_type="application/octet-stream", headers={
-        "content-disposition": f"attachment; filename=\"{digest[:16]}\"", "x-content-type-options": "nosniff"})
+        "content-disposition": f"attachment; filename=\"{digest[:16]}\"; filename*=UTF-8''{name}",
+        "x-content-type-options": "nosniff"})
 
 
 # --- staff pages ------------------------------------------------------------------------------
