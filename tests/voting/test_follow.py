@@ -132,3 +132,28 @@ def test_a_record_for_a_failed_item_is_named(sc, tmp_path):
     seq = _forge(sc, fw.FOLLOW, {"v": 1, "follow": "x", "decision": {"round": sc.rid, "item": "zz", "result": result},
                                  "title": "t", "responsible": "r", "amount": None, "milestones": []})
     _named(sc, tmp_path, seq, "no item")
+
+
+def test_milestones_and_completion_rules(sc):
+    _open(sc, amount=None)
+    before = _size(sc)
+    for kw, code in (({"status": "done", "milestone": "nope"}, "bad_request"),
+                     ({"status": "done", "milestone": None}, "bad_request"),
+                     ({"status": "finished", "milestone": "bid"}, "bad_request")):
+        with pytest.raises(FollowError) as info:
+            fs.update(sc.engine, sc.slug, "lift-1", text="进展", **kw)
+        assert info.value.code == code, (kw, info.value.message)
+    assert _size(sc) == before
+    fs.update(sc.engine, sc.slug, "lift-1", status="done", milestone="bid", text="已选定")
+    with pytest.raises(FollowError) as info:
+        fs.update(sc.engine, sc.slug, "lift-1", status="delayed", milestone="bid", text="再次")
+    assert info.value.code == "milestone_done"
+    fs.update(sc.engine, sc.slug, "lift-1", status="done", milestone="work", text="已验收")
+    fs.complete(sc.engine, sc.slug, "lift-1", text="完成")
+    for call in (lambda: fs.complete(sc.engine, sc.slug, "lift-1", text="再次完成"),
+                 lambda: fs.update(sc.engine, sc.slug, "lift-1", status="note", milestone=None, text="补充")):
+        with pytest.raises(FollowError) as info:
+            call()
+        assert info.value.code == "complete"
+    _, book, _ = fs.load(sc.engine, sc.slug)
+    assert book.records["lift-1"].complete[2]["spent"] == 0
