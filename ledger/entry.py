@@ -124,13 +124,15 @@ def parse_entry(data: bytes) -> ParsedEntry:
         raise
     except (UnicodeDecodeError, ValueError) as exc:
         raise EntryError(f"not valid UTF-8 JSON: {exc}") from None
+    except RecursionError:
+        raise EntryError("not an entry: JSON nested too deeply") from None
     if not isinstance(obj, dict) or obj.keys() != _FIELD_SET:
         keys = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
         raise EntryError(f"entry must be an object with exactly the fields {', '.join(FIELDS)} (got {keys})")
     try:
         again = canonical(obj)
-    except (UnicodeEncodeError, ValueError) as exc:
-        raise EntryError(f"cannot be encoded canonically: {exc}") from None
+    except (UnicodeEncodeError, ValueError, RecursionError) as exc:
+        raise EntryError(f"cannot be encoded canonically: {exc!r}") from None
     if again != data:
         raise EntryError("bytes are not the RFC 8785 canonical form of the entry")
     seq, prev, type_, time, body = obj["seq"], obj["prev"], obj["type"], obj["time"], obj["body"]
