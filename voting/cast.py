@@ -142,6 +142,7 @@ class ProxyGrant(Base):
 
 LIFECYCLE = ("round", "round.extend", "round.close", "round.result", "round.final")
 CREDENTIAL_TYPES = ("estate", *authority.ENTRY_TYPES)
+_LIFE = frozenset(LIFECYCLE) | frozenset(rounds_.LIFE_TYPES)  # any entry that changes a round's view
 
 
 @dataclass(frozen=True)
@@ -445,11 +446,11 @@ def cast(engine: Engine, slug: str, round_id: str, text: str | bytes, *, voter: 
                 changed = {r.type for r in rows[1:]}
                 last = (rows[-1].seq, bytes(rows[-1].leaf_hash))
             else:  # what this process remembered is not this log's: read it all again, under the lock
-                known, changed = _read_known(s, slug, round_id), set(LIFECYCLE) | set(CREDENTIAL_TYPES)
+                known, changed = _read_known(s, slug, round_id), _LIFE | set(CREDENTIAL_TYPES)
                 last = (known.mark, known.leaf)
                 if _shape(known.base) != _shape(rnd):
                     signed, verified = verify_text(text, known.at(now))
-            if changed & set(LIFECYCLE):
+            if changed & _LIFE:
                 view, base = _round_base(s, known.estate, round_id)
                 known = replace(known, view=view, base=base)
                 rnd = known.at(now)
