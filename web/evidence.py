@@ -1,7 +1,7 @@
 """The evidence report of a round (证据报告, issue #13 part 3): one printable A4 document a court or
 notary can read, everything in it derived from the public record.
 
-- ``GET /estates/{slug}/rounds/{id}/evidence.html`` — public copy: the estate, the roll version
+- ``GET /estates/{slug}/audit/rounds/{id}/evidence.html`` — public copy: the estate, the roll version
   and its totals, the notice and its dates, the agenda, participation and results with the
   inequalities, the round's entries in the record, the delivery of notices, letters and results
   (``voting.delivery``: per document, method and time; per voter by pseudonym only), the
@@ -188,7 +188,7 @@ def _render(request: Request, slug: str, round_id: str, *, private: bool) -> Res
                                        "qr": qr_svg(url, i18n.t(request, "The public record"))})
 
 
-@router.get("/estates/{slug}/rounds/{round_id}/evidence.html")
+@router.get("/estates/{slug}/audit/rounds/{round_id}/evidence.html")
 def public_report(request: Request, slug: str, round_id: str) -> Response:
     return _render(request, slug, round_id, private=False)
 

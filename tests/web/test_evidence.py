@@ -25,7 +25,7 @@ from tests.web.conftest import sign_in
 from voting import count_round, delivery
 from web.cli import main
 
-REPORT = f"/estates/{fx.SLUG}/rounds/{fx.ROUND}/evidence.html"
+REPORT = f"/estates/{fx.SLUG}/audit/rounds/{fx.ROUND}/evidence.html"
 STAFF_REPORT = f"/estates/{fx.SLUG}/staff/rounds/{fx.ROUND}/evidence.html"
 OUTSIDER = "f" * 32
 
