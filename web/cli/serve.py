@@ -60,7 +60,8 @@ def run_serve(args) -> int:  # noqa: ANN001
     if args.workers > 1:  # each worker process builds its app over GONGJUE_DATABASE_URL (migrated above)
         engine.dispose()
         uvicorn.run("web.app:create_app", factory=True, workers=args.workers, host=args.host, port=args.port,
-                    proxy_headers=True, server_header=False, log_level="info")
+                    proxy_headers=True, server_header=False, log_level="info",
+                    timeout_worker_healthcheck=30)  # a worker importing on a busy machine is not dead
         return 0
     uvicorn.run(create_app(engine), host=args.host, port=args.port, proxy_headers=True,
                 server_header=False, log_level="info")
