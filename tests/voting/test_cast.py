@@ -296,3 +296,25 @@ def test_the_projection_holds_one_row_per_voter_and_round(engine):
             s.add(Voted(log_id=lid, round_id=ROUND_ID, voter=est.voters["A-01"], channel="electronic",
                         first_seq=r["seq"] + 1, last_seq=r["seq"] + 1, ballots=1))
             s.flush()
+
+
+def test_what_casting_remembers_is_checked_under_the_lock(engine):
+    """Casting keeps the round and the credential registry between casts (``voting.cast._Known``);
+    a revocation, an extension and a close appended since are seen by the next cast all the same."""
+    from datetime import timedelta
+
+    from ledger.db import transaction
+    from voting import count_round, rounds
+
+    est = ce.make(engine)
+    _cast(est, "A-01")  # what casting remembers is read here
+    ce.add_revocation(est, "C-03")
+    _refused(est, "revoked_credential", owner="C-03")
+    _cast(est, "B-02")
+    later = ce.CLOSES + timedelta(days=1)
+    with transaction(engine) as s:
+        rounds.extend(s, SLUG, ROUND_ID, closes=later, reason="停电 / power cut", by="tests", now=DURING)
+    r = _cast(est, "D-04", now=ce.CLOSES + timedelta(hours=1))  # open only thanks to the extension
+    assert r["seq"] == est.size() - 1 and r["tree_size"] == est.size()
+    assert count_round.close_round(engine, SLUG, ROUND_ID, now=later + timedelta(hours=1)) is not None
+    _refused(est, "round_not_open", owner="E-05", now=ce.CLOSES)  # before the window's end, but closed
