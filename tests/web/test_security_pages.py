@@ -156,8 +156,11 @@ def test_every_page_route_sends_the_csp_to_everyone(engine, counted):
                 assert answer.status_code in (401, 403, 404, 405, 422), (who, template, answer.status_code)
                 _check_headers(f"{who} POST {template}", answer)
     assert seen[("public", "/")] == 200 and seen[("supervisor", "/estates/{slug}")] == 200
-    pages_ok = [t for t in templates if seen[("admin", t)] == 200]
-    assert len(pages_ok) >= len(templates) // 2, seen  # the filled paths reach real pages
+    # the filled paths reach real pages: of the routes whose parameters this fixture knows (ids of
+    # petitions, consultations, documents … it does not make are filled with "1" and answer 404)
+    known = [t for t in templates if all(name in PARAMS for name in re.findall(r"\{(\w+)(?::\w+)?\}", t))]
+    pages_ok = [t for t in known if seen[("admin", t)] == 200]
+    assert len(known) >= 20 and len(pages_ok) >= len(known) // 2, seen
 
 
 # --- staff pages refuse the public, owners and other estates' staff ---------------------------------
