@@ -15,6 +15,7 @@ from tests.voting import cast_estate as ce
 from tests.web.conftest import csrf_of
 from tests.web.uvicorn_server import serving
 from web import security
+from web.app import create_app
 from web.security import BODY_RULES, MAX_BODY, MAX_UPLOAD, body_rule
 
 with warnings.catch_warnings():
@@ -41,11 +42,12 @@ def test_the_operations_table_states_every_rule():
 
 
 @pytest.mark.parametrize("rule", BODY_RULES, ids=[r.route for r in BODY_RULES])
-def test_a_declared_body_over_the_limit_is_refused_before_reading(world, rule):
-    app, cookies, _ = world
+def test_a_declared_body_over_the_limit_is_refused_before_reading(engine, rule):
+    """Before routing: no estate, session or handler is needed to be refused."""
+    app = create_app(engine)
     path = _example(rule.route)
     assert body_rule(path) == rule
-    with TestClient(app, cookies=cookies["staff"]) as c:
+    with TestClient(app) as c:
         over = c.post(path, content=b"{}", headers={**JSON, "content-length": str(rule.limit + 1)})
         assert over.status_code == 413
         message = security.too_large_message(rule.limit)
