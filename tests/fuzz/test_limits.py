@@ -185,3 +185,31 @@ def test_a_huge_request_head_is_refused_by_the_server_and_it_carries_on(world):
         assert huge == b"" or huge.startswith(b"HTTP/1.1 400")
         again = _raw(url, b"GET /api/v1/estates HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert again.startswith(b"HTTP/1.1 200")
+
+
+def test_a_chunked_body_over_the_limit_on_a_real_server(world):
+    """Over real HTTP (Uvicorn): the 413 arrives while the client is still sending, and the
+    server serves the next request."""
+    import httpx
+
+    app, cookies, _ = world
+    path = "/api/v1/estates/maple-court/rounds"  # FastAPI reads this body itself (a 400 without the early 413)
+    limit = body_rule(path).limit
+    sent = []
+    total = limit // 65536 + 256  # 16 MiB more than the limit
+
+    def chunks():
+        for _ in range(total):
+            sent.append(65536)
+            yield b" " * 65536
+
+    with serving(app) as url:
+        with httpx.Client(base_url=url, cookies=cookies["staff"], timeout=60) as c:
+            try:
+                r = c.post(path, content=chunks(), headers=JSON)
+                assert r.status_code == 413 and r.json()["detail"]["code"] == "too_large"
+            except (httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadError):
+                pass  # the server closed the connection after its 413, before the client finished writing
+        assert len(sent) < total  # the client was stopped long before the end of its body
+        with httpx.Client(base_url=url, timeout=60) as c:
+            assert c.get("/api/v1/estates").status_code == 200
