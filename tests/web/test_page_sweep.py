@@ -103,6 +103,16 @@ PAGES = [
     Page("owner-estate-counted", "/estates/{slug}", who="owner-voted", state="counted"),
     Page("turnout-closed", "/estates/{slug}/staff/rounds/{rid}/turnout", who="supervisor", state="closed"),
     Page("staff-rounds-counted", "/estates/{slug}/staff/rounds", who="supervisor", state="counted"),
+    # the loop (#12) and the evidence report (#13), empty or for the counted round
+    Page("evidence", "/estates/{slug}/audit/rounds/{rid}/evidence.html", state="counted"),
+    Page("evidence-staff", "/estates/{slug}/staff/rounds/{rid}/evidence.html", who="auditor", state="counted"),
+    Page("petitions", "/estates/{slug}/petitions"),
+    Page("petition-new", "/estates/{slug}/petitions/new", who="owner-not-voted"),
+    Page("consultations", "/estates/{slug}/consult"),
+    Page("decisions", "/estates/{slug}/decisions", state="counted"),
+    Page("notices", "/estates/{slug}/notices"),
+    Page("staff-consult", "/estates/{slug}/staff/consult", who="supervisor"),
+    Page("staff-follow", "/estates/{slug}/staff/follow", who="supervisor", state="counted"),
     # English (the language switch remembered in a cookie)
     Page("estate-en", "/estates/{slug}", lang="en"),
     Page("result-counted-en", "/estates/{slug}/rounds/{rid}/result", state="counted", lang="en"),
