@@ -21,6 +21,9 @@ command -v node >/dev/null 2>&1 || missing+=(nodejs)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
 # The browser tests render Chinese pages: give Chromium real CJK glyphs, as owners' phones have.
 ls /usr/share/fonts/opentype/noto/NotoSansCJK* >/dev/null 2>&1 || missing+=(fonts-noto-cjk)
+# docs/DEPLOY.md's TLS proxy block is tested behind a real nginx; the TSA tests use openssl ts.
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing with apt: ${missing[*]}"
   sudo_if_needed apt-get update -qq
@@ -44,7 +47,7 @@ if [ -z "${GONGJUE_TEST_POSTGRES_URL:-}" ]; then
   export GONGJUE_TEST_PG_DIR="$pg_dir"
 fi
 export GONGJUE_TEST_POSTGRES_URL
-export GONGJUE_REQUIRE_POSTGRES=1 GONGJUE_REQUIRE_BROWSER=1 GONGJUE_REQUIRE_NODE=1
+export GONGJUE_REQUIRE_POSTGRES=1 GONGJUE_REQUIRE_BROWSER=1 GONGJUE_REQUIRE_NODE=1 GONGJUE_REQUIRE_NGINX=1
 export PATH="$PWD/.venv/bin:$PATH"
 # Not exec: this shell stays to stop the server when pytest ends.
 .venv/bin/python -m pytest "$@"

@@ -78,6 +78,8 @@ def proxied(tmp_path):
     """``gongjue serve`` on a loopback port behind nginx (TLS); yields (https base, http base, app base, db)."""
     nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
     if nginx is None:
+        if os.environ.get("GONGJUE_REQUIRE_NGINX") == "1":
+            pytest.fail("nginx is not installed (scripts/test.sh installs nginx-light)")
         pytest.skip("nginx is not installed")
     db = tmp_path / "gongjue.db"
     env = {**os.environ, "GONGJUE_DATABASE_URL": f"sqlite:///{db}", "GONGJUE_SITE": HOST,
