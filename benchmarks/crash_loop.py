@@ -9,7 +9,7 @@ acknowledged was lost.
 2. K times: start ``uvicorn --workers W`` (its own process group), first re-send every ballot whose
    request died with the previous server (an owner pressing "cast" again: acknowledged, or refused
    ``already_voted`` / ``duplicate_ballot`` when it had been written before the kill), then C client
-   threads cast from the queue until a random moment (0.3–2.5 s, from ``--seed``) when the whole
+   threads cast from the queue (at most ``--rate`` casts/s in all) until a random moment (0.3–2.5 s, from ``--seed``) when the whole
    process group is killed with SIGKILL (PostgreSQL itself is never touched); the ledger's
    self-check (``ledger.selfcheck``: every stored hash and signed checkpoint re-derived) runs on the
    database as the kill left it;
@@ -26,7 +26,8 @@ Prints one JSON object (``--json``; else a short text): ``kills``, ``db``, ``vot
 ``acknowledged``, ``found``, ``lost`` (count) with ``lost_detail``, ``written_unacknowledged``,
 ``ballot_entries``, ``accounted`` (the equation above holds), ``checkpoints`` (distinct ones handed
 out), ``inconsistent``, ``verify`` (passed), ``selfcheck_problems``, ``refused`` (codes),
-``connection_errors``, ``bundle``, ``server_log``, ``seconds``.  Exit status 0 only when nothing
+``connection_errors``, ``queue_exhausted`` (every ballot was sent before the last kill: raise
+``--voters``), ``bundle``, ``server_log``, ``seconds``.  Exit status 0 only when nothing
 was lost, the accounting holds and verify passed.
 
 SQLite: a file in DIR.  PostgreSQL: a fresh database on GONGJUE_TEST_POSTGRES_URL (dropped at the
@@ -59,8 +60,8 @@ RESENT_OK = ("already_voted", "duplicate_ballot")
 class Loop:
     """The state of one crash loop: the queue of ballots, the receipts, what died in flight."""
 
-    def __init__(self, election: harness.Election, ballots: list[tuple[int, str]]) -> None:
-        self.election = election
+    def __init__(self, election: harness.Election, ballots: list[tuple[int, str]], rate: float = 0) -> None:
+        self.election, self.rate, self.next_at = election, rate, 0.0
         self.queue = list(reversed(ballots))  # pop() from the end: casting order = ballots order
         self.receipts: list[dict] = []
         self.in_flight: list[tuple[int, str]] = []  # requests that died with a server
@@ -71,8 +72,16 @@ class Loop:
         self.lock = threading.Lock()
 
     def take(self) -> tuple[int, str] | None:
+        """The next ballot, no sooner than the pace allows (``rate`` casts per second in all)."""
         with self.lock:
-            return self.queue.pop() if self.queue else None
+            if not self.queue:
+                return None
+            now = time.monotonic()
+            at = self.next_at = max(now, self.next_at + 1 / self.rate) if self.rate else now
+            job = self.queue.pop()
+        if at > now:
+            time.sleep(at - now)
+        return job
 
     def send(self, url: str, http: httpx.Client, job: tuple[int, str], *, resend: bool = False) -> bool:
         """Cast one ballot; False when the connection failed (the job is kept for a re-send)."""
@@ -164,9 +173,9 @@ def run(args) -> dict:
     rng = random.Random(args.seed)
     db_url, cleanup = _database(args, out)
     try:
-        voters = args.voters or 60 + 50 * args.kills
+        voters = args.voters or 100 + round(args.rate * 2.5) * args.kills
         election = harness.prepare(db_url, voters=voters, seed=args.seed, slug=f"crash-{args.seed}")
-        loop = Loop(election, harness.make_ballots(election, jobs=args.jobs))
+        loop = Loop(election, harness.make_ballots(election, jobs=args.jobs), rate=args.rate)
         phases = {"prepare_and_ballots": round(time.monotonic() - started, 1), "starts": []}
         server = harness.Server(db_url, workers=args.workers, log=out / "server.log")
         problems = []
@@ -188,6 +197,7 @@ def run(args) -> dict:
             loop.cast_until(server.url, args.clients, stop)
             k.join()
             problems += _selfcheck(db_url)
+        exhausted = not loop.queue  # every ballot sent before the last start: later kills found the server idle
         server.start()
         loop.resend(server.url)
         stop = threading.Event()
@@ -214,7 +224,7 @@ def run(args) -> dict:
     acknowledged = len(loop.receipts)
     unacknowledged = check.ballot_entries - acknowledged
     return {"kills": args.kills, "db": "sqlite" if db_url.startswith("sqlite") else "postgresql",
-            "voters": voters, "workers": args.workers, "clients": args.clients, "sent": loop.sent,
+            "voters": voters, "workers": args.workers, "clients": args.clients, "rate": args.rate, "sent": loop.sent,
             "acknowledged": acknowledged, "found": check.found, "lost": len(check.lost),
             "lost_detail": check.lost[:20], "written_unacknowledged": loop.resent_written,
             "ballot_entries": check.ballot_entries,
@@ -222,6 +232,7 @@ def run(args) -> dict:
             "checkpoints": check.checkpoints, "inconsistent": check.inconsistent, "verify": ok,
             "verify_tail": "" if ok else report[-2000:], "selfcheck_problems": problems,
             "refused": dict(loop.refused), "connection_errors": loop.connection_errors,
+            "queue_exhausted": exhausted,
             "bundle": str(bundle), "server_log": str(server.log_path),
             "seconds": round(time.monotonic() - started, 1), "phases": phases}
 
@@ -232,9 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     p.add_argument("--db-url", help="an empty database to use (instead of a fresh one of --db)")
     p.add_argument("--keep-db", action="store_true", help="PostgreSQL: keep the fresh database")
-    p.add_argument("--voters", type=int, default=0, help="voters in the estate (default 60 + 50·K)")
+    p.add_argument("--voters", type=int, default=0, help="voters in the estate (default 100 + 2.5·rate·K: ballots left for every kill)")
     p.add_argument("--workers", type=int, default=2, help="uvicorn worker processes (default 2)")
     p.add_argument("--clients", type=int, default=6, help="concurrent client threads (default 6)")
+    p.add_argument("--rate", type=float, default=40, help="casts per second in all, at most (default 40; 0 = as fast "
+                                                          "as the server answers): the ballots last until the last kill")
     p.add_argument("--jobs", type=int, default=2, help="processes making the ballots beforehand (default 2)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", type=Path, help="work directory: database, server log, bundle (default: a new temp dir)")

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_crash_loop_loses_nothing_acknowledged(db_url, tmp_path):
     out = tmp_path / "crash"
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "crash_loop.py"), "--kills", "3",
-                           "--db-url", db_url, "--voters", "60", "--clients", "4", "--jobs", "1", "--seed", "7",
+                           "--db-url", db_url, "--voters", "200", "--rate", "25", "--clients", "4", "--jobs", "1", "--seed", "7",
                            "--out", str(out), "--json"], cwd=ROOT, capture_output=True, text=True, timeout=900,
                           check=False)
     assert done.stdout.strip(), done.stderr[-3000:]
@@ -35,5 +35,6 @@ def test_crash_loop_loses_nothing_acknowledged(db_url, tmp_path):
     assert result["accounted"] is True
     assert result["ballot_entries"] == result["acknowledged"] + result["written_unacknowledged"]
     assert result["refused"] == {}, result["refused"]  # nothing but kills went wrong
+    assert result["queue_exhausted"] is False and result["connection_errors"] >= 3  # each kill cut requests
     assert Path(result["bundle"]) == out / "bundle" and (out / "bundle" / "entries.jsonl").is_file()
     assert done.returncode == 0, done.stderr[-3000:]
