@@ -29,6 +29,7 @@ Times are integer Unix seconds (UTC) to compare the same way on SQLite and Postg
 from __future__ import annotations
 
 import base64
+import functools
 import hmac
 import re
 import secrets
@@ -65,7 +66,12 @@ MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
 
 _hasher = PasswordHasher()  # argon2id, t=3, m=64 MiB, p=4 (RFC 9106 second recommended option)
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))  # verified against for unknown usernames
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash verified against for unknown usernames (made on first use: not at every import)."""
+    return _hasher.hash(secrets.token_hex(16))
 
 
 class StaffError(ValueError):
@@ -381,7 +387,7 @@ def password_matches(password_hash: str | None, password: str) -> bool:
     a flood of wrong sign-ins cannot take every core from the public pages (issue #8.2).
     """
     too_long = len(password) > MAX_PASSWORD  # never right; checked (against nothing) all the same
-    encoded = _DUMMY_HASH if password_hash is None or too_long else password_hash
+    encoded = _dummy_hash() if password_hash is None or too_long else password_hash
     secret = password[:MAX_PASSWORD].encode()
     try:
         same = _verify_on_one_thread(encoded, secret)

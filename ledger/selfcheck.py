@@ -79,11 +79,18 @@ def run(engine: Engine) -> list[Outcome]:
 
 
 def _record(session: Session, log_id: int, outcome: Outcome) -> None:
-    row = session.get(SelfCheck, log_id) or SelfCheck(log_id=log_id)
-    row.checked_at, row.size, row.ok = outcome.checked_at, outcome.size, outcome.ok
-    row.seq = outcome.finding.seq if outcome.finding else None
-    row.message = outcome.finding.message if outcome.finding else None
-    session.add(row)
+    """Insert or replace the log's row in one statement (two workers checking the same log for the
+    first time at once must not collide on its primary key)."""
+    values = {"checked_at": outcome.checked_at, "size": outcome.size, "ok": outcome.ok,
+              "seq": outcome.finding.seq if outcome.finding else None,
+              "message": outcome.finding.message if outcome.finding else None}
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as upsert
+    session.execute(upsert(SelfCheck).values(log_id=log_id, **values)
+                    .on_conflict_do_update(index_elements=[SelfCheck.log_id], set_=values))
+    session.expire_all()
 
 
 def status(session: Session, log_id: int) -> SelfCheck | None:

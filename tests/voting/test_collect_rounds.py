@@ -68,7 +68,9 @@ def test_gongjue_verify_json_lists_each_check_with_its_count(tmp_path, capsys):
     found = json.loads(capsys.readouterr().out)
     counts = {row["check"]: row["count"] for row in found["checks"]}
     assert list(counts) == ["entries", "roll entries", "credential statements", "rounds", "ballots verified",
-                            "proxies", "paper ballots", "aggregates", "decryption shares", "decisions"]
+                            "proxies", "paper ballots", "aggregates", "decryption shares", "decisions", "deliveries",
+                            "consultation responses", "follow-through payments"]
+    assert counts["deliveries"] == 0 and counts["consultation responses"] == 0
     assert counts["entries"] == found["entries"] and counts["roll entries"] == 1
     assert counts["credential statements"] >= 1 and counts["rounds"] == 1
     assert counts["ballots verified"] == 3
