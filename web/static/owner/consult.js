@@ -9,10 +9,10 @@
 // the owner session. The text and salt go to the server beside the ledger; the ledger keeps only
 // the commitment. Words come from the page. Contract: documentElement.dataset.consult = "ready".
 
-import { canonicalJson, deriveCredential, toHex } from '../booth/gongjue-crypto.js';
-import { ed25519 } from '../vendor/noble-curves/ed25519.js';
+import { canonicalJson, toHex } from '../booth/gongjue-crypto.js';
 import { sha256 } from '../vendor/noble-hashes/sha2.js';
-import { localMessage, recallCode, rememberCode } from './code.js';
+import { localMessage } from './code.js';
+import { outcomeLine, ownerCredential, signStatement } from './statement.js';
 
 const data = JSON.parse(document.getElementById('consult-data').textContent);
 const result = document.getElementById('consult-result');
@@ -22,27 +22,10 @@ const textInput = document.getElementById('consult-text');
 const button = document.getElementById('consult-submit');
 const utf8 = new TextEncoder();
 
-function say(kind, text) {
-  result.className = kind;
-  result.dataset.outcome = kind;
-  result.textContent = text;
-  result.hidden = false;
-}
+const say = outcomeLine(result);
 
 function credential() {
-  let code = recallCode(data.slug);
-  if (!code) {
-    if (codeField.hidden || !codeInput.value.trim()) {
-      codeField.hidden = false;
-      say('error', data.messages.code_needed);
-      codeInput.focus();
-      return null;
-    }
-    code = rememberCode(data.slug, codeInput.value);
-  }
-  const derived = deriveCredential(code, data.origin);
-  if (derived.publicKey !== data.key) throw new Error(data.messages.code_mismatch);
-  return derived;
+  return ownerCredential(data, codeField, codeInput, () => say('error', data.messages.code_needed));
 }
 
 function answers() {
@@ -76,10 +59,9 @@ async function send() {
     commitment = toHex(sha256(utf8.encode(canonicalJson({ salt: payload.salt, text }))));
   }
   const statement = { v: 1, type: 'consult.response', consult: data.hash, answers: answers(), text: commitment };
-  const message = utf8.encode(`gongjue/v1/consult.response\x00${canonicalJson(statement)}`);
   payload.statement = statement;
   payload.key = cred.publicKey;
-  payload.sig = toHex(ed25519.sign(message, cred.seed));
+  payload.sig = signStatement('consult.response', statement, cred.seed);
   button.disabled = true;
   let response;
   let body = null;

@@ -6,35 +6,18 @@
 // page, never sent) as "gongjue/v1/" ‖ type ‖ 0x00 ‖ JCS(statement), then posted as JSON to the
 // petitions API with the owner session. Words come from the page (#petition-data).
 
-import { canonicalJson, deriveCredential, toHex } from '../booth/gongjue-crypto.js';
-import { ed25519 } from '../vendor/noble-curves/ed25519.js';
-import { localMessage, recallCode, rememberCode } from './code.js';
+import { localMessage } from './code.js';
+import { outcomeLine, ownerCredential, signStatement } from './statement.js';
 
 const data = JSON.parse(document.getElementById('petition-data').textContent);
 const result = document.getElementById('petition-result');
 const codeField = document.getElementById('petition-code-field');
 const codeInput = document.getElementById('petition-code');
 
-function say(kind, text) {
-  result.className = kind;
-  result.dataset.outcome = kind;
-  result.textContent = text;
-  result.hidden = false;
-}
+const say = outcomeLine(result);
 
 function credential() {
-  let code = recallCode(data.slug);
-  if (!code) {
-    if (codeField.hidden || !codeInput.value.trim()) {
-      codeField.hidden = false;
-      codeInput.focus();
-      return null;
-    }
-    code = rememberCode(data.slug, codeInput.value);
-  }
-  const derived = deriveCredential(code, data.origin);
-  if (derived.publicKey !== data.key) throw new Error(data.messages.code_mismatch);
-  return derived;
+  return ownerCredential(data, codeField, codeInput);
 }
 
 async function act(button) {
@@ -48,8 +31,7 @@ async function act(button) {
   }
   if (!cred) return;
   const statement = { v: 1, type, petition: data.hash, voter: data.me };
-  const message = new TextEncoder().encode(`gongjue/v1/${type}\x00${canonicalJson(statement)}`);
-  const sig = toHex(ed25519.sign(message, cred.seed));
+  const sig = signStatement(type, statement, cred.seed);
   button.disabled = true;
   let response;
   let body = null;
