@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import zipfile
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -26,9 +27,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ledger.bundle import CHECKPOINT, ENTRIES, HISTORY, VKEY
-from ledger.checkpoint import Checkpoint, CheckpointError, open_checkpoint, parse_checkpoint
+from ledger.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    open_checkpoint,
+    parse_checkpoint,
+)
 from ledger.entry import ZERO_PREV, EntryError, ParsedEntry, parse_entry
-from ledger.note import NoteError, Verifier, parse_vkey
+from ledger import rotation
+from ledger.note import NoteError, Verifier, parse_vkey, verify_note
 from ledger.tree import RootBuilder
 
 MAX_PROBLEMS = 100
@@ -220,14 +227,20 @@ def verify_bundle(path: Path, old_checkpoints: list[tuple[str, str]] | None = No
     report = Report()
     try:
         source = BundleSource(path)
-    except (OSError, zipfile.BadZipFile) as exc:
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
         report.add("bundle", f"cannot open bundle {path}: {exc}")
         return report
     try:
         _verify(source, old_checkpoints or [], progress, report, max(1, jobs or 1), checks)
+    except UNREADABLE as exc:  # a damaged zip member (bad header, CRC, deflate stream) or a file gone
+        report.add("bundle", f"cannot read bundle {path}: {exc!r}")
     finally:
         source.close()
     return report
+
+
+UNREADABLE = (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError)
+"""What reading a damaged bundle raises (zipfile, zlib, the file system): a ``bundle`` problem."""
 
 
 def _verify(source: BundleSource, given: list[tuple[str, str]], progress, report: Report, jobs: int,
@@ -236,6 +249,10 @@ def _verify(source: BundleSource, given: list[tuple[str, str]], progress, report
         if not source.exists(name):
             report.add("bundle", f"bundle has no {name}")
     if not report.ok:
+        return
+    first, rotations = rotation.scan(source.lines(ENTRIES))
+    if rotations:  # the log's key was rotated (SPEC §2.4): each checkpoint against the key in force for it
+        _verify_rotated(source, given, progress, report, checks, first, rotations)
         return
     try:
         verifier = parse_vkey(source.read_text(VKEY))
@@ -263,6 +280,78 @@ def _verify(source: BundleSource, given: list[tuple[str, str]], progress, report
         olds = pending.finish(report, mark)
     _check_roots(cp, olds, roots, report)
     _check_whole_log(source, ctx, checks, report, kept)
+
+
+def _verify_rotated(source: BundleSource, given: list[tuple[str, str]], progress, report: Report,
+                    checks: ContentChecks, first: str | None, rotations: list[tuple[int, str]]) -> None:
+    """``_verify`` for a log with log.key entries (SPEC §2.4, §2.8 step 1).
+
+    The key chain is read from the entries before they are verified; they are then checked against
+    the signed roots, and every hand-over checkpoint must carry the old key's signature, so a chain
+    not made by the holder of entry 0's key is refused."""
+    if first is None:
+        report.add("key", "the log has log.key entries but entry 0 is not an estate entry recording the log key")
+        return
+    try:
+        vkey_file = source.read_text(VKEY).strip()
+        main = parse_checkpoint(source.read_text(CHECKPOINT))
+    except (CheckpointError, UnicodeDecodeError) as exc:
+        report.add("signature", f"{CHECKPOINT}: {exc}")
+        return
+    rotations = [(seq, vkey) for seq, vkey in rotations if seq < main.size]
+    chain = rotation.KeyChain(first, rotations)
+    for seq, vkey in rotations:
+        for problem in rotation.check_key_body({"v": 1, "vkey": vkey, "reason": ""}, chain.in_force(seq)):
+            report.add("key", f"log.key entry {seq}: {problem}", seq)
+    if not report.ok:
+        return
+    if vkey_file != chain.in_force(main.size):
+        report.add("key", f"{VKEY} is {vkey_file}, not the key in force for checkpoint {main.size}: "
+                          f"{chain.in_force(main.size)}")
+        return
+    try:
+        cp = _open_in_force(source.read_text(CHECKPOINT), chain, None)
+    except CheckpointError as exc:
+        report.add("signature", f"{CHECKPOINT}: {exc}")
+        return
+    report.origin, report.size, report.root = cp.origin, cp.size, cp.root.hex()
+    names = [name for name in sorted(source.names()) if name.startswith(HISTORY + "/")]
+    olds = []
+    for label, group in [(n, "bundle") for n in names] + [(label, "given") for label, _ in given]:
+        try:
+            text = source.read_text(label) if group == "bundle" else dict(given)[label]
+            olds.append((label, _open_in_force(text, chain, cp.origin), group))
+        except (CheckpointError, UnicodeDecodeError) as exc:
+            report.add("signature", f"checkpoint {label}: {exc}")
+    report.checkpoints = sorted({old.size for _, old, _ in olds})
+    own = sorted([("checkpoint", cp)] + [(label, c) for label, c, group in olds if group == "bundle"],
+                 key=lambda x: x[1].size)
+    for seq, vkey in rotations:  # the hand-over checkpoint: the first of the bundle's that covers the entry
+        label, c = next((label, c) for label, c in own if c.size > seq)
+        old = chain.in_force(seq)
+        try:
+            verify_note(c.note, parse_vkey(old))
+        except NoteError as exc:
+            report.add("signature", f"log.key entry {seq} hands the log over to {vkey}, but its hand-over checkpoint "
+                                    f"{label} (size {c.size}) has no valid signature by the old key {old}: {exc}", seq)
+    ctx = VerifyContext(cp.origin, first, 1, report.counts)
+    kept: list[ParsedEntry] | None = [] if checks.whole_log else None
+    sizes = {cp.size} | {old.size for _, old, _ in olds}
+    roots = _check_entries(source, cp, ctx, sizes, progress, report, 1, checks, kept)
+    _check_roots(cp, olds, roots, report)
+    _check_whole_log(source, ctx, checks, report, kept)
+
+
+def _open_in_force(text: str, chain: rotation.KeyChain, origin: str | None) -> Checkpoint:
+    """Open a checkpoint against the key in force for its size (naming the rotation when it fails)."""
+    parsed = parse_checkpoint(text)
+    vkey = chain.in_force(parsed.size)
+    try:
+        return open_checkpoint(text, parse_vkey(vkey), origin)
+    except CheckpointError as exc:
+        since = [seq for seq, _ in chain.rotations if seq < parsed.size]
+        why = f" (in force since log.key entry {since[-1]})" if since else " (entry 0's key)"
+        raise CheckpointError(f"size {parsed.size}: not signed by the key in force {vkey}{why}: {exc}") from None
 
 
 def _old_checkpoints(source: BundleSource, given: list[tuple[str, str]], verifier: Verifier, origin: str,

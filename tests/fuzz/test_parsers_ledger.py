@@ -13,7 +13,6 @@ import json
 import shutil
 import tempfile
 import zipfile
-import zlib
 from pathlib import Path
 
 import pytest
@@ -28,11 +27,8 @@ from tests.ledger.helpers import fill
 
 ORIGIN = "gongjue.local/maple-court"
 FUZZ = settings(max_examples=80, derandomize=True, database=None, deadline=None, report_multiple_bugs=False)
-# A known bug in a file another helper owns (/work/h11/for-A.md): a narrow xfail — the test still
-# fails on any other exception; remove the marker with the fix.  (verify_receipt's AttributeError
-# and parse_entry's RecursionError, found here, are fixed: d199479, 78becde.)
-ZIP_BUG = pytest.mark.xfail(raises=(zipfile.BadZipFile, zlib.error, EOFError, OSError), strict=False,
-                            reason="ledger.verify.BundleSource: unreadable zip members raise (for-A.md)")
+# Bugs found here and fixed: verify_receipt's AttributeError (d199479), parse_entry's
+# RecursionError (78becde), a damaged zip member raising out of verify_bundle.
 
 
 def _world() -> tuple[dict, str, dict[str, bytes]]:
@@ -151,7 +147,6 @@ def zipped() -> bytes:
         return path.read_bytes()
 
 
-@ZIP_BUG
 @FUZZ
 @given(data=st.data())
 def test_a_corrupted_zip_gives_problems_not_an_exception(zipped, data):
