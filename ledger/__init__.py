@@ -16,6 +16,8 @@ Public API (modules):
 - ``checkpoint``: ``sign(session, log_id, key) -> str`` (the signed note), ``latest``,
   ``history``, ``parse_checkpoint``, ``open_checkpoint``, ``add_cosignature``;
 - ``keys``: ``log_key() -> LogKey`` (``.vkey``, ``.name``), ``site_name()``;
+- ``rotation``: log-key rotation (SPEC §2.4): ``rotate_site(engine, reason)``, the ``log.key``
+  entry, ``KeyChain.in_force(size)`` (the key a checkpoint of that size must be signed by);
 - ``receipt``: ``build_receipt``, ``verify_receipt``, ``consistency``;
 - ``bundle``: ``write_dir``, ``write_zip``; ``verify``: ``verify_bundle(path, *, checks=…)``,
   ``ContentChecks`` (election-content checks, passed explicitly; ``ContentChecks.merge``);

@@ -27,11 +27,11 @@ from ledger.note import (
     Verifier,
     parse_note,
     parse_vkey,
-    sign_note,
     verify_cosignature,
     verify_note,
 )
 from ledger.proof import ProofError, verify_consistency
+from ledger.rotation import sign_note_by
 from ledger.tree import HASH_SIZE
 
 
@@ -109,18 +109,38 @@ def sign_size(session: Session, log_id: int, key: LogKey) -> tuple[int, str]:
     last = latest(session, log_id)
     _recheck_new_entries(session, log_id, 0 if last is None else last.size, size)
     root = tree.tree_hash(size, logs.hash_reader(session, log_id))
+    signers = [key.signer]
     if last is not None:
         if last.vkey != key.vkey:
-            raise CheckpointError(f"this log's checkpoints are signed by {last.vkey}, not {key.vkey}: "
-                                  "refusing to sign with another key (check GONGJUE_LOG_KEY_FILE)")
+            signers = _handover_signers(session, log_id, last, size, key)
         if last.size == size and last.root == root:
             return size, last.note
         _check_extends(session, log_id, last, size, root)
-    note = sign_note(checkpoint_text(log.origin, size, root), key.signer)
+    note = sign_note_by(checkpoint_text(log.origin, size, root), signers)
     session.add(CheckpointRow(log_id=log_id, size=size, root=root, note=note, vkey=key.vkey,
                               created_at=datetime.now(UTC)))
     session.flush()
     return size, note
+
+
+def _handover_signers(session: Session, log_id: int, last: CheckpointRow, size: int, key: LogKey) -> list:
+    """Signers of the checkpoint that first covers a log.key entry: the old key and the new one.
+
+    Allowed only when the log holds, after the last checkpoint (seq ≥ its size), exactly one
+    log.key entry, naming ``key``, and it is the last entry (the hand-over checkpoint has size seq + 1,
+    SPEC §2.4); the old key is read from ``<key file>.old-<id>`` (SPEC §2.4)."""
+    from ledger import keys, rotation
+
+    found = rotation.db_rotations(session, log_id, last.size)
+    if len(found) != 1 or found[0][1] != key.vkey or found[0][0] != size - 1:
+        raise CheckpointError(f"this log's checkpoints are signed by {last.vkey}, not {key.vkey}, and no "
+                              "log.key entry since the last checkpoint hands the log over to it: refusing to "
+                              "sign with another key (check GONGJUE_LOG_KEY_FILE; rotate with gongjue log rotate-key)")
+    try:
+        old = keys.old_key(last.vkey)
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"the hand-over checkpoint needs the old key's signature: {exc}") from None
+    return [old.signer, key.signer]
 
 
 def _recheck_new_entries(session: Session, log_id: int, start: int, size: int) -> None:

@@ -67,3 +67,50 @@ def create_key_file(path: Path, name: str, alg: int = ED25519) -> LogKey:
     with os.fdopen(fd, "w", encoding="ascii") as f:
         f.write(signer.skey + "\n")
     return LogKey(signer)
+
+
+def old_key_path(path: Path, vkey: str) -> Path:
+    """Where a rotated-out key is kept: ``<key file>.old-<8 hex key id>`` (SPEC §2.4, DEPLOY §5)."""
+    return path.with_name(f"{path.name}.old-{vkey.split('+')[1]}")
+
+
+def old_key(vkey: str, path: Path | None = None) -> LogKey:
+    """The rotated-out key whose verifier key is ``vkey`` (kept beside the key file)."""
+    path = old_key_path(path or key_file(), vkey)
+    if not path.exists():
+        raise FileNotFoundError(f"the old log key {vkey} is not kept at {path}")
+    found = load_key_file(path)
+    if found.vkey != vkey:
+        raise ValueError(f"{path} holds {found.vkey}, not {vkey}")
+    return found
+
+
+def rotate_key_file(path: Path | None = None, new_key_file: Path | None = None) -> tuple[LogKey, LogKey]:
+    """Replace the key file with a new key of the same name; the old one is kept as ``.old-<id>``.
+
+    ``new_key_file``: a key prepared elsewhere (same name) instead of a fresh random one.
+    Returns (old, new).  The old file is renamed, never overwritten or deleted.
+    """
+    path = path or key_file()
+    old = load_key_file(path)
+    if new_key_file is not None:
+        new = load_key_file(new_key_file)
+        if new.name != old.name:
+            raise ValueError(f"the new key is named {new.name!r}, the log key {old.name!r}: the name must stay")
+        if new.vkey == old.vkey:
+            raise ValueError("the new key is the current key")
+    keep = old_key_path(path, old.vkey)
+    if keep.exists():
+        raise FileExistsError(f"{keep} exists already")
+    os.link(path, keep)  # the old key is kept before the key file changes
+    tmp = path.with_name(path.name + ".new")
+    if tmp.exists():
+        tmp.unlink()
+    if new_key_file is None:
+        new = create_key_file(tmp, old.name)
+    else:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(new.signer.skey + "\n")
+    os.replace(tmp, path)
+    return old, new

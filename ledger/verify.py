@@ -26,6 +26,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ledger import rotation
 from ledger.bundle import CHECKPOINT, ENTRIES, HISTORY, VKEY
 from ledger.checkpoint import (
     Checkpoint,
@@ -34,7 +35,6 @@ from ledger.checkpoint import (
     parse_checkpoint,
 )
 from ledger.entry import ZERO_PREV, EntryError, ParsedEntry, parse_entry
-from ledger import rotation
 from ledger.note import NoteError, Verifier, parse_vkey, verify_note
 from ledger.tree import RootBuilder
 
@@ -324,10 +324,14 @@ def _verify_rotated(source: BundleSource, given: list[tuple[str, str]], progress
         except (CheckpointError, UnicodeDecodeError) as exc:
             report.add("signature", f"checkpoint {label}: {exc}")
     report.checkpoints = sorted({old.size for _, old, _ in olds})
-    own = sorted([("checkpoint", cp)] + [(label, c) for label, c, group in olds if group == "bundle"],
-                 key=lambda x: x[1].size)
-    for seq, vkey in rotations:  # the hand-over checkpoint: the first of the bundle's that covers the entry
-        label, c = next((label, c) for label, c in own if c.size > seq)
+    own = [("checkpoint", cp)] + [(label, c) for label, c, group in olds if group == "bundle"]
+    for seq, vkey in rotations:  # the hand-over checkpoint: size seq + 1, signed by the old key too
+        found = [(label, c) for label, c in own if c.size == seq + 1]
+        if not found:
+            report.add("signature", f"log.key entry {seq} hands the log over to {vkey}, but the bundle lacks its "
+                                    f"hand-over checkpoint (size {seq + 1}, signed by both keys)", seq)
+            continue
+        label, c = found[0]
         old = chain.in_force(seq)
         try:
             verify_note(c.note, parse_vkey(old))

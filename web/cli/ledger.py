@@ -63,6 +63,14 @@ def register(sub) -> None:  # noqa: ANN001
     p.add_argument("--size", type=int, help="checkpoint size (default: the latest)")
     p.set_defaults(handler=run_proof)
 
+    p = sub.add_parser("rotate-key", help="轮换账本签名密钥 / rotate the log key (whole site)",
+                       description="Keep the log key file as <file>.old-<key id>, write a new key of the same name, "
+                                   "append a log.key entry to every log and sign each log's hand-over checkpoint "
+                                   "with both keys (SPEC §2.4). Stop gongjue serve first; tell the witnesses the new key.")
+    p.add_argument("--new-key-file", type=Path, metavar="FILE", help="a key prepared elsewhere (same name) instead of a new random one")
+    p.add_argument("--reason", default="scheduled rotation", help="recorded in the log.key entries")
+    p.set_defaults(handler=run_rotate_key)
+
     w = sub.add_parser("witness", help="见证人联署 / witness cosignatures").add_subparsers(
         dest="witness_command", required=True, metavar="ACTION")
     p = w.add_parser("keygen", help="生成见证人密钥 / create a witness key")
@@ -395,8 +403,8 @@ def run_cosign(args) -> int:  # noqa: ANN001
             log_vkey = _pinned_log_vkey(state, args.log_vkey, row.vkey)
             new = open_checkpoint(row.note, parse_vkey(log_vkey), origin)
             old_file = state / "checkpoint"
-            if old_file.exists():
-                old = open_checkpoint(old_file.read_text(encoding="utf-8"), parse_vkey(log_vkey), origin)
+            if old_file.exists():  # this witness's own record, verified when it cosigned it (maybe by a rotated-out key)
+                old = _own_checkpoint(old_file, origin)
                 _check_consistent(session, log_id, old, new)
             sig = cosign(new.note.text, signer, int(time.time()))
             checkpoint.add_cosignature(session, row, signer.verifier.vkey, sig.line)
@@ -422,7 +430,7 @@ def _cosign_offline(args, signer) -> int:  # noqa: ANN001
         new = open_checkpoint(text, log_vkey, origin)
         old_file = state / "checkpoint"
         if old_file.exists():
-            old = open_checkpoint(old_file.read_text(encoding="utf-8"), log_vkey, origin)
+            old = _own_checkpoint(old_file, origin)
             proof = _read_proof(args.proof, origin, old.size, new.size) if 0 < old.size < new.size else []
             _check_extends(old, new, proof)
     except (OSError, ValueError) as exc:
@@ -444,6 +452,15 @@ def _read_proof(path: Path | None, origin: str, size1: int, size2: int) -> list[
     return [bytes.fromhex(h) for h in found["proof"]]
 
 
+def _own_checkpoint(path: Path, origin: str):  # noqa: ANN202
+    """The last checkpoint this witness cosigned: its own state, checked when it was cosigned, so
+    not re-verified against the pinned key (after a log-key rotation it was signed by the old key)."""
+    old = parse_checkpoint(path.read_text(encoding="utf-8"))
+    if old.origin != origin:
+        raise CheckpointError(f"{path} is for {old.origin}, not {origin}")
+    return old
+
+
 def _pinned_log_vkey(state: Path, given: Path | None, served: str) -> str:
     """The log key this witness trusts: given, else pinned earlier, else pinned now (first use)."""
     pin = state / "log.vkey"
@@ -454,6 +471,9 @@ def _pinned_log_vkey(state: Path, given: Path | None, served: str) -> str:
     else:
         vkey = served
         print(f"首次使用，记下账本公钥 / pinning the log key on first use: {vkey}", file=sys.stderr)
+    if pin.exists() and given is not None and pin.read_text(encoding="ascii").strip() != vkey:
+        print(f"改用给定的账本公钥 / pinning the given log key (a rotation, SPEC §2.4): {vkey}", file=sys.stderr)
+        pin.write_text(vkey + "\n", encoding="ascii")
     if not pin.exists():
         pin.write_text(vkey + "\n", encoding="ascii")
     return vkey
@@ -479,3 +499,17 @@ def _check_extends(old, new, proof: list[bytes]) -> None:  # noqa: ANN001
     except ProofError as exc:
         raise CheckpointError(f"fork: checkpoint {new.size} is not consistent with {old.size} "
                               f"cosigned before ({exc})") from None
+
+
+def run_rotate_key(args) -> int:  # noqa: ANN001
+    """Rotate the site's log key: one log.key entry and one hand-over checkpoint per log (SPEC §2.4)."""
+    from ledger import rotation
+
+    try:
+        new = rotation.rotate_site(migrated_engine(), args.reason, args.new_key_file,
+                                   say=lambda text: print(text, file=sys.stderr))
+    except (rotation.RotationError, CheckpointError, OSError, ValueError) as exc:
+        print(f"轮换失败 / rotation refused: {exc}", file=sys.stderr)
+        return 1
+    print(new.vkey)
+    return 0

@@ -49,10 +49,14 @@ async function getText(url) {
 async function recordKey() {
   const vkey = parseVkey(await getText(`${base}/log.vkey`));
   const saved = recall(origin);
-  if (saved && saved.vkey && saved.vkey !== vkey.text) throw new RecordError('key', 'the record key changed');
   const first = verifyReceipt(await getJson(`${base}/entries/0/receipt.json`), vkey, origin);
-  if (first.entry.type !== 'estate' || first.entry.body.log_key !== vkey.text) {
-    throw new RecordError('key', 'entry 0 does not name the record key');
+  if (first.entry.type !== 'estate') throw new RecordError('key', 'entry 0 does not name the record key');
+  if (first.entry.body.log_key !== vkey.text || (saved && saved.vkey && saved.vkey !== vkey.text)) {
+    // the key was rotated (SPEC §2.4) — or changed without a log.key entry: this check does not
+    // walk the record; the whole-record check follows the log.key entries and their hand-overs
+    throw new RecordError('key', `the record is now signed by ${vkey.text}, not by the key entry 0 names ` +
+      `(${first.entry.body.log_key}) or this browser saw first: if the key was rotated, a log.key entry ` +
+      'says so; the whole-record check on the audit page (or gongjue verify) checks the hand-over');
   }
   return vkey;
 }

@@ -11,6 +11,7 @@
 //   parseVkey(text) → {name, keyId, publicKey, text};  openCheckpoint(note, vkey, origin?) → {origin, size, root, note}
 //   parseEntryLine(bytes, seq?) → {seq, prev, type, time, body, text}
 //   verifyReceipt(receipt, vkey, origin?) → {entry, checkpoint}
+//   followRotations(firstVkeyText, [{seq, vkey}], base, origin, getJson) → the key in force after log.key entries (§2.4)
 //   trackingOf(signedBallot) → {full, short}
 
 import { sha256 } from '../vendor/noble-hashes/sha2.js';
@@ -223,6 +224,37 @@ export function openCheckpoint(note, vkey, origin = null) {
   }
   if (!good) throw new RecordError('signature', "the checkpoint carries no signature by the record's key");
   return { origin: cpOrigin, size: Number(sizeText), root, note };
+}
+
+/**
+ * Follow the record's key rotations (SPEC §2.4) from entry 0's key `firstText` through each
+ * log.key entry of `rotations` ([{seq, vkey}], in log order).  Each hand-over is proved by the
+ * receipt of the log.key entry at size seq + 1 (`getJson(url)` fetches it): its checkpoint must
+ * carry a signature by the key in force before it and one by the key it names.  Returns the key
+ * in force after the last rotation (parsed); throws a RecordError naming the log.key entry.
+ */
+export async function followRotations(firstText, rotations, base, origin, getJson) {
+  let current = parseVkey(firstText);
+  for (const { seq, vkey } of rotations) {
+    let next;
+    try { next = parseVkey(String(vkey)); } catch (e) { throw new RecordError('key', `log.key entry ${seq}: ${e.message}`, seq); }
+    if (next.name !== current.name) {
+      throw new RecordError('key', `log.key entry ${seq} names a key called ${next.name}, not ${current.name}`, seq);
+    }
+    let got;
+    try {
+      got = verifyReceipt(await getJson(`${base}/entries/${seq}/receipt.json?size=${seq + 1}`), current, origin);
+      openCheckpoint(got.checkpoint.note, next, origin);
+    } catch (e) {
+      throw new RecordError('key', `log.key entry ${seq} hands the record over to ${next.text}, but its hand-over ` +
+        `checkpoint (size ${seq + 1}) is not signed by both the old key ${current.text} and the new key: ${e.message}`, seq);
+    }
+    if (got.entry.type !== 'log.key' || got.entry.body.vkey !== vkey) {
+      throw new RecordError('key', `entry ${seq} is not the log.key entry the record holds`, seq);
+    }
+    current = next;
+  }
+  return current;
 }
 
 // ---------------------------------------------------------------------------------------------

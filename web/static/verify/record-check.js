@@ -12,7 +12,8 @@
 // The report: {ok, problems: [{kind, seq, message}], origin, size, root, vkey, note, entries,
 //   types: {type: count}, rounds: {id: {ballots, verified}}, ballots, consistent: bool|null}.
 // It checks, and names the first failing entry: the checkpoint's signature by the record key
-// (the key of entry 0 and of the server's log.vkey, and the key pinned on this browser); every
+// (the key of entry 0, or the key its log.key entries hand the record over to, each hand-over
+// checkpoint signed by both keys — SPEC §2.4 — and the key pinned on this browser); every
 // entry's exact bytes (strict canonical JSON, seq, prev = the hash of the entry before); the
 // Merkle root of all entries = the signed root; the first `saved.size` entries give the root this
 // browser saw last (the record only grew); and every ballot's signature and proofs
@@ -22,7 +23,7 @@
 
 import { verifyBallot } from '../booth/gongjue-crypto.js';
 import {
-  RecordError, bytesEqual, fromHex, leafHash, openCheckpoint, parseEntryLine, parseVkey, rootFromInclusion, toHex,
+  RecordError, bytesEqual, followRotations, fromHex, leafHash, openCheckpoint, parseEntryLine, parseVkey, rootFromInclusion, toHex,
   treeHash,
 } from './ledger.js';
 
@@ -94,9 +95,6 @@ export async function checkStructure({ base, origin, saved = null, pinnedKey = n
     const [vkeyText, note] = await Promise.all([fetchText(`${base}/log.vkey`), fetchText(`${base}/checkpoint`)]);
     vkey = parseVkey(vkeyText);
     report.vkey = vkey.text;
-    if (pinnedKey && pinnedKey !== vkey.text) {
-      fail('key', 'the record key is not the one this browser saw before');
-    }
     cp = openCheckpoint(note, vkey, origin);
     report.size = cp.size;
     report.root = toHex(cp.root);
@@ -148,9 +146,31 @@ export async function checkStructure({ base, origin, saved = null, pinnedKey = n
     const seq = await firstChanged(base, leaves, cp.size, cp.root);
     fail('root', `entry ${seq} was changed: the Merkle root of the entries is not the signed root`, seq);
   }
-  // 3. entry 0 names the record key
-  if (parsed[0] && (parsed[0].type !== 'estate' || parsed[0].body.log_key !== vkey.text || parsed[0].body.origin !== origin)) {
+  // 3. entry 0 names the record key, or log.key entries hand it over to the key in force (SPEC §2.4)
+  const rotations = parsed.filter((e) => e && e.type === 'log.key' && e.seq < cp.size)
+    .map((e) => ({ seq: e.seq, vkey: e.body.vkey }));
+  const keysSeen = new Set([vkey.text]);
+  if (parsed[0] && (parsed[0].type !== 'estate' || parsed[0].body.origin !== origin)) {
     fail('key', 'entry 0 does not name this record and its key', 0);
+  } else if (parsed[0] && !rotations.length && parsed[0].body.log_key !== vkey.text) {
+    fail('key', 'entry 0 does not name this record and its key', 0);
+  } else if (parsed[0] && rotations.length) {
+    report.rotations = rotations.map((r) => r.seq);
+    try {
+      const last = await followRotations(parsed[0].body.log_key, rotations, base, origin, fetchJson);
+      if (last.text !== vkey.text) {
+        fail('key', `the record is signed by ${vkey.text}, not by the key its last log.key entry ` +
+          `(${rotations[rotations.length - 1].seq}) names`, rotations[rotations.length - 1].seq);
+      }
+      keysSeen.add(parsed[0].body.log_key);
+      for (const r of rotations) keysSeen.add(r.vkey);
+    } catch (e) {
+      fail(e.kind || 'key', e.message, e.seq ?? null);
+    }
+  }
+  if (pinnedKey && !keysSeen.has(pinnedKey)) {
+    fail('key', 'the record key is not the one this browser saw before' +
+      (rotations.length ? ', nor one the log.key entries hand the record over from' : ''));
   }
   // 4. the checkpoint this browser saw last: the record only grew from it
   if (saved && Number.isSafeInteger(saved.size) && typeof saved.root === 'string') {
