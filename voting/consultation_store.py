@@ -232,6 +232,27 @@ def close(engine: Engine, slug: str, consult_id: str, *, now: datetime | None = 
         return append(s, estate.log_id, cs.CLOSE, body, now)
 
 
+def due(session: Session, slug: str, now: datetime | None = None) -> list[str]:
+    """The consultations whose window has ended and which have no ``consult.close`` yet, in log
+    order (the count scheduler closes them, ``voting.scheduler``).  Reads the announcements and
+    closes only, no responses."""
+    stamp = format_time(_now(now))
+    estate = session.scalar(select(Estate).where(Estate.slug == slug))
+    if estate is None or estate.log_id is None:
+        return []
+    announced, closed = [], set()
+    for e in entries(session, estate.log_id, (cs.CONSULT, cs.CLOSE)):
+        body = e.body if isinstance(e.body, dict) else {}
+        if e.type == cs.CLOSE:
+            closed.add(body.get("consult"))
+            continue
+        window = body.get("window")
+        closes = window.get("closes") if isinstance(window, dict) else None
+        if isinstance(body.get("consult"), str) and isinstance(closes, str) and closes <= stamp:
+            announced.append(body["consult"])
+    return [c for c in announced if c not in closed]
+
+
 def erase_text(engine: Engine, slug: str, seq: int, *, now: datetime | None = None) -> bool:
     """Erase a response's text and salt beside the ledger (the commitment stays); True if erased."""
     with transaction(engine) as s:

@@ -97,6 +97,13 @@ def book(session: Session, slug: str) -> pt.Book:
     return load_book(session, _estate(session, slug).log_id)[0]
 
 
+def answered_by(session: Session, slug: str, round_id: str) -> list[pt.Petition]:
+    """The petitions whose committee response names round ``round_id`` (the round convened in
+    answer to them), in log order; read from the replay, nothing is stored beside it."""
+    return [p for p in book(session, slug).petitions.values()
+            if p.response is not None and p.response.get("kind") == "round" and p.response.get("round") == round_id]
+
+
 def scope_of(value: dict) -> Scope:
     return Scope(tuple(value.get("buildings", ())), tuple((u["building"], u["unit"]) for u in value.get("units", ())))
 

@@ -1,12 +1,16 @@
 """The in-app count scheduler: closes rounds at the end of their window and announces them final
-after the objection window (issue #9 part 7; no cron).
+after the objection window (issue #9 part 7; no cron), and closes and counts consultations at
+the end of theirs (SPEC §10.4, issue #12).
 
 ``run_once(engine, now)`` looks at every estate (``voting.count_round.due``: a read of the
 round-state entries only, in ``ledger.db.reading``) and, for each round that is due, opens a
 write transaction and calls ``count_round.close`` or ``count_round.finalise``.  Those re-check
 everything inside the transaction after locking the log, so when several app processes run the
 scheduler at once exactly one of them appends the ``round.close`` (or ``round.final``); the
-others find it there and do nothing.
+others find it there and do nothing.  Consultations the same way: ``consultation_store.due``
+(announcements and closes only) names those whose window has ended, and
+``consultation_store.close`` — the staff close, same counts — re-checks under the log lock; a
+worker that comes second gets ``already_closed`` and records nothing.
 
 Before any of that, ``claim`` lets one process at a time do the scheduler's work (a try-lock:
 PostgreSQL ``pg_try_advisory_lock``, SQLite an ``flock`` on ``<database>-scheduler.lock``); the
@@ -32,7 +36,8 @@ from sqlalchemy import Engine, text
 
 from identity.store import list_estates
 from ledger.db import reading, transaction
-from voting import count_round
+from voting import consultation_store, count_round
+from voting.consultation import ConsultError
 
 DEFAULT_SECONDS = 30
 LOG = logging.getLogger("gongjue.count")
@@ -80,8 +85,8 @@ def claim(engine: Engine) -> Iterator[bool]:
 
 
 def run_once(engine: Engine, now: datetime | None = None) -> list[tuple[str, str, str, int | None]]:
-    """Close and finalise whatever is due; returns (slug, round, action, seq or None when another
-    process did it first) for each attempt; [] when another process holds the ``claim``.  A
+    """Close and finalise whatever is due; returns (slug, round or consultation id, action — "close",
+    "final" or "consult.close" —, seq or None when another process did it first) for each attempt; [] when another process holds the ``claim``.  A
     refused attempt is logged and skipped."""
     with claim(engine) as mine:
         return _run(engine, now) if mine else []
@@ -90,8 +95,9 @@ def run_once(engine: Engine, now: datetime | None = None) -> list[tuple[str, str
 def _run(engine: Engine, now: datetime | None) -> list[tuple[str, str, str, int | None]]:
     now = now or datetime.now(UTC)
     with reading(engine) as session:
-        work = [(e.slug, rid, action) for e in list_estates(session) for rid, action in
-                count_round.due(session, e.slug, now)]
+        estates = [e.slug for e in list_estates(session)]
+        work = [(slug, rid, action) for slug in estates for rid, action in count_round.due(session, slug, now)]
+        consults = [(slug, cid) for slug in estates for cid in consultation_store.due(session, slug, now)]
     done = []
     for slug, rid, action in work:
         try:
@@ -104,6 +110,16 @@ def _run(engine: Engine, now: datetime | None) -> list[tuple[str, str, str, int 
         except count_round.CountError as e:
             LOG.warning("轮次 %s/%s 的 %s 未完成 / %s of round %s/%s refused: %s", slug, rid, action, action, slug, rid,
                         e.message)
+    for slug, cid in consults:
+        try:
+            receipt = consultation_store.close(engine, slug, cid, now=now)
+            done.append((slug, cid, "consult.close", receipt["seq"]))
+        except ConsultError as e:
+            if e.code == "already_closed":  # another process closed it first
+                done.append((slug, cid, "consult.close", None))
+            else:
+                LOG.warning("意见征集 %s/%s 未能结束 / consultation %s/%s not closed: %s", slug, cid, slug, cid,
+                            e.message)
     return done
 
 

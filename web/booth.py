@@ -41,9 +41,9 @@ from sqlalchemy import select
 from identity import authority
 from identity.models import Estate
 from ledger.db import reading
-from voting import cast as casting
 from voting import candidates as cands
-from voting import rounds
+from voting import cast as casting
+from voting import petition_store, rounds
 from voting.lifecycle import parse_time
 from voting.rules import RuleSet, Threshold
 from web import i18n, owner, security
@@ -257,14 +257,16 @@ def round_page(request: Request, slug: str, round_id: str) -> Response:
     view, statements = _load(request, slug, round_id)
     me = owner.owner_session(request)
     voted = None
-    if me is not None and me.estate == slug:
-        with reading(request.app.state.engine) as session:
+    with reading(request.app.state.engine) as session:
+        if me is not None and me.estate == slug:
             voted = _voted(session, estate, round_id, me.voter)
+        petitions = [{"id": p.id, "title": p.body["title"]}  # the round convened in answer to them (SPEC §9.5)
+                     for p in petition_store.answered_by(session, slug, round_id)]
     state = view.state(_now(request))
     return _page(request, "round.html", {
         "estate": estate, "view": view, "state": state, "state_name": _(request, STATE_NAMES.get(state, state)),
         "items": item_views(request, view, statements), "quorum": quorum_words(request, view.agenda.rules),
-        "voted": voted, "signed_in": me is not None and me.estate == slug,
+        "voted": voted, "signed_in": me is not None and me.estate == slug, "petitions": petitions,
         "attachments": (view.lifecycle or {}).get("attachments", []),
         "extensions": [(seq, parse_time(body["closes"], "closes"), body["reason"]) for seq, body in view.extensions],
         "law": view.agenda.rules.law.split(" / ")[0] if getattr(view.agenda.rules, "law", "") else ""})

@@ -23,6 +23,7 @@ MODULES += (round_cli,)  # gongjue round (voting.rounds)
 MODULES += (witness_cli,)  # gongjue anchor (ledger.anchor: timestamps, witness cosignatures)
 MODULES += (delivery_cli,)  # gongjue delivery (voting.delivery)
 MODULES += (__import__("web.cli.db", fromlist=["register"]),)  # gongjue db grant|check (ledger.roles)
+MODULES += (__import__("web.cli.petition", fromlist=["register"]),)  # gongjue petition list|show (voting.petition)
 
 
 def build_parser() -> argparse.ArgumentParser:
