@@ -68,6 +68,7 @@ def _checkpoints(source, history_names: list[str], sizes: set[int], witness_name
         verifier = parse_vkey(source.read_text(VKEY))
     except (NoteError, UnicodeDecodeError, KeyError, OSError):
         return {}
+    chain = _key_chain(source)
     history = set(history_names)
     if witness_names:
         candidates = [CHECKPOINT] + sorted(history)
@@ -82,11 +83,23 @@ def _checkpoints(source, history_names: list[str], sizes: set[int], witness_name
             wanted = name == CHECKPOINT or int(lines[1]) in sizes or any(line.startswith(prefixes) for line in lines)
             if not wanted:
                 continue
-            cp = open_checkpoint(text, verifier)
+            key = verifier if chain is None else parse_vkey(chain.in_force(int(lines[1])))
+            cp = open_checkpoint(text, key)
         except (CheckpointError, UnicodeDecodeError, KeyError, OSError, IndexError, ValueError):
             continue
         signed.setdefault(cp.size, cp)
     return signed
+
+
+def _key_chain(source):  # noqa: ANN001, ANN202
+    """The log's key chain when it holds log.key entries (SPEC §2.4), else None (log.vkey alone)."""
+    from ledger import rotation
+
+    try:
+        first, rotations = rotation.scan(source.lines(ENTRIES))
+    except (OSError, KeyError, ValueError):
+        return None
+    return rotation.KeyChain(first, rotations) if rotations and first else None
 
 
 def _names(source, folder: str) -> list[str]:  # noqa: ANN001

@@ -164,10 +164,17 @@ def test_new_key_file_must_keep_the_name(site, tmp_path, capsys):
 def test_witness_follows_the_rotation_when_told(site, tmp_path, capsys):
     engine, log_id = site
     wkey, state = tmp_path / "w.key", tmp_path / "wstate"
+    capsys.readouterr()
     assert main(["witness", "keygen", "--name", "auditor.example/zhang", "--out", str(wkey)]) == 0
+    wvkey = capsys.readouterr().out.strip().splitlines()[-1]
     assert main(["witness", "cosign", "--key", str(wkey), "--estate", SLUG, "--state", str(state)]) == 0
     assert main(["rotate-key"]) == 0
     new = keys.log_key()
+    # the cosignature of a checkpoint before the rotation is still found (opened with the old key)
+    assert main(["export", "--estate", SLUG, "--out", str(tmp_path / "b")]) == 0
+    capsys.readouterr()
+    assert main(["verify", "--no-progress", "--json", str(tmp_path / "b"), "--witness", wvkey]) == 0, \
+        capsys.readouterr().out
     add(engine, log_id, 3, 2)
     capsys.readouterr()
     # the witness pinned the old key: a checkpoint signed by the new key alone is refused
