@@ -4,6 +4,7 @@ receipts from before and after the rotation verify; a broken hand-over is refuse
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -199,3 +200,29 @@ def test_an_interrupted_rotation_is_finished_by_running_it_again(site, tmp_path,
         assert rotation.db_rotations(s, log_id) == [(4, new.vkey)]
     assert main(["export", "--estate", SLUG, "--out", str(tmp_path / "b")]) == 0
     assert main(["verify", "--no-progress", str(tmp_path / "b")]) == 0
+
+
+def test_a_counted_round_verifies_before_and_after_a_rotation(engine, tmp_path, monkeypatch, capsys):
+    """A real secret round (roll, authority, credentials, ballots, shares, result): its bundle exported
+    before the rotation and the bundle exported after both pass every content check."""
+    from tests.web.results_fixtures import SLUG as ROUND_ESTATE
+    from tests.web.results_fixtures import make_round
+
+    monkeypatch.setenv("GONGJUE_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("GONGJUE_LOG_KEY_FILE", str(tmp_path / "var" / "log.key"))
+    monkeypatch.setenv("GONGJUE_SITE", "gongjue.local")
+    make_round(engine, monkeypatch, secrecy="secret", tmp=tmp_path / "shares")
+    old = keys.log_key()
+    assert main(["export", "--estate", ROUND_ESTATE, "--out", str(tmp_path / "before")]) == 0
+    assert main(["rotate-key", "--reason", "new committee"]) == 0
+    new = keys.log_key()
+    assert main(["export", "--estate", ROUND_ESTATE, "--out", str(tmp_path / "after")]) == 0
+    kept = tmp_path / "before" / "checkpoint"
+    for bundle_dir, extra in (("before", []), ("after", ["--checkpoint", str(kept)])):
+        capsys.readouterr()
+        status = main(["verify", "--no-progress", "--json", str(tmp_path / bundle_dir), *extra])
+        report = json.loads(capsys.readouterr().out)
+        assert status == 0 and report["ok"], report["problems"]
+        assert any(c["check"] == "ballots verified" and c["count"] > 0 for c in report["checks"]), report["checks"]
+    assert (tmp_path / "before" / "log.vkey").read_text().strip() == old.vkey
+    assert (tmp_path / "after" / "log.vkey").read_text().strip() == new.vkey
