@@ -152,12 +152,21 @@ class _Locked:
         self.state._thread_lock.release()
 
 
+def _signed_by(cp: Checkpoint, verifier: Verifier) -> bool:
+    try:
+        verify_note(cp.note, verifier)
+    except NoteError:
+        return False
+    return True
+
+
 @dataclass
 class Witness:
-    """A witness key, the logs it follows (origin → the log's verifier key) and its state."""
+    """A witness key, the logs it follows (origin → the log's verifier key, or a tuple of keys
+    any of which may sign: the old and the new one around a log-key rotation, SPEC §2.4) and its state."""
 
     signer: Signer
-    logs: dict[str, Verifier]
+    logs: dict[str, Verifier | tuple[Verifier, ...]]
     state: WitnessState
     clock: Callable[[], float] = time.time
 
@@ -175,10 +184,8 @@ class Witness:
         verifier = self.logs.get(new.origin)
         if verifier is None:
             raise Refused(404, f"unknown log origin {new.origin!r}")
-        try:
-            verify_note(new.note, verifier)
-        except NoteError:
-            raise Refused(403, f"no valid signature by the key this witness trusts for {new.origin}") from None
+        if not any(_signed_by(new, v) for v in (verifier if isinstance(verifier, tuple) else (verifier,))):
+            raise Refused(403, f"no valid signature by the key this witness trusts for {new.origin}")
         if old > new.size:
             raise Refused(400, f"old size {old} is larger than the checkpoint's size {new.size}")
         with self.state.locked() as state:

@@ -226,3 +226,33 @@ def test_a_counted_round_verifies_before_and_after_a_rotation(engine, tmp_path, 
         assert any(c["check"] == "ballots verified" and c["count"] > 0 for c in report["checks"]), report["checks"]
     assert (tmp_path / "before" / "log.vkey").read_text().strip() == old.vkey
     assert (tmp_path / "after" / "log.vkey").read_text().strip() == new.vkey
+
+
+def test_network_witness_given_both_keys_follows_the_rotation(site, tmp_path):
+    """witness serve --log ORIGIN=<old> --log ORIGIN=<new>: the hand-over and later checkpoints are cosigned."""
+    from ledger import witness
+    from ledger.note import COSIGNATURE_V1, generate_signer
+    from web.cli.witness import parse_logs
+
+    engine, log_id = site
+    old = keys.log_key()
+    assert main(["rotate-key"]) == 0
+    new = keys.log_key()
+    add(engine, log_id, 3, 2)
+    served = witness.Witness(generate_signer("auditor.example/li", COSIGNATURE_V1),
+                             parse_logs([f"{ORIGIN}={old.vkey}", f"{ORIGIN}={new.vkey}"]),
+                             witness.WitnessState(tmp_path / "ws"))
+    only_old = witness.Witness(served.signer, parse_logs([f"{ORIGIN}={old.vkey}"]), witness.WitnessState(tmp_path / "wo"))
+    last = 0
+    for size in (4, 5, 7):  # old key only, both keys (hand-over), new key only
+        with transaction(engine) as s:
+            note = checkpoint.at_size(s, log_id, size).note
+            proof = log.consistency_proof(s, log_id, last, size) if last else []
+        assert served.add_checkpoint(witness.request_body(last, proof, note))
+        if size < 7:
+            assert only_old.add_checkpoint(witness.request_body(last, proof, note))
+        else:
+            with pytest.raises(witness.Refused) as refused:
+                only_old.add_checkpoint(witness.request_body(last, proof, note))
+            assert refused.value.status == 403
+        last = size

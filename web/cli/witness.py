@@ -40,7 +40,8 @@ def register(sub) -> None:  # noqa: ANN001
 
 
 def parse_logs(items: list[str]) -> dict:
-    """``ORIGIN=VKEY`` → {origin: Verifier}; a log key must be an Ed25519 note key (0x01)."""
+    """``ORIGIN=VKEY`` → {origin: Verifier}; a log key must be an Ed25519 note key (0x01).  An origin
+    given twice (the old and the new key around a log-key rotation, SPEC §2.4) maps to both keys."""
     found = {}
     for item in items:
         origin, sep, vkey = item.partition("=")
@@ -49,7 +50,11 @@ def parse_logs(items: list[str]) -> dict:
         verifier = parse_vkey(vkey)
         if verifier.alg != 0x01:
             raise ValueError(f"--log {origin}: the log key must be an Ed25519 note key (type 0x01)")
-        found[origin] = verifier
+        if origin in found:
+            before = found[origin]
+            found[origin] = (before if isinstance(before, tuple) else (before,)) + (verifier,)
+        else:
+            found[origin] = verifier
     return found
 
 
