@@ -24,6 +24,11 @@ ls /usr/share/fonts/opentype/noto/NotoSansCJK* >/dev/null 2>&1 || missing+=(font
 # docs/DEPLOY.md's TLS proxy block is tested behind a real nginx; the TSA tests use openssl ts.
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# The native multi-scalar multiplication (voting/crypto/_msm.c, built by pip below) needs libdecaf.
+ls /usr/include/decaf/decaf/point_255.h >/dev/null 2>&1 || missing+=(libdecaf-dev)
+command -v cc >/dev/null 2>&1 || missing+=(gcc)
+python3 -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+  || missing+=(python3-dev)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing with apt: ${missing[*]}"
   sudo_if_needed apt-get update -qq
@@ -32,6 +37,7 @@ fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+# Also (re)builds the C extension in place: an edited voting/crypto/_msm.c is compiled here.
 .venv/bin/python -m pip install -q -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
 fi
 .venv/bin/python -c "import fastapi, nacl, rfc8785, playwright, psycopg" # fail loudly if the install did not
@@ -48,6 +54,7 @@ if [ -z "${GONGJUE_TEST_POSTGRES_URL:-}" ]; then
 fi
 export GONGJUE_TEST_POSTGRES_URL
 export GONGJUE_REQUIRE_POSTGRES=1 GONGJUE_REQUIRE_BROWSER=1 GONGJUE_REQUIRE_NODE=1 GONGJUE_REQUIRE_NGINX=1
+export GONGJUE_REQUIRE_NATIVE=1  # voting.crypto._msm built (tests/crypto/test_batch.py fails, not skips, without it)
 export PATH="$PWD/.venv/bin:$PATH"
 # Not exec: this shell stays to stop the server when pytest ends.
 .venv/bin/python -m pytest "$@"
