@@ -6,9 +6,10 @@ import pytest
 
 from voting.crypto import elgamal, group
 from voting.crypto.chaum_pedersen import (
-    BitProof, CountProof, ProofError, ShareProof, prove_bit, prove_count, prove_share, verify_bit, verify_count,
-    verify_share,
+    BitProof, CountProof, ProofError, ShareProof, bit_challenge, count_challenge, prove_bit, prove_count, prove_share,
+    verify_bit, verify_count, verify_share,
 )
+from voting.crypto.batch import Batch
 from voting.crypto.drbg import TestDRBG
 from voting.crypto.group import G, L, GroupError
 from voting.crypto.schnorr import KeyProof, prove_key, verify_key
@@ -54,6 +55,48 @@ def test_bit_proof_rejects_any_changed_value(m):
         verify_bit(proof, ct.alpha, group.add(ct.beta, G), K, **CTX)
 
 
+@pytest.mark.parametrize("m", [0, 1])
+def test_bit_proof_rejects_changed_commitments(m):
+    ct, proof = _bit(m)
+    for field in ("a", "b"):
+        for i in (0, 1):
+            values = list(getattr(proof, field))
+            values[i] = group.add(values[i], G)
+            bad = dataclasses.replace(proof, **{field: tuple(values)})
+            with pytest.raises(ProofError, match=r"selection proof does not verify \(c_0 \+ c_1 ≠ c\)"):
+                verify_bit(bad, ct.alpha, ct.beta, K, **CTX)
+
+
+@pytest.mark.parametrize("which", range(4))
+def test_bit_proof_equations_are_checked_not_only_the_challenge(which):
+    """Commitments moved by G with the challenges recomputed over them: c_0 + c_1 = c holds, so
+    only the equations of SPEC §3.4 step 3 can refuse; the error names the first false one."""
+    ct, proof = _bit(1)
+    a, b = list(proof.a), list(proof.b)
+    target = (a, b)[which % 2]
+    target[which // 2] = group.add(target[which // 2], G)
+    c = bit_challenge(FP, VOTER, CTX["item_id"], CTX["index"], K, ct.alpha, ct.beta, a[0], b[0], a[1], b[1])
+    # keep c_{1−v} and absorb the change in c_v of the moved branch v: its other equation breaks too
+    v = which // 2
+    cs = list(proof.c)
+    cs[v] = (c - cs[1 - v]) % L
+    forged = dataclasses.replace(proof, c=tuple(cs), a=tuple(a), b=tuple(b))
+    first = ["A_0", "A_0", "A_1", "A_1"][which]  # changing c_v breaks A_v as well, which comes first
+    with pytest.raises(ProofError, match=rf"selection proof does not verify \({first} ≠"):
+        verify_bit(forged, ct.alpha, ct.beta, K, **CTX)
+    batch = Batch()
+    verify_bit(forged, ct.alpha, ct.beta, K, **CTX, batch=batch)  # the challenge passes: deferred
+    assert len(batch) == 4 and not batch.check() and batch.first_failure() == 2 * v
+
+
+def test_bit_proof_deferred_into_a_batch():
+    batch = Batch()
+    for m, seed in [(0, b"p"), (1, b"q"), (1, b"r")]:
+        ct, proof = _bit(m, seed)
+        verify_bit(proof, ct.alpha, ct.beta, K, **CTX, batch=batch)
+    assert len(batch) == 12 and batch.check() and batch.first_failure() is None
+
+
 def test_bit_proof_cannot_prove_two():
     rand = TestDRBG(b"two")
     r = rand()
@@ -79,7 +122,7 @@ def test_bit_proof_rejects_invalid_points():
     with pytest.raises(GroupError):
         verify_bit(proof, ct.alpha, group.IDENTITY, K, **CTX)
     # a zero challenge must not skip the point check
-    zero = BitProof((0, proof.c[1]), proof.z)
+    zero = dataclasses.replace(proof, c=(0, proof.c[1]))
     with pytest.raises(GroupError):
         verify_bit(zero, group.add(ct.alpha, order8), ct.beta, K, **CTX)
 
@@ -87,8 +130,16 @@ def test_bit_proof_rejects_invalid_points():
 def test_bit_proof_json_refusals():
     ct, proof = _bit(0)
     j = proof.to_json()
-    with pytest.raises(ProofError, match="exactly c and z"):
+    with pytest.raises(ProofError, match="exactly c, z, a and b"):
         BitProof.from_json({**j, "x": 1})
+    with pytest.raises(ProofError, match="exactly c, z, a and b"):
+        BitProof.from_json({"c": j["c"], "z": j["z"]})  # the compact form of earlier revisions
+    with pytest.raises(ProofError, match="selection proof a: not a valid group element"):
+        BitProof.from_json({**j, "a": [j["a"][0], group.IDENTITY.hex()]})
+    with pytest.raises(ProofError, match="selection proof b: not a valid group element"):
+        BitProof.from_json({**j, "b": ["ff" * 32, j["b"][1]]})
+    with pytest.raises(ProofError, match="list of 2 points"):
+        BitProof.from_json({**j, "b": j["b"] * 2})
     with pytest.raises(ProofError, match="list of 2 scalars"):
         BitProof.from_json({**j, "c": j["c"][:1]})
     with pytest.raises(ProofError, match="not reduced modulo ℓ"):
@@ -102,7 +153,16 @@ def _count(k: int, lo: int, hi: int, n: int = 4):
     cts = [elgamal.encrypt(m, r, K) for m, r in zip(ms, rs)]
     agg = elgamal.add_all(cts)
     ctx = dict(fingerprint=FP, voter=VOTER, item_id="e")
-    return agg, ctx, prove_count(k, sum(rs) % L, agg.alpha, agg.beta, K, lo=lo, hi=hi, rand=rand, **ctx)
+    proof = prove_count(k, sum(rs) % L, agg.alpha, agg.beta, K, lo=lo, hi=hi, rand=rand, **ctx)
+    return Parts([ct.alpha for ct in cts], [ct.beta for ct in cts]), ctx, proof
+
+
+@dataclasses.dataclass
+class Parts:
+    """An item's selections as verify_count takes them: (α_i), (β_i)."""
+
+    alpha: list
+    beta: list
 
 
 @pytest.mark.parametrize("k,lo,hi", [(0, 0, 2), (1, 0, 2), (2, 0, 2), (1, 1, 1), (3, 1, 3)])
@@ -126,7 +186,16 @@ def test_count_proof_soundness():
             verify_count(dataclasses.replace(proof, z=tuple(zs)), agg.alpha, agg.beta, K, **ctx)
     # the same proof does not hold for a sum encrypting 3
     with pytest.raises(ProofError):
-        verify_count(proof, agg.alpha, group.add(agg.beta, G), K, **ctx)
+        verify_count(proof, agg.alpha, [group.add(agg.beta[0], G), *agg.beta[1:]], K, **ctx)
+    # commitments moved with the challenge recomputed: only the equations refuse
+    a = list(proof.a)
+    a[1] = group.add(a[1], G)
+    sums = (group.add_all(agg.alpha), group.add_all(agg.beta))
+    c = count_challenge(FP, VOTER, "e", 0, 2, K, *sums, [p for pair in zip(a, proof.b) for p in pair])
+    cs = list(proof.c)
+    cs[1] = (c - cs[0] - cs[2]) % L
+    with pytest.raises(ProofError, match=r"count proof does not verify \(A'_1 ≠"):
+        verify_count(dataclasses.replace(proof, c=tuple(cs), a=tuple(a)), agg.alpha, agg.beta, K, **ctx)
     # nor with a narrowed range
     with pytest.raises(ProofError):
         verify_count(dataclasses.replace(proof, lo=1, hi=3), agg.alpha, agg.beta, K, **ctx)
@@ -146,6 +215,12 @@ def test_count_proof_json_refusals():
         CountProof.from_json({**j, "lo": 3})
     with pytest.raises(ProofError, match="list of 3 scalars"):
         CountProof.from_json({**j, "c": j["c"][:2]})
+    with pytest.raises(ProofError, match="list of 3 points"):
+        CountProof.from_json({**j, "a": j["a"][:2]})
+    with pytest.raises(ProofError, match="count proof b: not a valid group element"):
+        CountProof.from_json({**j, "b": [group.IDENTITY.hex(), *j["b"][1:]]})
+    with pytest.raises(ProofError, match="exactly lo, hi, c, z, a and b"):
+        CountProof.from_json({k: j[k] for k in ("lo", "hi", "c", "z")})
     with pytest.raises(ProofError, match="0 ≤ lo ≤ hi"):
         CountProof.from_json({**j, "lo": True})
 

@@ -56,7 +56,7 @@ def test_vector_coverage():
     reasons = {c["reason"] for c in inv["ballots"]}
     assert reasons == {"point", "identity", "voter", "proof", "scalar", "signature", "round", "structure", "count",
                        "kind", "json"}
-    assert len(inv["ballots"]) == 28 and len(inv["reveals"]) == 3
+    assert len(inv["ballots"]) == 33 and len(inv["reveals"]) == 3
     assert {c["secrecy"] for c in inv["ballots"]} == {"secret", "open"}
     assert len(b["fingerprints"]) == 5
 

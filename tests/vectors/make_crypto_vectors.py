@@ -386,6 +386,21 @@ def _invalid_cases(base: dict, election: dict, open_case: dict) -> list[dict]:
     add("count out of range (motion with 2 marks)", "proof", "count proof does not verify", _forged_count(base))
     add("count proof over another range", "proof", "count proof range", _other_range(base))
 
+    # carried commitments (SPEC §3.4, §3.5): each must be a valid non-identity point, and the
+    # equations must hold, not only the challenge sum
+    def set_commitment(field: str, value: str):
+        return lambda b: b["items"][0]["selections"][0]["proof"][field].__setitem__(1, value)
+    add("commitment encoding that does not decode", "point", "selection proof",
+        mutated(base, set_commitment("a", _not_a_ristretto_point())))
+    add("identity commitment", "identity", "selection proof", mutated(base, set_commitment("b", group.IDENTITY.hex())))
+    add("commitment of another selection (challenge no longer matches)", "proof", "selection proof does not verify",
+        mutated(base, lambda b: b["items"][0]["selections"][0]["proof"]["a"].__setitem__(
+            0, b["items"][0]["selections"][1]["proof"]["a"][0])))
+    add("commitments that hash correctly but break an equation (a challenge-only verifier accepts it)", "proof",
+        "selection proof does not verify (A_0", _forged_commitments(base))
+    add("count-proof commitments that hash correctly but break an equation", "proof",
+        "count proof does not verify (A'_1", _forged_count_commitments(base))
+
     def unreduced(b: dict) -> None:
         proof = b["items"][0]["selections"][0]["proof"]
         proof["z"][0] = (group.scalar_from_hex(proof["z"][0]) + group.L).to_bytes(32, "little").hex()
@@ -455,6 +470,47 @@ def _forged_two(src: dict) -> dict:
     body = {"v": 1, "kind": "secret", "round": fp.hex(), "voter": voter.hex(),
             "items": [{"id": item["id"], "selections": sels, "count_proof": count.to_json()}]}
     return _resign({"ballot": body}, key)
+
+
+def _forged_commitments(case: dict) -> dict:
+    """The first selection's proof with A_0 replaced by another valid point and the challenges
+    recomputed over it: c_0 + c_1 = c holds, the equation A_0 = z_0·G − c_0·α does not."""
+    from voting.crypto.chaum_pedersen import bit_challenge
+    s = copy.deepcopy(case["signed"])
+    body = s["ballot"]
+    sel = body["items"][0]["selections"][0]
+    proof = sel["proof"]
+    a = [bytes.fromhex(h) for h in proof["a"]]
+    b = [bytes.fromhex(h) for h in proof["b"]]
+    a[0] = group.add(a[0], group.G)
+    c = bit_challenge(bytes.fromhex(body["round"]), bytes.fromhex(body["voter"]), body["items"][0]["id"], 0,
+                      bytes.fromhex(case["joint_key"]), bytes.fromhex(sel["alpha"]), bytes.fromhex(sel["beta"]),
+                      a[0], b[0], a[1], b[1])
+    c1 = group.scalar_from_hex(proof["c"][1])
+    proof["a"][0] = a[0].hex()
+    proof["c"][0] = group.scalar_to_hex(c - c1)
+    return _resign(s, credential.signing_key(case["code"], ORIGIN))
+
+
+def _forged_count_commitments(case: dict) -> dict:
+    """The first item's count proof (lo = hi = 1) with A'_1 moved by G and c recomputed over it."""
+    from voting.crypto.chaum_pedersen import count_challenge
+    s = copy.deepcopy(case["signed"])
+    body = s["ballot"]
+    item = body["items"][0]
+    proof = item["count_proof"]
+    alphas = [bytes.fromhex(x["alpha"]) for x in item["selections"]]
+    betas = [bytes.fromhex(x["beta"]) for x in item["selections"]]
+    a = [bytes.fromhex(h) for h in proof["a"]]
+    b = [bytes.fromhex(h) for h in proof["b"]]
+    a[0] = group.add(a[0], group.G)
+    c = count_challenge(bytes.fromhex(body["round"]), bytes.fromhex(body["voter"]), item["id"], proof["lo"],
+                        proof["hi"], bytes.fromhex(case["joint_key"]), group.add_all(alphas), group.add_all(betas),
+                        [p for pair in zip(a, b) for p in pair])
+    assert proof["lo"] == proof["hi"] == 1
+    proof["a"][0] = a[0].hex()
+    proof["c"][0] = group.scalar_to_hex(c)
+    return _resign(s, credential.signing_key(case["code"], ORIGIN))
 
 
 def _forged_count(src: dict) -> dict:

@@ -44,8 +44,9 @@ import nacl.signing
 import rfc8785
 
 from voting.crypto import ed25519, group, strictjson
+from voting.crypto.batch import Batch
 from voting.crypto.chaum_pedersen import (
-    BitProof, CountProof, ProofError, _bit_commitments_bytes, prove_bit, prove_count, verify_bit, verify_count,
+    BitProof, CountProof, ProofError, prove_bit, prove_count, verify_bit, verify_count,
 )
 from voting.crypto.elgamal import Ciphertext
 from voting.crypto.group import G, GroupError, L, Point
@@ -385,53 +386,87 @@ def _check_envelope(signed: object, kind: str, fingerprint: bytes, items: list[I
 
 
 _SEL_KEYS = frozenset(("alpha", "beta", "proof"))
-_PROOF_KEYS = frozenset(("c", "z"))
+_PROOF_KEYS = frozenset(("c", "z", "a", "b"))
 _HEX64 = re.compile("[0-9a-f]{64}").fullmatch
 
 
-def _fast_selection(sel: object, k: Point, prefix: bytes, index: int) -> tuple[Point, Point] | None:
-    """(α, β) of a well-formed selection whose 0/1 proof verifies (SPEC §3.4), or None: then
-    ``verify_ballot``'s general path checks the selection again and names what fails.
+class _Deferred(list):
+    """Equations collected for one ballot, handed to the caller's Batch only if the ballot passes
+    every other check (a refused ballot's equations never reach the batch)."""
 
-    The same checks and the same arithmetic as ``BitProof.from_json`` + ``verify_bit`` (lowercase
-    hex, scalars < ℓ, A_v and B_v through ``_bit_commitments``, the challenge of §3.2 with the
-    item's fields hashed from ``prefix`` = enc(tag) ‖ enc(fingerprint) ‖ enc(voter) ‖ enc(item id)),
-    without the intermediate objects: an audit runs this for every selection."""
+    equation = list.append
+
+
+def _fast_selection(sel: object, k: Point, prefix: bytes, index: int, eqs: _Deferred) -> tuple[Point, Point] | None:
+    """(α, β) of a well-formed selection whose challenges add up (SPEC §3.4), its four equations
+    appended to ``eqs``; or None: then the general path checks the selection again and names
+    what fails.
+
+    The same checks as ``BitProof.from_json`` + ``verify_bit`` (lowercase hex, scalars < ℓ, the
+    challenge of §3.2 over the carried commitments, with the item's fields hashed from ``prefix`` =
+    enc(tag) ‖ enc(fingerprint) ‖ enc(voter) ‖ enc(item id)), without the intermediate objects: an
+    audit runs this for every selection.  The points (α, β and the commitments) are validated
+    where the equations are checked (``batch.Batch.check`` refuses an invalid or identity point)."""
     if type(sel) is not dict or sel.keys() != _SEL_KEYS:
         return None
     proof = sel["proof"]
     if type(proof) is not dict or proof.keys() != _PROOF_KEYS:
         return None
-    cs, zs = proof["c"], proof["z"]
-    if type(cs) is not list or type(zs) is not list or len(cs) != 2 or len(zs) != 2:
-        return None
-    hexes = (sel["alpha"], sel["beta"], cs[0], cs[1], zs[0], zs[1])
+    cs, zs, as_, bs = proof["c"], proof["z"], proof["a"], proof["b"]
+    for pair in (cs, zs, as_, bs):
+        if type(pair) is not list or len(pair) != 2:
+            return None
+    hexes = (sel["alpha"], sel["beta"], cs[0], cs[1], zs[0], zs[1], as_[0], as_[1], bs[0], bs[1])
     for h in hexes:
         if type(h) is not str or not _HEX64(h):
             return None
-    alpha, beta, c0b, c1b, z0b, z1b = [bytes.fromhex(h) for h in hexes]
+    alpha, beta, c0b, c1b, z0b, z1b, a0, a1, b0, b1 = [bytes.fromhex(h) for h in hexes]
     c0, c1 = int.from_bytes(c0b, "little"), int.from_bytes(c1b, "little")
-    if c0 >= L or c1 >= L or int.from_bytes(z0b, "little") >= L or int.from_bytes(z1b, "little") >= L:
+    z0, z1 = int.from_bytes(z0b, "little"), int.from_bytes(z1b, "little")
+    if c0 >= L or c1 >= L or z0 >= L or z1 >= L:
         return None
-    commitments = _bit_commitments_bytes(c0b, c1b, z0b, z1b, alpha, beta, k)
-    if commitments is None:
-        return None
-    a0, b0, a1, b1 = commitments
     digest = hashlib.sha512(b"".join((prefix, _LEN4, index.to_bytes(4, "big"), _LEN32, k, _LEN32, alpha,
                                       _LEN32, beta, _LEN32, a0, _LEN32, b0, _LEN32, a1, _LEN32, b1))).digest()
     if (c0 + c1) % L != int.from_bytes(digest, "little") % L:
         return None
+    eqs += ([(1, a0), (-z0, G), (c0, alpha)], [(1, b0), (-z0, k), (c0, beta)],
+            [(1, a1), (-z1, G), (c1, alpha)], [(1, b1), (-z1, k), (c1, beta), (-c1, G)])  # bit_equations
     return alpha, beta
 
 
-def verify_ballot(signed: dict, *, fingerprint: bytes, joint_key: Point, items: list[ItemShape],
-                  voter_key: bytes | None = None) -> VerifiedBallot:
-    """Check a signed secret ballot completely (SPEC §3.6) and return it as a VerifiedBallot.
+def _strict_selection(sel: object, k: Point, fingerprint: bytes, voter: bytes, item_id: str, index: int,
+                      eqs: _Deferred | None, here: str) -> tuple[Point, Point]:
+    """(α, β) of a selection through ``BitProof.from_json`` and ``verify_bit``; BallotError names
+    what fails.  ``eqs`` None: the equations are checked here, one by one."""
+    if not isinstance(sel, dict) or set(sel) != {"alpha", "beta", "proof"}:
+        raise BallotError(f"{here}: expected exactly alpha, beta and proof")
+    alpha = _hex_bytes(sel["alpha"], 32, f"{here} alpha")
+    beta = _hex_bytes(sel["beta"], 32, f"{here} beta")
+    try:
+        proof = BitProof.from_json(sel["proof"])
+        verify_bit(proof, alpha, beta, k, fingerprint=fingerprint, voter=voter, item_id=item_id, index=index,
+                   batch=eqs)
+    except GroupError as e:
+        raise BallotError(f"{here}: invalid ciphertext point ({e})") from None
+    except ProofError as e:
+        raise BallotError(f"{here}: {e}") from None
+    return alpha, beta
 
-    Checks: exact structure; v = 1, kind "secret"; round = fingerprint; voter = voter_key if
-    given; items = the agenda in order; Ed25519 signature; per selection the point encodings
-    (valid, non-identity, prime-order) and the 0/1 proof; per item the count proof over the sum.
-    """
+
+def _add_into(acc: ctypes.Array, p: Point, first: bool) -> None:
+    """acc = p (first) or acc + p, through libsodium (the sums are hashed by the count proof)."""
+    if first:
+        ctypes.memmove(acc, p, 32)
+    elif _sodium_add(acc, acc, p):
+        raise GroupError("not a valid group element")
+
+
+def _check_secret(signed: dict, *, fingerprint: bytes, joint_key: Point, items: list[ItemShape],
+                  voter_key: bytes | None, eqs: _Deferred | None) -> tuple[bytes, bytes, list]:
+    """Every check of a secret ballot (SPEC §3.6) but, when ``eqs`` is a list, the proofs'
+    equations: those are appended to it for the caller to check.  ``eqs`` None: the strict path,
+    which checks each point and each equation on its own and names the first that fails.
+    Returns (voter, tracking code, ciphertexts per item)."""
     _check_joint_key(joint_key)
     body, voter, tracking = _check_envelope(signed, "secret", fingerprint, items, voter_key)
     all_cts = []
@@ -442,49 +477,69 @@ def verify_ballot(signed: dict, *, fingerprint: bytes, joint_key: Point, items: 
         if len(obj["selections"]) != it.n:
             raise BallotError(f"{where}: expected {it.n} selections, got {len(obj['selections'])}")
         cts = []
-        alpha_sum, beta_sum = _B32(), _B32()  # Σ α, Σ β (the identity to start: 32 zero bytes)
+        alpha_sum, beta_sum = _B32(), _B32()  # Σ α, Σ β
         prefix = (_enc_text(BIT_TAG) + _LEN32 + fingerprint + _LEN32 + voter + _enc_text(it.id)
-                  if len(fingerprint) == 32 else None)
+                  if eqs is not None and len(fingerprint) == 32 else None)
         for index, sel in enumerate(obj["selections"]):
-            fast = _fast_selection(sel, joint_key, prefix, index) if prefix is not None else None
-            if fast is not None:
-                alpha, beta = fast
-                cts.append(Ciphertext(alpha, beta))
-                if index == 0:  # the sum starts at the first selection: no addition to the identity
-                    ctypes.memmove(alpha_sum, alpha, 32)
-                    ctypes.memmove(beta_sum, beta, 32)
-                elif _sodium_add(alpha_sum, alpha_sum, alpha) | _sodium_add(beta_sum, beta_sum, beta):
-                    raise BallotError(f"{where} selection {index}: invalid ciphertext point")  # unreachable
-                continue
             here = f"{where} selection {index}"
-            if not isinstance(sel, dict) or set(sel) != {"alpha", "beta", "proof"}:
-                raise BallotError(f"{here}: expected exactly alpha, beta and proof")
-            alpha = _hex_bytes(sel["alpha"], 32, f"{here} alpha")
-            beta = _hex_bytes(sel["beta"], 32, f"{here} beta")
+            fast = _fast_selection(sel, joint_key, prefix, index, eqs) if prefix is not None else None
+            alpha, beta = fast or _strict_selection(sel, joint_key, fingerprint, voter, it.id, index, eqs, here)
             try:
-                proof = BitProof.from_json(sel["proof"])
-                verify_bit(proof, alpha, beta, joint_key, fingerprint=fingerprint, voter=voter,
-                           item_id=it.id, index=index)
+                _add_into(alpha_sum, alpha, index == 0)
+                _add_into(beta_sum, beta, index == 0)
             except GroupError as e:
                 raise BallotError(f"{here}: invalid ciphertext point ({e})") from None
-            except ProofError as e:
-                raise BallotError(f"{here}: {e}") from None
             cts.append(Ciphertext(alpha, beta))
-            if index == 0:
-                ctypes.memmove(alpha_sum, alpha, 32)
-                ctypes.memmove(beta_sum, beta, 32)
-            elif _sodium_add(alpha_sum, alpha_sum, alpha) | _sodium_add(beta_sum, beta_sum, beta):
-                raise BallotError(f"{here}: invalid ciphertext point")  # unreachable: the proof decoded both
         try:
             count = CountProof.from_json(obj["count_proof"])
             if (count.lo, count.hi) != (it.lo, it.hi):
                 raise ProofError(f"count proof range [{count.lo}, {count.hi}] is not the item's [{it.lo}, {it.hi}]")
-            verify_count(count, alpha_sum.raw, beta_sum.raw, joint_key, fingerprint=fingerprint, voter=voter,
-                         item_id=it.id)
+            verify_count(count, [ct.alpha for ct in cts], [ct.beta for ct in cts], joint_key,
+                         fingerprint=fingerprint, voter=voter, item_id=it.id,
+                         sums=(alpha_sum.raw, beta_sum.raw), batch=eqs)
         except ProofError as e:
             raise BallotError(f"{where}: {e}") from None
         all_cts.append(tuple(cts))
-    return VerifiedBallot(voter, bytes(fingerprint), tuple(it.id for it in items), tuple(all_cts),
+    return voter, tracking, all_cts
+
+
+def _verify_into(signed: dict, batch: Batch, *, fingerprint: bytes, joint_key: Point,
+                 items: list[ItemShape]) -> tuple[bytes, tuple, str]:
+    """Every check of ``verify_ballot`` but the proofs' equations, which go into ``batch``: the
+    ballot is accepted only if the caller's ``batch.check()`` then passes (``verify_ballots``)."""
+    eqs = _Deferred()
+    voter, tracking, cts = _check_secret(signed, fingerprint=fingerprint, joint_key=joint_key, items=items,
+                                         voter_key=None, eqs=eqs)
+    for eq in eqs:
+        batch.equation(eq)
+    return voter, tuple(cts), tracking.hex()
+
+
+def verify_ballot(signed: dict, *, fingerprint: bytes, joint_key: Point, items: list[ItemShape],
+                  voter_key: bytes | None = None) -> VerifiedBallot:
+    """Check a signed secret ballot completely (SPEC §3.6) and return it as a VerifiedBallot.
+
+    Checks: exact structure; v = 1, kind "secret"; round = fingerprint; voter = voter_key if
+    given; items = the agenda in order; Ed25519 signature; per selection the point encodings
+    (valid, non-identity) and the 0/1 proof; per item the count proof over the sum.  The proofs'
+    equations are checked together (``batch.Batch``, SPEC §3.11); if that fails, the ballot is
+    checked again equation by equation, so that the error names the selection and equation.
+    """
+    eqs = _Deferred()
+    voter, tracking, cts = _check_secret(signed, fingerprint=fingerprint, joint_key=joint_key, items=items,
+                                         voter_key=voter_key, eqs=eqs)
+    batch = Batch()
+    for eq in eqs:
+        batch.equation(eq)
+    try:
+        ok = batch.check()
+    except GroupError:
+        ok = False
+    if not ok:
+        _check_secret(signed, fingerprint=fingerprint, joint_key=joint_key, items=items, voter_key=voter_key,
+                      eqs=None)  # raises, naming the selection and equation
+        raise BallotError("ballot: the proofs' equations do not hold together")  # unreachable
+    return VerifiedBallot(voter, bytes(fingerprint), tuple(it.id for it in items), tuple(cts),
                           tracking.hex(), _TOKEN)
 
 
@@ -590,14 +645,31 @@ def verify_ballot_text(text: str | bytes, *, secrecy: str, fingerprint: bytes, j
 
 
 def _verify_chunk(args: tuple) -> list:
+    """Verify a run of ballots with one Batch for all their proofs' equations (SPEC §3.11).
+
+    Each ballot's other checks run first; if the batch then fails (a false equation or an invalid
+    point somewhere), every ballot the batch held is verified again on its own, which names it."""
     signed_list, fingerprint, joint_key, items = args
-    out = []
+    batch = Batch()
+    out: list = []
     for signed in signed_list:
         try:
-            v = verify_ballot(signed, fingerprint=fingerprint, joint_key=joint_key, items=items)
-            out.append((v.voter, v.ciphertexts, v.tracking))
+            out.append(_verify_into(signed, batch, fingerprint=fingerprint, joint_key=joint_key, items=items))
         except BallotError as e:
             out.append(str(e))
+    try:
+        ok = batch.check()
+    except GroupError:
+        ok = False
+    if not ok:
+        for i, signed in enumerate(signed_list):
+            if isinstance(out[i], str):
+                continue
+            try:
+                v = verify_ballot(signed, fingerprint=fingerprint, joint_key=joint_key, items=items)
+                out[i] = (v.voter, v.ciphertexts, v.tracking)
+            except BallotError as e:
+                out[i] = str(e)
     return out
 
 

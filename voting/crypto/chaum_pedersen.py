@@ -1,58 +1,47 @@
-"""Chaum–Pedersen proofs (docs/SPEC.md §3.4, §3.5, §3.8), compact Fiat–Shamir form.
+"""Chaum–Pedersen proofs (docs/SPEC.md §3.4, §3.5, §3.8) in Fiat–Shamir form.
 
-A proof carries challenges and responses only; the verifier recomputes every commitment from
-the verification equations and accepts iff the challenges add up to the transcript hash
-(``transcript.challenge``) of the statement and those commitments.
+Selection and count proofs carry their commitments (SPEC §3.4, §3.5, §3.11): the verifier hashes
+the carried commitments into the challenge (``transcript.challenge``), requires the challenges
+to add up to it, and checks each verification equation — on its own, or deferred into a
+``batch.Batch`` that checks many proofs' equations as one random linear combination.
 
 - ``BitProof``: disjunctive proof that (α, β) encrypts 0 or 1 under K (SPEC §3.4).
-  Branch v ∈ {0, 1}: A_v = z_v·G − c_v·α, B_v = z_v·K − c_v·(β − v·G);
   c = challenge("gongjue/v1/bit", fingerprint, voter_pk, item_id, index, K, α, β, A_0, B_0, A_1, B_1);
-  accept iff c_0 + c_1 ≡ c (mod ℓ).
+  accept iff c_0 + c_1 ≡ c (mod ℓ) and, for v ∈ {0, 1}, A_v = z_v·G − c_v·α and
+  B_v = z_v·K − c_v·(β − v·G).
 - ``CountProof``: the homomorphic sum (A, B) of an item's selections encrypts k ∈ [lo, hi]
-  (SPEC §3.5).  Branch v: A'_v = z_v·G − c_v·A, B'_v = z_v·K − c_v·(B − v·G);
-  c = challenge("gongjue/v1/count", fingerprint, voter_pk, item_id, lo, hi, K, A, B, A'_lo, B'_lo, …);
-  accept iff Σ c_v ≡ c.
-- ``ShareProof``: log_G K_j = log_α D_j (SPEC §3.8).  A = z·G − c·K_j, B = z·α − c·D_j;
-  accept iff c = challenge("gongjue/v1/share", fingerprint, j, K_j, α, D_j, A, B).
+  (SPEC §3.5).  c = challenge("gongjue/v1/count", fingerprint, voter_pk, item_id, lo, hi, K, A, B,
+  A'_lo, B'_lo, …); accept iff Σ c_v ≡ c and A'_v = z_v·G − c_v·A, B'_v = z_v·K − c_v·(B − v·G).
+- ``ShareProof``: log_G K_j = log_α D_j (SPEC §3.8), compact: it carries (c, z) only.
+  A = z·G − c·K_j, B = z·α − c·D_j; accept iff c = challenge("gongjue/v1/share", fingerprint, j,
+  K_j, α, D_j, A, B).
+
+An equation is written as a list of (scalar, point) terms whose sum must be the identity
+(``batch.Batch.equation``); A_v = z_v·G − c_v·α is [(1, A_v), (−z_v, G), (c_v, α)].  The count
+proof's equations use the selections' α_i and β_i rather than their sums (c_v·A = Σ_i c_v·α_i),
+so that no term is the identity a zero sum would be.
 
 Provers know the nonce r (α = r·G), so a simulated branch's commitments are computed with
 fixed-base multiplications: z·G − c·α = (z − c·r)·G and z·K − c·(β − v·G) = (z − c·r)·K −
-c·(m − v)·G.  The commitments are the same points the equations give; only the cost differs.
-
-Verifiers call libsodium's ristretto255 multiplication on α and β, which itself refuses an
-encoding that is not canonical or does not decode (``_checked_mul``; every ristretto255
-encoding that decodes is a group element), so those checks cost nothing extra.  Random draws follow the order fixed in SPEC §3.9.
+c·(m − v)·G.  Random draws follow the order fixed in SPEC §3.9.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 from voting.crypto import group
-from voting.crypto.group import IDENTITY, L, G, GroupError, Point
-from voting.crypto.group import _B32, _smul, _smul_base, _sub
+from voting.crypto.batch import Batch
+from voting.crypto.group import L, G, GroupError, Point
 from voting.crypto.transcript import BIT_TAG, COUNT_TAG, SHARE_TAG, challenge
 
 Rand = Callable[[], int]
+Equation = list[tuple[int, Point]]
 
 
 class ProofError(ValueError):
     """A proof that does not verify or is malformed."""
-
-
-def _checked_mul(k: int, p: Point) -> Point:
-    """k·P for a P that must be a valid non-identity point (checked by libsodium, or here for k = 0)."""
-    k %= L
-    if p == IDENTITY:
-        raise GroupError("identity point where a group element is required")
-    if k == 0:
-        group.check_point(p)
-        return IDENTITY
-    out = _B32()
-    if _smul(out, k.to_bytes(32, "little"), p) != 0:
-        raise GroupError("not a valid group element")
-    return out.raw
 
 
 def _scalars_from_json(obj: object, n: int, what: str) -> list[int]:
@@ -64,27 +53,60 @@ def _scalars_from_json(obj: object, n: int, what: str) -> list[int]:
         raise ProofError(str(e)) from None
 
 
+def _points_from_json(obj: object, n: int, what: str) -> list[Point]:
+    """n commitments: valid non-identity points (SPEC §3.1)."""
+    if not isinstance(obj, list) or len(obj) != n:
+        raise ProofError(f"{what}: expected a list of {n} points")
+    try:
+        return [group.point_from_hex(s, what=what) for s in obj]
+    except GroupError as e:
+        raise ProofError(str(e)) from None
+
+
+def _check_equations(equations: list[Equation], names: list[str], what: str) -> None:
+    """Check equations now (one batch of their own); a false one raises ProofError naming it."""
+    batch = Batch()
+    for eq in equations:
+        batch.equation(eq)
+    if not batch.check():
+        failed = batch.first_failure()
+        raise ProofError(f"{what} does not verify ({names[failed if failed is not None else 0]})")
+
+
+def _defer_or_check(equations: list[Equation], names: list[str], what: str, batch: Batch | None) -> None:
+    if batch is None:
+        _check_equations(equations, names, what)
+    else:
+        for eq in equations:
+            batch.equation(eq)
+
+
 # --- 0/1 selection proof (SPEC §3.4) -------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class BitProof:
-    """(c_0, c_1, z_0, z_1)."""
+    """(c_0, c_1), (z_0, z_1) and the commitments (A_0, A_1), (B_0, B_1)."""
 
     c: tuple[int, int]
     z: tuple[int, int]
+    a: tuple[Point, Point]
+    b: tuple[Point, Point]
 
     def to_json(self) -> dict:
-        """{"c": [c_0, c_1], "z": [z_0, z_1]} with scalars as hex."""
-        return {"c": [group.scalar_to_hex(x) for x in self.c], "z": [group.scalar_to_hex(x) for x in self.z]}
+        """{"c": [c_0, c_1], "z": [z_0, z_1], "a": [A_0, A_1], "b": [B_0, B_1]} as hex."""
+        return {"c": [group.scalar_to_hex(x) for x in self.c], "z": [group.scalar_to_hex(x) for x in self.z],
+                "a": [p.hex() for p in self.a], "b": [p.hex() for p in self.b]}
 
     @classmethod
     def from_json(cls, obj: object) -> "BitProof":
-        if not isinstance(obj, dict) or set(obj) != {"c", "z"}:
-            raise ProofError("selection proof: expected an object with exactly c and z")
+        if not isinstance(obj, dict) or set(obj) != {"c", "z", "a", "b"}:
+            raise ProofError("selection proof: expected an object with exactly c, z, a and b")
         c = _scalars_from_json(obj["c"], 2, "selection proof c")
         z = _scalars_from_json(obj["z"], 2, "selection proof z")
-        return cls((c[0], c[1]), (z[0], z[1]))
+        a = _points_from_json(obj["a"], 2, "selection proof a")
+        b = _points_from_json(obj["b"], 2, "selection proof b")
+        return cls((c[0], c[1]), (z[0], z[1]), (a[0], a[1]), (b[0], b[1]))
 
 
 def bit_challenge(fingerprint: bytes, voter: bytes, item_id: str, index: int, joint_key: Point,
@@ -109,71 +131,38 @@ def prove_bit(m: int, r: int, alpha: Point, beta: Point, joint_key: Point, *, fi
     c = bit_challenge(fingerprint, voter, item_id, index, joint_key, alpha, beta, a0, b0, a1, b1)
     c_real = (c - c_sim) % L
     z_real = (w + c_real * r) % L
-    if m == 0:
-        return BitProof((c_real, c_sim), (z_real, z_sim))
-    return BitProof((c_sim, c_real), (z_sim, z_real))
+    cs, zs = ((c_real, c_sim), (z_real, z_sim)) if m == 0 else ((c_sim, c_real), (z_sim, z_real))
+    return BitProof(cs, zs, (a0, a1), (b0, b1))
 
 
-def _lin(z: int, base: Point | None, c: int, p: Point, *, checked: bool) -> Point:
-    """z·base − c·P (base None: G), straight through libsodium on the common path.
-
-    The ristretto255 calls fail on an identity result (zero scalar or identity P) or an invalid
-    P; then the general functions decide (O for zero, GroupError for an invalid point).
-    """
-    t1 = _B32()
-    t2 = _B32()
-    zb = z.to_bytes(32, "little")
-    ok = (_smul_base(t1, zb) if base is None else _smul(t1, zb, base)) == 0
-    zp = t1.raw if ok else (group.base_mul(z) if base is None else group.mul(z, base))
-    if _smul(t2, c.to_bytes(32, "little"), p) == 0:
-        cp = t2.raw
-    else:
-        cp = _checked_mul(c, p) if checked else group.mul(c, p)
-    if _sub(t1, zp, cp) != 0:
-        raise GroupError("point subtraction on an invalid encoding")
-    return t1.raw
+BIT_EQUATIONS = ["A_0 ≠ z_0·G − c_0·α", "B_0 ≠ z_0·K − c_0·β", "A_1 ≠ z_1·G − c_1·α", "B_1 ≠ z_1·K − c_1·(β − G)"]
+"""The names of ``bit_equations``' four equations, in order (SPEC §3.4)."""
 
 
-def _bit_commitments(c0: int, c1: int, z0: int, z1: int, alpha: Point, beta: Point,
-                     k: Point) -> tuple[Point, Point, Point, Point] | None:
-    """(A_0, B_0, A_1, B_1) of §3.4 step 2 in thirteen libsodium calls on reused buffers, or None
-    when one of them refuses (a zero scalar, an identity or an invalid point): then the general
-    path (``_lin``) computes or refuses.  The values are the same either way; libsodium's
-    ristretto255 functions read their inputs before writing the output, so a buffer may be both."""
-    return _bit_commitments_bytes(c0.to_bytes(32, "little"), c1.to_bytes(32, "little"),
-                                  z0.to_bytes(32, "little"), z1.to_bytes(32, "little"), alpha, beta, k)
-
-
-def _bit_commitments_bytes(c0b: bytes, c1b: bytes, z0b: bytes, z1b: bytes, alpha: Point, beta: Point,
-                           k: Point) -> tuple[Point, Point, Point, Point] | None:
-    """``_bit_commitments`` with the scalars as their 32 little-endian bytes (each < ℓ)."""
-    a0, b0, a1, b1, t, bg = _B32(), _B32(), _B32(), _B32(), _B32(), _B32()
-    if (_smul_base(a0, z0b) | _smul(t, c0b, alpha) | _sub(a0, a0, t)
-            | _smul(b0, z0b, k) | _smul(t, c0b, beta) | _sub(b0, b0, t)
-            | _smul_base(a1, z1b) | _smul(t, c1b, alpha) | _sub(a1, a1, t)
-            | _sub(bg, beta, G) | _smul(b1, z1b, k) | _smul(t, c1b, bg) | _sub(b1, b1, t)):
-        return None
-    return a0.raw, b0.raw, a1.raw, b1.raw
+def bit_equations(proof: BitProof, alpha: Point, beta: Point, joint_key: Point) -> list[Equation]:
+    """SPEC §3.4's equations as terms summing to O: A_v − z_v·G + c_v·α = O and
+    B_v − z_v·K + c_v·β − c_v·v·G = O, for v = 0, 1."""
+    (c0, c1), (z0, z1), (a0, a1), (b0, b1) = proof.c, proof.z, proof.a, proof.b
+    return [[(1, a0), (-z0, G), (c0, alpha)],
+            [(1, b0), (-z0, joint_key), (c0, beta)],
+            [(1, a1), (-z1, G), (c1, alpha)],
+            [(1, b1), (-z1, joint_key), (c1, beta), (-c1, G)]]
 
 
 def verify_bit(proof: BitProof, alpha: Point, beta: Point, joint_key: Point, *, fingerprint: bytes,
-               voter: bytes, item_id: str, index: int) -> None:
+               voter: bytes, item_id: str, index: int, batch: Batch | None = None) -> None:
     """Raise ProofError unless the proof verifies; GroupError if α or β is not a valid point.
 
-    α and β are checked by libsodium inside c_0·α and c_0·β (or explicitly when c_0 = 0).
+    With ``batch``, the four equations are added to it instead of being checked here: the proof
+    is accepted only when the caller's ``batch.check()`` passes.
     """
-    (c0, c1), (z0, z1) = proof.c, proof.z
-    fast = _bit_commitments(c0, c1, z0, z1, alpha, beta, joint_key)
-    if fast is not None:
-        a0, b0, a1, b1 = fast
-    else:  # a zero scalar, an identity or invalid point: the general path decides (O or GroupError)
-        a0 = _lin(z0, None, c0, alpha, checked=True)
-        b0 = _lin(z0, joint_key, c0, beta, checked=True)
-        a1 = _lin(z1, None, c1, alpha, checked=True)
-        b1 = _lin(z1, joint_key, c1, group.sub(beta, G), checked=False)
-    c = bit_challenge(fingerprint, voter, item_id, index, joint_key, alpha, beta, a0, b0, a1, b1)
-    if (c0 + c1) % L != c:
+    group.check_point(alpha, what="α")
+    group.check_point(beta, what="β")
+    c = bit_challenge(fingerprint, voter, item_id, index, joint_key, alpha, beta,
+                      proof.a[0], proof.b[0], proof.a[1], proof.b[1])
+    if (proof.c[0] + proof.c[1]) % L != c:
         raise ProofError("selection proof does not verify (c_0 + c_1 ≠ c)")
+    _defer_or_check(bit_equations(proof, alpha, beta, joint_key), BIT_EQUATIONS, "selection proof", batch)
 
 
 # --- selection-count range proof (SPEC §3.5) -----------------------------------------------
@@ -181,28 +170,33 @@ def verify_bit(proof: BitProof, alpha: Point, beta: Point, joint_key: Point, *, 
 
 @dataclass(frozen=True, slots=True)
 class CountProof:
-    """Branches v = lo..hi with challenges c_v and responses z_v."""
+    """Branches v = lo..hi with challenges c_v, responses z_v and commitments A'_v, B'_v."""
 
     lo: int
     hi: int
     c: tuple[int, ...]
     z: tuple[int, ...]
+    a: tuple[Point, ...]
+    b: tuple[Point, ...]
 
     def to_json(self) -> dict:
-        """{"lo", "hi", "c": [...], "z": [...]} (hi − lo + 1 scalars each)."""
+        """{"lo", "hi", "c": [...], "z": [...], "a": [...], "b": [...]} (hi − lo + 1 each)."""
         return {"lo": self.lo, "hi": self.hi, "c": [group.scalar_to_hex(x) for x in self.c],
-                "z": [group.scalar_to_hex(x) for x in self.z]}
+                "z": [group.scalar_to_hex(x) for x in self.z], "a": [p.hex() for p in self.a],
+                "b": [p.hex() for p in self.b]}
 
     @classmethod
     def from_json(cls, obj: object) -> "CountProof":
-        if not isinstance(obj, dict) or set(obj) != {"lo", "hi", "c", "z"}:
-            raise ProofError("count proof: expected an object with exactly lo, hi, c and z")
+        if not isinstance(obj, dict) or set(obj) != {"lo", "hi", "c", "z", "a", "b"}:
+            raise ProofError("count proof: expected an object with exactly lo, hi, c, z, a and b")
         lo, hi = obj["lo"], obj["hi"]
         if type(lo) is not int or type(hi) is not int or not 0 <= lo <= hi < 2**16:
             raise ProofError("count proof: lo and hi must be integers with 0 ≤ lo ≤ hi")
         n = hi - lo + 1
         return cls(lo, hi, tuple(_scalars_from_json(obj["c"], n, "count proof c")),
-                   tuple(_scalars_from_json(obj["z"], n, "count proof z")))
+                   tuple(_scalars_from_json(obj["z"], n, "count proof z")),
+                   tuple(_points_from_json(obj["a"], n, "count proof a")),
+                   tuple(_points_from_json(obj["b"], n, "count proof b")))
 
 
 def count_challenge(fingerprint: bytes, voter: bytes, item_id: str, lo: int, hi: int, joint_key: Point,
@@ -235,21 +229,44 @@ def prove_count(k: int, big_r: int, a: Point, b: Point, joint_key: Point, *, lo:
     z_real = (w + c_real * big_r) % L
     cs = tuple(c_real if v == k else sims[v][0] for v in range(lo, hi + 1))
     zs = tuple(z_real if v == k else sims[v][1] for v in range(lo, hi + 1))
-    return CountProof(lo, hi, cs, zs)
+    return CountProof(lo, hi, cs, zs, tuple(commitments[0::2]), tuple(commitments[1::2]))
 
 
-def verify_count(proof: CountProof, a: Point, b: Point, joint_key: Point, *, fingerprint: bytes,
-                 voter: bytes, item_id: str) -> None:
-    """Raise ProofError unless the proof verifies for the sum (A, B) (valid points or O)."""
-    commitments: list[Point] = []
+def count_equations(proof: CountProof, alphas: Sequence[Point], betas: Sequence[Point],
+                    joint_key: Point) -> list[Equation]:
+    """SPEC §3.5's equations over the selections (α_i, β_i), for v = lo … hi:
+    A'_v − z_v·G + Σ_i c_v·α_i = O and B'_v − z_v·K + Σ_i c_v·β_i − c_v·v·G = O."""
+    out: list[Equation] = []
     for i, v in enumerate(range(proof.lo, proof.hi + 1)):
         c_v, z_v = proof.c[i], proof.z[i]
-        b_v = b if v == 0 else group.sub(b, G if v == 1 else group.base_mul(v))
-        commitments.append(_lin(z_v, None, c_v, a, checked=False))
-        commitments.append(_lin(z_v, joint_key, c_v, b_v, checked=False))
-    c = count_challenge(fingerprint, voter, item_id, proof.lo, proof.hi, joint_key, a, b, commitments)
+        out.append([(1, proof.a[i]), (-z_v, G), *((c_v, p) for p in alphas)])
+        out.append([(1, proof.b[i]), (-z_v, joint_key), *((c_v, p) for p in betas), (-c_v * v, G)])
+    return out
+
+
+def count_equation_names(proof: CountProof) -> list[str]:
+    """The names of ``count_equations``' equations, in order."""
+    return [name for v in range(proof.lo, proof.hi + 1)
+            for name in (f"A'_{v} ≠ z_{v}·G − c_{v}·A", f"B'_{v} ≠ z_{v}·K − c_{v}·(B − {v}·G)")]
+
+
+def verify_count(proof: CountProof, alphas: Sequence[Point], betas: Sequence[Point], joint_key: Point, *,
+                 fingerprint: bytes, voter: bytes, item_id: str, sums: tuple[Point, Point] | None = None,
+                 batch: Batch | None = None) -> None:
+    """Raise ProofError unless the proof verifies for the item's selections (α_i, β_i) (valid points).
+
+    ``sums``: (A, B) = (Σ α_i, Σ β_i) if the caller has them (else computed).  With ``batch``, the
+    equations are added to it instead of being checked here.
+    """
+    if isinstance(alphas, (bytes, bytearray)) or isinstance(betas, (bytes, bytearray)):
+        raise TypeError("verify_count takes the selections' points (α_i), (β_i), not their sums")
+    a_sum, b_sum = sums if sums is not None else (group.add_all(alphas), group.add_all(betas))
+    commitments = [p for pair in zip(proof.a, proof.b) for p in pair]
+    c = count_challenge(fingerprint, voter, item_id, proof.lo, proof.hi, joint_key, a_sum, b_sum, commitments)
     if sum(proof.c) % L != c:
         raise ProofError("count proof does not verify (Σ c_v ≠ c)")
+    _defer_or_check(count_equations(proof, alphas, betas, joint_key), count_equation_names(proof),
+                    "count proof", batch)
 
 
 # --- decryption share proof (SPEC §3.8) ----------------------------------------------------
