@@ -20,13 +20,14 @@ Every point must be a valid non-identity ristretto255 encoding (SPEC §3.1), inc
 merged coefficient is 0: ``check`` and ``first_failure`` raise ``GroupError`` naming the first bad
 one (hex).  The sum is computed by the C extension ``voting.crypto._msm`` (libdecaf: decoding, then
 Straus or Pippenger) when it is built (``NATIVE``); otherwise through ``voting.crypto.group``
-(libsodium), one multiplication per distinct point — the same answers, ~5–10× slower.
+(libsodium), one multiplication per distinct point — the same answers, ~5–10× slower
+(``GONGJUE_NATIVE=0`` in the environment forces that path).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from voting.crypto import group
 from voting.crypto.group import IDENTITY, GroupError, L, Point
@@ -34,6 +35,8 @@ from voting.crypto.group import IDENTITY, GroupError, L, Point
 try:
     from voting.crypto import _msm
 except ImportError:  # built without libdecaf (setup.py: optional extension)
+    _msm = None
+if os.environ.get("GONGJUE_NATIVE") == "0":  # measure or test the libsodium path with the module built
     _msm = None
 
 NATIVE: bool = _msm is not None
@@ -130,3 +133,18 @@ def _is_identity_sodium(points: list[Point], scalars: list[int]) -> bool:
         if not group.is_valid(p):
             raise GroupError(f"point {p.hex()}: {_BAD_POINT}")
     return group.add_all([group.mul(s, p) for s, p in zip(scalars, points) if s]) == IDENTITY
+
+
+def msm(points: Sequence[Point], scalars: bytes) -> Point:
+    """Σ s_i·P_i (the identity as 32 zero bytes) by the native multi-scalar multiplication.
+
+    ``scalars``: the n little-endian 32-byte integers, concatenated.  Every point must be a valid
+    non-identity encoding (GroupError otherwise).  Native only: callers test ``NATIVE`` first
+    (the homomorphic tally's weighted sums, ``tally.tally_secret``).
+    """
+    if _msm is None:
+        raise RuntimeError("voting.crypto._msm is not built")
+    try:
+        return _msm.msm(b"".join(points), scalars, 1)
+    except ValueError as e:
+        raise GroupError(f"point {points[e.args[1]].hex()}: {_BAD_POINT}") from None
