@@ -111,16 +111,20 @@ def test_production_randomness_round_trip_in_chromium(page):
 
 def test_every_shared_vector_in_chromium(page):
     """The same checks as node's tests/js/check_vectors.mjs, in the browser: every accept and every
-    refusal (strict JSON, kind pinned to the round, the Ed25519 rule, replay) with the same kind."""
+    refusal (strict JSON, kind pinned to the round, the Ed25519 rule, replay) with the same kind, and
+    the tampered commitment-carrying proofs (moved commitment, changed response, identity or
+    non-canonical commitment), each refused naming the failing check."""
     vectors = {f.name: json.loads(f.read_text("utf-8")) for f in VECTORS.glob("*.json")}
     result = page.evaluate("""async (vectors) => {
         const gc = await import('./gongjue-crypto.js');
+        const { ed25519 } = await import('../vendor/noble-curves/ed25519.js');
         const { runChecks } = await import('/js/vector_checks.mjs');
-        return runChecks(gc, (name) => structuredClone(vectors[name]));
+        return runChecks(gc, (name) => structuredClone(vectors[name]), {sign: ed25519.sign});
     }""", vectors)
     assert result["failures"] == []
     inv = vectors["invalid.json"]
     assert result["counts"]["invalid"] == {"passed": len(inv["ballots"]) + len(inv["reveals"]), "failed": 0}
+    assert result["counts"]["tampered"]["failed"] == 0 and result["counts"]["tampered"]["passed"] >= 18
     assert sum(c["passed"] for c in result["counts"].values()) >= 120
 
 

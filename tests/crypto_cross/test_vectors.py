@@ -178,6 +178,11 @@ def test_browser_module_passes_every_vector():
                 + 4 * len(b["secret"]) + 3 * len(b["open"]) + len(b["fingerprints"])
                 + len(inv["ballots"]) + len(inv["reveals"]))
     assert done.stdout.strip().splitlines()[-1] == f"gongjue-crypto.js vectors: {expected} passed, 0 failed"
+    # and the commitment-carrying proofs altered and re-signed (moved commitment, changed response,
+    # identity or non-canonical commitment, missing commitments): every one refused, naming the check
+    tampered = done.stdout.strip().splitlines()[-2]
+    assert tampered.startswith("tampered proofs: ") and tampered.endswith(" passed, 0 failed"), tampered
+    assert int(tampered.split()[2]) >= 18
 
 
 def test_browser_checker_fails_on_a_wrong_vector(tmp_path):

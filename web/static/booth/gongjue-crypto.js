@@ -3,9 +3,10 @@
 // One ES module, no build step.  It derives the voter's credential key from the printed code
 // (§4), encrypts a ballot with exponential ElGamal in the prime-order group ristretto255
 // (RFC 9496: the prime-order group of Ed25519 with its own encoding, SPEC §3.1),
-// proves every selection is 0 or 1 and every item's selection count is in range (compact
-// disjunctive Chaum–Pedersen proofs, §3), signs the ballot with Ed25519 (RFC 8032), computes
-// its tracking code, and reveals a ballot's nonces for a cast-or-audit (Benaloh) check.
+// proves every selection is 0 or 1 and every item's selection count is in range (disjunctive
+// Chaum–Pedersen proofs that carry their commitments, so that an auditor can batch-verify them,
+// §3.4–§3.5), signs the ballot with Ed25519 (RFC 8032), computes its tracking code, and reveals
+// a ballot's nonces for a cast-or-audit (Benaloh) check.
 // It must agree byte for byte with the Python implementation in voting/crypto/; the shared
 // vectors in tests/vectors/crypto/ are checked against both (tests/js/check_vectors.mjs).
 //
@@ -502,24 +503,38 @@ export function encrypt(m, r, K) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 0/1 selection proof (compact disjunctive Chaum–Pedersen)
+// Proofs carry their commitments (SPEC §3.4, §3.5): {"c": […], "z": […], "a": [A_v…], "b": [B_v…]}.
+// The verifier hashes the carried commitments (the challenge inputs and their order are those of
+// the compact form), requires Σ c_v ≡ challenge, and checks every verification equation
+//   A_v = z_v·G − c_v·α,  B_v = z_v·K − c_v·(β − v·G)
+// (the auditor batches these equations; here each is checked on its own).
 
-function bitCommitments(K, alpha, beta, c, z) {
-  // A_v = z_v·G − c_v·α,  B_v = z_v·K − c_v·(β − v·G)
-  const out = [];
-  for (let v = 0; v < 2; v++) {
-    out.push(mulPublic(G, z[v]).subtract(mulPublic(alpha, c[v])),
-      mulPublic(K, z[v]).subtract(mulPublic(beta.subtract(small(v)), c[v])));
+/** Check branch v's two equations; returns null, or the text naming the one that fails. */
+function branchFailure(K, v, cv, zv, alpha, beta, Av, Bv, names) {
+  if (!mulPublic(G, zv).subtract(mulPublic(alpha, cv)).equals(Av)) {
+    return `${names.A}_${v} ≠ z_${v}·G − c_${v}·${names.alpha}`;
   }
-  return out;
+  if (!mulPublic(K, zv).subtract(mulPublic(beta.subtract(small(v)), cv)).equals(Bv)) {
+    return `${names.B}_${v} ≠ z_${v}·K − c_${v}·(${names.beta} − ${v}·G)`;
+  }
+  return null;
 }
+
+const BIT_NAMES = { A: 'A', B: 'B', alpha: 'α', beta: 'β' };
+const COUNT_NAMES = { A: "A'", B: "B'", alpha: 'A', beta: 'B' };
+
+// ---------------------------------------------------------------------------------------------
+// 0/1 selection proof (disjunctive Chaum–Pedersen, commitments carried)
 
 function bitChallenge(ctx, index, alpha, beta, commitments) {
   return challenge('gongjue/v1/bit', ctx.fingerprint, ctx.voter, F.text(ctx.itemId), F.int(index),
-    F.point(ctx.K), F.point(alpha), F.point(beta), ...commitments.map(F.point));
+    F.point(ctx.K), F.point(alpha), F.point(beta), ...commitments);
 }
 
-/** Prove (α, β) encrypts m ∈ {0,1} with nonce r; draws w, c_sim, z_sim from `rand` in that order. */
+/**
+ * Prove (α, β) encrypts m ∈ {0,1} with nonce r; draws w, c_sim, z_sim from `rand` in that order.
+ * Returns {c, z, a: [A_0, A_1], b: [B_0, B_1]} (the commitments it hashed).
+ */
 function proveBit(ctx, index, m, r, alpha, beta, rand) {
   const w = rand();
   const s = 1 - m;
@@ -530,71 +545,85 @@ function proveBit(ctx, index, m, r, alpha, beta, rand) {
   B[m] = mulSecret(ctx.K, w);
   A[s] = mulPublic(G, zs).subtract(mulPublic(alpha, cs));
   B[s] = mulPublic(ctx.K, zs).subtract(mulPublic(beta.subtract(small(s)), cs));
-  const c = bitChallenge(ctx, index, alpha, beta, [A[0], B[0], A[1], B[1]]);
+  const c = bitChallenge(ctx, index, alpha, beta, [A[0], B[0], A[1], B[1]].map(F.point));
   const cm = mod(c - cs);
   const zm = mod(w + cm * r);
   const cc = [], zz = [];
   cc[m] = cm; zz[m] = zm; cc[s] = cs; zz[s] = zs;
-  return { c: cc.map(scalarHex), z: zz.map(scalarHex) };
+  return { c: cc.map(scalarHex), z: zz.map(scalarHex), a: A.map(pointHex), b: B.map(pointHex) };
 }
 
 function verifyBit(ctx, index, alpha, beta, proof) {
-  const { c, z } = readProof(proof, 2, `selection ${index}`);
-  const commitments = bitCommitments(ctx.K, alpha, beta, c, z);
-  if (mod(c[0] + c[1]) !== bitChallenge(ctx, index, alpha, beta, commitments)) {
-    throw new CryptoError('proof', `item ${ctx.itemId} selection ${index}: 0/1 proof does not verify`);
+  const where = `item ${ctx.itemId} selection ${index}`;
+  const { c, z, a, b } = readProof(proof, 2, `${where}: 0/1 proof`);
+  const hashed = [a[0].bytes, b[0].bytes, a[1].bytes, b[1].bytes];
+  if (mod(c[0] + c[1]) !== bitChallenge(ctx, index, alpha, beta, hashed)) {
+    throw new CryptoError('proof', `${where}: 0/1 proof does not verify (c_0 + c_1 ≠ challenge)`);
+  }
+  for (let v = 0; v < 2; v++) {
+    const failed = branchFailure(ctx.K, v, c[v], z[v], alpha, beta, a[v].P, b[v].P, BIT_NAMES);
+    if (failed) throw new CryptoError('proof', `${where}: 0/1 proof does not verify (${failed})`);
   }
 }
 
 // ---------------------------------------------------------------------------------------------
-// Selection-count proof: Σ selections ∈ [lo, hi]
+// Selection-count proof: Σ selections ∈ [lo, hi] (commitments carried)
 
 function countChallenge(ctx, lo, hi, A, B, commitments) {
   return challenge('gongjue/v1/count', ctx.fingerprint, ctx.voter, F.text(ctx.itemId), F.int(lo), F.int(hi),
-    F.point(ctx.K), F.point(A), F.point(B), ...commitments.map(F.point));
+    F.point(ctx.K), F.point(A), F.point(B), ...commitments);
 }
 
-/** Prove (A, B) encrypts k ∈ [lo, hi] with nonce R; draws w, then (c_v, z_v) per simulated v. */
+/**
+ * Prove (A, B) encrypts k ∈ [lo, hi] with nonce R; draws w, then (c_v, z_v) per simulated v.
+ * Returns {lo, hi, c, z, a: [A'_lo…A'_hi], b: [B'_lo…B'_hi]} (the commitments it hashed).
+ */
 function proveCount(ctx, lo, hi, k, R, A, B, rand) {
   const w = rand();
   const c = new Map(), z = new Map();
-  const commitments = [];
+  const As = [], Bs = [];
   for (let v = lo; v <= hi; v++) {
     if (v === k) {
-      commitments.push(mulSecret(G, w), mulSecret(ctx.K, w));
+      As.push(mulSecret(G, w)); Bs.push(mulSecret(ctx.K, w));
       continue;
     }
     const cv = rand();
     const zv = rand();
     c.set(v, cv); z.set(v, zv);
-    commitments.push(mulPublic(G, zv).subtract(mulPublic(A, cv)),
-      mulPublic(ctx.K, zv).subtract(mulPublic(B.subtract(small(v)), cv)));
+    As.push(mulPublic(G, zv).subtract(mulPublic(A, cv)));
+    Bs.push(mulPublic(ctx.K, zv).subtract(mulPublic(B.subtract(small(v)), cv)));
   }
-  const total = countChallenge(ctx, lo, hi, A, B, commitments);
+  const hashed = [];
+  for (let i = 0; i < As.length; i++) hashed.push(F.point(As[i]), F.point(Bs[i]));
+  const total = countChallenge(ctx, lo, hi, A, B, hashed);
   let ck = total;
   for (const cv of c.values()) ck = mod(ck - cv);
   c.set(k, ck);
   z.set(k, mod(w + ck * R));
   const cs = [], zs = [];
   for (let v = lo; v <= hi; v++) { cs.push(scalarHex(c.get(v))); zs.push(scalarHex(z.get(v))); }
-  return { lo, hi, c: cs, z: zs };
+  return { lo, hi, c: cs, z: zs, a: As.map(pointHex), b: Bs.map(pointHex) };
 }
 
 function verifyCount(ctx, lo, hi, A, B, proof) {
+  const where = `item ${ctx.itemId}`;
   if (proof === null || typeof proof !== 'object' || proof.lo !== lo || proof.hi !== hi) {
-    throw new CryptoError('proof', `item ${ctx.itemId}: count proof range is not [${lo}, ${hi}]`);
+    throw new CryptoError('proof', `${where}: count proof range is not [${lo}, ${hi}]`);
   }
-  const { c, z } = readProof(proof, hi - lo + 1, 'count proof', ['lo', 'hi', 'c', 'z']);
-  const commitments = [];
+  const { c, z, a, b } = readProof(proof, hi - lo + 1, `${where}: count proof`, ['lo', 'hi', 'c', 'z', 'a', 'b']);
+  const hashed = [];
   let sum = 0n;
-  for (let v = lo; v <= hi; v++) {
-    const cv = c[v - lo], zv = z[v - lo];
-    sum += cv;
-    commitments.push(mulPublic(G, zv).subtract(mulPublic(A, cv)),
-      mulPublic(ctx.K, zv).subtract(mulPublic(B.subtract(small(v)), cv)));
+  for (let i = 0; i <= hi - lo; i++) {
+    sum += c[i];
+    hashed.push(a[i].bytes, b[i].bytes);
   }
-  if (mod(sum) !== countChallenge(ctx, lo, hi, A, B, commitments)) {
-    throw new CryptoError('proof', `item ${ctx.itemId}: selection-count proof does not verify`);
+  if (mod(sum) !== countChallenge(ctx, lo, hi, A, B, hashed)) {
+    throw new CryptoError('proof', `${where}: selection-count proof does not verify (Σ c_v ≠ challenge)`);
+  }
+  for (let v = lo; v <= hi; v++) {
+    const i = v - lo;
+    const failed = branchFailure(ctx.K, v, c[i], z[i], A, B, a[i].P, b[i].P, COUNT_NAMES);
+    if (failed) throw new CryptoError('proof', `${where}: selection-count proof does not verify (${failed})`);
   }
 }
 
@@ -604,16 +633,39 @@ function exactKeys(obj, keys, what) {
   if (!ok) throw new CryptoError('structure', `${what}: expected exactly ${keys.join(', ')}`);
 }
 
-function readProof(proof, n, what, keys = ['c', 'z']) {
+/** Re-throw a CryptoError from decoding a proof's element with its kind, naming where it is. */
+function located(what, fn) {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof CryptoError) throw new CryptoError(e.kind, `${what}: ${e.message}`);
+    throw e;
+  }
+}
+
+/**
+ * A proof's n challenges c, responses z (scalars < ℓ) and commitments a, b (valid non-identity
+ * points, SPEC §3.1: kind 'point' or 'identity'); `what` names the proof in refusals.
+ * Commitments come back as {P, bytes}: the point, and its received (canonical) encoding to hash.
+ */
+function readProof(proof, n, what, keys = ['c', 'z', 'a', 'b']) {
   try {
     exactKeys(proof, keys, what);
   } catch (e) {
     throw new CryptoError('proof', e.message);
   }
-  if (!Array.isArray(proof.c) || !Array.isArray(proof.z) || proof.c.length !== n || proof.z.length !== n) {
-    throw new CryptoError('proof', `${what}: proof must carry ${n} challenges and ${n} responses`);
+  for (const k of ['c', 'z', 'a', 'b']) {
+    if (!Array.isArray(proof[k]) || proof[k].length !== n) {
+      throw new CryptoError('proof', `${what}: proof must carry ${n} challenges c, ${n} responses z and ` +
+        `${n} commitments each in a and b`);
+    }
   }
-  return { c: proof.c.map(decodeScalar), z: proof.z.map(decodeScalar) };
+  const scalars = (k) => proof[k].map((hex, i) => located(`${what} ${k}[${i}]`, () => decodeScalar(hex)));
+  const points = (k) => proof[k].map((hex, i) => located(`${what} commitment ${k}[${i}]`, () => {
+    const P = decodePoint(hex);
+    return { P, bytes: fromHex(hex) };
+  }));
+  return { c: scalars('c'), z: scalars('z'), a: points('a'), b: points('b') };
 }
 
 // ---------------------------------------------------------------------------------------------
