@@ -151,9 +151,9 @@ def _count(k: int, lo: int, hi: int, n: int = 4):
     rs = [rand() for _ in range(n)]
     ms = [1] * k + [0] * (n - k)
     cts = [elgamal.encrypt(m, r, K) for m, r in zip(ms, rs)]
-    agg = elgamal.add_all(cts)
     ctx = dict(fingerprint=FP, voter=VOTER, item_id="e")
-    proof = prove_count(k, sum(rs) % L, agg.alpha, agg.beta, K, lo=lo, hi=hi, rand=rand, **ctx)
+    proof = prove_count(k, sum(rs) % L, [ct.alpha for ct in cts], [ct.beta for ct in cts], K, lo=lo, hi=hi, rand=rand,
+                        **ctx)
     return Parts([ct.alpha for ct in cts], [ct.beta for ct in cts]), ctx, proof
 
 
@@ -190,8 +190,7 @@ def test_count_proof_soundness():
     # commitments moved with the challenge recomputed: only the equations refuse
     a = list(proof.a)
     a[1] = group.add(a[1], G)
-    sums = (group.add_all(agg.alpha), group.add_all(agg.beta))
-    c = count_challenge(FP, VOTER, "e", 0, 2, K, *sums, [p for pair in zip(a, proof.b) for p in pair])
+    c = count_challenge(FP, VOTER, "e", 0, 2, K, agg.alpha, agg.beta, [p for pair in zip(a, proof.b) for p in pair])
     cs = list(proof.c)
     cs[1] = (c - cs[0] - cs[2]) % L
     with pytest.raises(ProofError, match=r"count proof does not verify \(A'_1 ≠"):

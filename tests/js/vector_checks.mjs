@@ -214,12 +214,11 @@ function tamperedChecks(gc, secretVectors, sign, check, refuses, eq) {
     };
     const countChallenge = (body) => {
       const item = body.items[n], p = item.count_proof;
-      const A = item.selections.map((s) => pt(s.alpha)).reduce((x, y) => x.add(y));
-      const B = item.selections.map((s) => pt(s.beta)).reduce((x, y) => x.add(y));
+      const parts = item.selections.flatMap((s) => [gc.fromHex(s.alpha), gc.fromHex(s.beta)]);
       const commitments = [];
       for (let i = 0; i < p.a.length; i++) commitments.push(gc.fromHex(p.a[i]), gc.fromHex(p.b[i]));
       return gc.challenge('gongjue/v1/count', gc.fromHex(body.round), gc.fromHex(body.voter), utf8.encode(item.id),
-        be32(shape.lo), be32(shape.hi), K, gc.fromHex(gc.pointHex(A)), gc.fromHex(gc.pointHex(B)), ...commitments);
+        be32(shape.lo), be32(shape.hi), K, ...parts, ...commitments);
     };
     // Σ c ≡ challenge again, by changing c_i (and z_i by the same δ times the nonce, if `nonce`)
     const rebalance = (p, i, total, nonce) => {

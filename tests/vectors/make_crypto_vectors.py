@@ -464,8 +464,9 @@ def _forged_two(src: dict) -> dict:
         sels.append({"alpha": ct.alpha.hex(), "beta": ct.beta.hex(), "proof": proof.to_json()})
         rs.append(r)
     big_r = sum(rs) % group.L
-    total = elgamal.encrypt(sum(marks), big_r, k)
-    count = prove_count(sum(marks), big_r, total.alpha, total.beta, k, lo=item["lo"], hi=item["hi"], fingerprint=fp,
+    alphas = [bytes.fromhex(x["alpha"]) for x in sels]
+    betas = [bytes.fromhex(x["beta"]) for x in sels]
+    count = prove_count(sum(marks), big_r, alphas, betas, k, lo=item["lo"], hi=item["hi"], fingerprint=fp,
                         voter=voter, item_id=item["id"], rand=rand)
     body = {"v": 1, "kind": "secret", "round": fp.hex(), "voter": voter.hex(),
             "items": [{"id": item["id"], "selections": sels, "count_proof": count.to_json()}]}
@@ -505,7 +506,7 @@ def _forged_count_commitments(case: dict) -> dict:
     b = [bytes.fromhex(h) for h in proof["b"]]
     a[0] = group.add(a[0], group.G)
     c = count_challenge(bytes.fromhex(body["round"]), bytes.fromhex(body["voter"]), item["id"], proof["lo"],
-                        proof["hi"], bytes.fromhex(case["joint_key"]), group.add_all(alphas), group.add_all(betas),
+                        proof["hi"], bytes.fromhex(case["joint_key"]), alphas, betas,
                         [p for pair in zip(a, b) for p in pair])
     assert proof["lo"] == proof["hi"] == 1
     proof["a"][0] = a[0].hex()
@@ -531,8 +532,7 @@ def _forged_count(src: dict) -> dict:
         sels.append({"alpha": ct.alpha.hex(), "beta": ct.beta.hex(), "proof": proof.to_json()})
         rs.append(r)
         cts.append(ct)
-    total = elgamal.add_all(cts)
-    count = prove_count(1, sum(rs) % group.L, total.alpha, total.beta, k, lo=1, hi=1, fingerprint=fp, voter=voter,
+    count = prove_count(1, sum(rs) % group.L, [ct.alpha for ct in cts], [ct.beta for ct in cts], k, lo=1, hi=1, fingerprint=fp, voter=voter,
                         item_id=item["id"], rand=rand)
     body = {"v": 1, "kind": "secret", "round": fp.hex(), "voter": voter.hex(),
             "items": [{"id": item["id"], "selections": sels, "count_proof": count.to_json()}]}

@@ -32,7 +32,6 @@ API (what the rounds code and the test-vector generator call):
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import itertools
 import json
@@ -50,7 +49,6 @@ from voting.crypto.chaum_pedersen import (
 )
 from voting.crypto.elgamal import Ciphertext
 from voting.crypto.group import G, GroupError, L, Point
-from voting.crypto.group import _B32, _add as _sodium_add
 from voting.crypto.transcript import _LEN4, _LEN32, BIT_TAG, _enc_text
 
 SIGNING_PREFIX = b"gongjue/v1/ballot\x00"
@@ -317,8 +315,7 @@ def encrypt_ballot(*, fingerprint: bytes, joint_key: Point, items: list[ItemShap
     reveal_items = []
     for it in items:
         selections = []
-        nonces = []
-        beta_sum = group.IDENTITY
+        nonces, alphas, betas = [], [], []
         for index, m in enumerate(choices[it.id]):
             r = rand()
             alpha = group.base_mul(r)
@@ -328,9 +325,10 @@ def encrypt_ballot(*, fingerprint: bytes, joint_key: Point, items: list[ItemShap
                               item_id=it.id, index=index, rand=rand)
             selections.append({"alpha": alpha.hex(), "beta": beta.hex(), "proof": proof.to_json()})
             nonces.append(r)
-            beta_sum = beta if index == 0 else group.add(beta_sum, beta)
+            alphas.append(alpha)
+            betas.append(beta)
         big_r = sum(nonces) % L
-        count = prove_count(sum(choices[it.id]), big_r, group.base_mul(big_r), beta_sum, joint_key,
+        count = prove_count(sum(choices[it.id]), big_r, alphas, betas, joint_key,
                             lo=it.lo, hi=it.hi, fingerprint=fingerprint, voter=voter, item_id=it.id, rand=rand)
         body_items.append({"id": it.id, "selections": selections, "count_proof": count.to_json()})
         reveal_items.append((it.id, tuple(choices[it.id]), tuple(nonces)))
@@ -434,6 +432,33 @@ def _fast_selection(sel: object, k: Point, prefix: bytes, index: int, eqs: _Defe
     return alpha, beta
 
 
+_COUNT_KEYS = frozenset(("lo", "hi", "c", "z", "a", "b"))
+
+
+def _fast_count(obj: object, it: ItemShape) -> CountProof | None:
+    """The item's count proof if well formed (SPEC §3.5: exact keys, the item's lo and hi,
+    lowercase hex, scalars < ℓ), its points left to the batch to validate; or None: then
+    ``CountProof.from_json`` reads it again and names what is wrong."""
+    if type(obj) is not dict or obj.keys() != _COUNT_KEYS or obj["lo"] != it.lo or obj["hi"] != it.hi:
+        return None
+    if type(obj["lo"]) is not int or type(obj["hi"]) is not int:
+        return None
+    n = it.hi - it.lo + 1
+    fields = []
+    for key in ("c", "z", "a", "b"):
+        values = obj[key]
+        if type(values) is not list or len(values) != n:
+            return None
+        for h in values:
+            if type(h) is not str or not _HEX64(h):
+                return None
+        fields.append([bytes.fromhex(h) for h in values])
+    cs, zs = ([int.from_bytes(x, "little") for x in f] for f in fields[:2])
+    if max(cs) >= L or max(zs) >= L:
+        return None
+    return CountProof(it.lo, it.hi, tuple(cs), tuple(zs), tuple(fields[2]), tuple(fields[3]))
+
+
 def _strict_selection(sel: object, k: Point, fingerprint: bytes, voter: bytes, item_id: str, index: int,
                       eqs: _Deferred | None, here: str) -> tuple[Point, Point]:
     """(α, β) of a selection through ``BitProof.from_json`` and ``verify_bit``; BallotError names
@@ -453,14 +478,6 @@ def _strict_selection(sel: object, k: Point, fingerprint: bytes, voter: bytes, i
     return alpha, beta
 
 
-def _add_into(acc: ctypes.Array, p: Point, first: bool) -> None:
-    """acc = p (first) or acc + p, through libsodium (the sums are hashed by the count proof)."""
-    if first:
-        ctypes.memmove(acc, p, 32)
-    elif _sodium_add(acc, acc, p):
-        raise GroupError("not a valid group element")
-
-
 def _check_secret(signed: dict, *, fingerprint: bytes, joint_key: Point, items: list[ItemShape],
                   voter_key: bytes | None, eqs: _Deferred | None) -> tuple[bytes, bytes, list]:
     """Every check of a secret ballot (SPEC §3.6) but, when ``eqs`` is a list, the proofs'
@@ -477,26 +494,20 @@ def _check_secret(signed: dict, *, fingerprint: bytes, joint_key: Point, items: 
         if len(obj["selections"]) != it.n:
             raise BallotError(f"{where}: expected {it.n} selections, got {len(obj['selections'])}")
         cts = []
-        alpha_sum, beta_sum = _B32(), _B32()  # Σ α, Σ β
         prefix = (_enc_text(BIT_TAG) + _LEN32 + fingerprint + _LEN32 + voter + _enc_text(it.id)
                   if eqs is not None and len(fingerprint) == 32 else None)
         for index, sel in enumerate(obj["selections"]):
             here = f"{where} selection {index}"
             fast = _fast_selection(sel, joint_key, prefix, index, eqs) if prefix is not None else None
             alpha, beta = fast or _strict_selection(sel, joint_key, fingerprint, voter, it.id, index, eqs, here)
-            try:
-                _add_into(alpha_sum, alpha, index == 0)
-                _add_into(beta_sum, beta, index == 0)
-            except GroupError as e:
-                raise BallotError(f"{here}: invalid ciphertext point ({e})") from None
             cts.append(Ciphertext(alpha, beta))
         try:
-            count = CountProof.from_json(obj["count_proof"])
+            count = (_fast_count(obj["count_proof"], it) if prefix is not None else None) \
+                or CountProof.from_json(obj["count_proof"])
             if (count.lo, count.hi) != (it.lo, it.hi):
                 raise ProofError(f"count proof range [{count.lo}, {count.hi}] is not the item's [{it.lo}, {it.hi}]")
             verify_count(count, [ct.alpha for ct in cts], [ct.beta for ct in cts], joint_key,
-                         fingerprint=fingerprint, voter=voter, item_id=it.id,
-                         sums=(alpha_sum.raw, beta_sum.raw), batch=eqs)
+                         fingerprint=fingerprint, voter=voter, item_id=it.id, batch=eqs)
         except ProofError as e:
             raise BallotError(f"{where}: {e}") from None
         all_cts.append(tuple(cts))
@@ -649,8 +660,8 @@ def _verify_chunk(args: tuple) -> list:
 
     Each ballot's other checks run first; if the batch then fails (a false equation or an invalid
     point somewhere), every ballot the batch held is verified again on its own, which names it."""
-    signed_list, fingerprint, joint_key, items = args
-    batch = Batch()
+    signed_list, fingerprint, joint_key, items, threads = args
+    batch = Batch(threads=threads)
     out: list = []
     for signed in signed_list:
         try:
@@ -681,7 +692,7 @@ _SHARED: dict[int, tuple] = {}
 def _verify_range(args: tuple[int, int, int]) -> list:
     token, start, stop = args
     signed_list, fingerprint, joint_key, items = _SHARED[token]
-    return _verify_chunk((signed_list[start:stop], fingerprint, joint_key, items))
+    return _verify_chunk((signed_list[start:stop], fingerprint, joint_key, items, 1))  # the pool uses the cores
 
 
 def verify_ballots(signed_list: list[dict], *, fingerprint: bytes, joint_key: Point, items: list[ItemShape],
@@ -697,7 +708,7 @@ def verify_ballots(signed_list: list[dict], *, fingerprint: bytes, joint_key: Po
 
     workers = workers or os.cpu_count() or 1
     if workers == 1 or len(signed_list) < 64:
-        chunks = [_verify_chunk((signed_list, fingerprint, joint_key, items))]
+        chunks = [_verify_chunk((signed_list, fingerprint, joint_key, items, 0))]
     else:
         size = max(16, len(signed_list) // (workers * 32))  # small chunks: no worker idles long at the end
         token = next(_TOKENS)

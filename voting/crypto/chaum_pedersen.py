@@ -9,9 +9,10 @@ to add up to it, and checks each verification equation — on its own, or deferr
   c = challenge("gongjue/v1/bit", fingerprint, voter_pk, item_id, index, K, α, β, A_0, B_0, A_1, B_1);
   accept iff c_0 + c_1 ≡ c (mod ℓ) and, for v ∈ {0, 1}, A_v = z_v·G − c_v·α and
   B_v = z_v·K − c_v·(β − v·G).
-- ``CountProof``: the homomorphic sum (A, B) of an item's selections encrypts k ∈ [lo, hi]
-  (SPEC §3.5).  c = challenge("gongjue/v1/count", fingerprint, voter_pk, item_id, lo, hi, K, A, B,
-  A'_lo, B'_lo, …); accept iff Σ c_v ≡ c and A'_v = z_v·G − c_v·A, B'_v = z_v·K − c_v·(B − v·G).
+- ``CountProof``: the homomorphic sum (A, B) of an item's selections (α_i, β_i) encrypts
+  k ∈ [lo, hi] (SPEC §3.5).  c = challenge("gongjue/v1/count", fingerprint, voter_pk, item_id, lo,
+  hi, K, α_1, β_1, …, α_n, β_n, A'_lo, B'_lo, …); accept iff Σ c_v ≡ c and A'_v = z_v·G − c_v·A,
+  B'_v = z_v·K − c_v·(B − v·G).  Neither side needs the sums' encodings.
 - ``ShareProof``: log_G K_j = log_α D_j (SPEC §3.8), compact: it carries (c, z) only.
   A = z·G − c·K_j, B = z·α − c·D_j; accept iff c = challenge("gongjue/v1/share", fingerprint, j,
   K_j, α, D_j, A, B).
@@ -200,14 +201,19 @@ class CountProof:
 
 
 def count_challenge(fingerprint: bytes, voter: bytes, item_id: str, lo: int, hi: int, joint_key: Point,
-                    a: Point, b: Point, commitments: list[Point]) -> int:
-    """c = challenge("gongjue/v1/count", fingerprint, voter_pk, item_id, lo, hi, K, A, B, A'_lo, B'_lo, …, A'_hi, B'_hi)."""
-    return challenge(COUNT_TAG, fingerprint, voter, item_id, lo, hi, joint_key, a, b, *commitments)
+                    alphas: Sequence[Point], betas: Sequence[Point], commitments: list[Point]) -> int:
+    """c = challenge("gongjue/v1/count", fingerprint, voter_pk, item_id, lo, hi, K, α_1, β_1, …, α_n, β_n,
+    A'_lo, B'_lo, …, A'_hi, B'_hi)."""
+    selections = [p for pair in zip(alphas, betas, strict=True) for p in pair]
+    return challenge(COUNT_TAG, fingerprint, voter, item_id, lo, hi, joint_key, *selections, *commitments)
 
 
-def prove_count(k: int, big_r: int, a: Point, b: Point, joint_key: Point, *, lo: int, hi: int,
-                fingerprint: bytes, voter: bytes, item_id: str, rand: Rand) -> CountProof:
-    """Prove (A, B) = Enc_K(k; R) with lo ≤ k ≤ hi.  Draws w, then (c_v, z_v) for each v ≠ k, increasing."""
+def prove_count(k: int, big_r: int, alphas: Sequence[Point], betas: Sequence[Point], joint_key: Point, *,
+                lo: int, hi: int, fingerprint: bytes, voter: bytes, item_id: str, rand: Rand) -> CountProof:
+    """Prove that the selections (α_i, β_i) add up to Enc_K(k; R) with lo ≤ k ≤ hi.  Draws w, then
+    (c_v, z_v) for each v ≠ k, increasing."""
+    if isinstance(alphas, (bytes, bytearray)) or isinstance(betas, (bytes, bytearray)):
+        raise TypeError("prove_count takes the selections' points (α_i), (β_i), not their sums")
     if not lo <= k <= hi:
         raise ValueError(f"number of selections {k} outside [{lo}, {hi}]")
     w = rand()
@@ -224,7 +230,7 @@ def prove_count(k: int, big_r: int, a: Point, b: Point, joint_key: Point, *, lo:
             c_v, z_v = sims[v]
             t = (z_v - c_v * big_r) % L
             commitments += [group.base_mul(t), group.sub(group.mul(t, joint_key), group.base_mul(c_v * (k - v)))]
-    c = count_challenge(fingerprint, voter, item_id, lo, hi, joint_key, a, b, commitments)
+    c = count_challenge(fingerprint, voter, item_id, lo, hi, joint_key, alphas, betas, commitments)
     c_real = (c - sum(cv for cv, _ in sims.values())) % L
     z_real = (w + c_real * big_r) % L
     cs = tuple(c_real if v == k else sims[v][0] for v in range(lo, hi + 1))
@@ -251,18 +257,15 @@ def count_equation_names(proof: CountProof) -> list[str]:
 
 
 def verify_count(proof: CountProof, alphas: Sequence[Point], betas: Sequence[Point], joint_key: Point, *,
-                 fingerprint: bytes, voter: bytes, item_id: str, sums: tuple[Point, Point] | None = None,
-                 batch: Batch | None = None) -> None:
+                 fingerprint: bytes, voter: bytes, item_id: str, batch: Batch | None = None) -> None:
     """Raise ProofError unless the proof verifies for the item's selections (α_i, β_i) (valid points).
 
-    ``sums``: (A, B) = (Σ α_i, Σ β_i) if the caller has them (else computed).  With ``batch``, the
-    equations are added to it instead of being checked here.
+    With ``batch``, the equations are added to it instead of being checked here.
     """
     if isinstance(alphas, (bytes, bytearray)) or isinstance(betas, (bytes, bytearray)):
         raise TypeError("verify_count takes the selections' points (α_i), (β_i), not their sums")
-    a_sum, b_sum = sums if sums is not None else (group.add_all(alphas), group.add_all(betas))
     commitments = [p for pair in zip(proof.a, proof.b) for p in pair]
-    c = count_challenge(fingerprint, voter, item_id, proof.lo, proof.hi, joint_key, a_sum, b_sum, commitments)
+    c = count_challenge(fingerprint, voter, item_id, proof.lo, proof.hi, joint_key, alphas, betas, commitments)
     if sum(proof.c) % L != c:
         raise ProofError("count proof does not verify (Σ c_v ≠ c)")
     _defer_or_check(count_equations(proof, alphas, betas, joint_key), count_equation_names(proof),

@@ -569,16 +569,18 @@ function verifyBit(ctx, index, alpha, beta, proof) {
 // ---------------------------------------------------------------------------------------------
 // Selection-count proof: Σ selections ∈ [lo, hi] (commitments carried)
 
-function countChallenge(ctx, lo, hi, A, B, commitments) {
+// The statement is the item's selections (α_1, β_1, …, α_n, β_n), whose sum is (A, B) (SPEC §3.5).
+function countChallenge(ctx, lo, hi, parts, commitments) {
   return challenge('gongjue/v1/count', ctx.fingerprint, ctx.voter, F.text(ctx.itemId), F.int(lo), F.int(hi),
-    F.point(ctx.K), F.point(A), F.point(B), ...commitments);
+    F.point(ctx.K), ...parts.flatMap(([alpha, beta]) => [F.point(alpha), F.point(beta)]), ...commitments);
 }
 
 /**
- * Prove (A, B) encrypts k ∈ [lo, hi] with nonce R; draws w, then (c_v, z_v) per simulated v.
+ * Prove the selections `parts` ([[α, β]…]) add up to (A, B), which encrypts k ∈ [lo, hi] with nonce R;
+ * draws w, then (c_v, z_v) per simulated v.
  * Returns {lo, hi, c, z, a: [A'_lo…A'_hi], b: [B'_lo…B'_hi]} (the commitments it hashed).
  */
-function proveCount(ctx, lo, hi, k, R, A, B, rand) {
+function proveCount(ctx, lo, hi, k, R, A, B, parts, rand) {
   const w = rand();
   const c = new Map(), z = new Map();
   const As = [], Bs = [];
@@ -595,7 +597,7 @@ function proveCount(ctx, lo, hi, k, R, A, B, rand) {
   }
   const hashed = [];
   for (let i = 0; i < As.length; i++) hashed.push(F.point(As[i]), F.point(Bs[i]));
-  const total = countChallenge(ctx, lo, hi, A, B, hashed);
+  const total = countChallenge(ctx, lo, hi, parts, hashed);
   let ck = total;
   for (const cv of c.values()) ck = mod(ck - cv);
   c.set(k, ck);
@@ -605,7 +607,7 @@ function proveCount(ctx, lo, hi, k, R, A, B, rand) {
   return { lo, hi, c: cs, z: zs, a: As.map(pointHex), b: Bs.map(pointHex) };
 }
 
-function verifyCount(ctx, lo, hi, A, B, proof) {
+function verifyCount(ctx, lo, hi, A, B, parts, proof) {
   const where = `item ${ctx.itemId}`;
   if (proof === null || typeof proof !== 'object' || proof.lo !== lo || proof.hi !== hi) {
     throw new CryptoError('proof', `${where}: count proof range is not [${lo}, ${hi}]`);
@@ -617,7 +619,7 @@ function verifyCount(ctx, lo, hi, A, B, proof) {
     sum += c[i];
     hashed.push(a[i].bytes, b[i].bytes);
   }
-  if (mod(sum) !== countChallenge(ctx, lo, hi, A, B, hashed)) {
+  if (mod(sum) !== countChallenge(ctx, lo, hi, parts, hashed)) {
     throw new CryptoError('proof', `${where}: selection-count proof does not verify (Σ c_v ≠ challenge)`);
   }
   for (let v = lo; v <= hi; v++) {
@@ -750,6 +752,7 @@ export function encryptBallot({ fingerprint, jointKey, items, choices, signingKe
     const ctx = { fingerprint: fp, voter, itemId: shape.id, K };
     const selections = [];
     const nonces = [];
+    const parts = [];
     let A = O, B = O, R = 0n;
     marks.forEach((m, index) => {
       const r = rand();
@@ -757,9 +760,10 @@ export function encryptBallot({ fingerprint, jointKey, items, choices, signingKe
       const proof = proveBit(ctx, index, m, r, alpha, beta, rand);
       selections.push({ alpha: pointHex(alpha), beta: pointHex(beta), proof });
       nonces.push(r);
+      parts.push([alpha, beta]);
       A = A.add(alpha); B = B.add(beta); R = mod(R + r);
     });
-    const countProof = proveCount(ctx, shape.lo, shape.hi, k, R, A, B, rand);
+    const countProof = proveCount(ctx, shape.lo, shape.hi, k, R, A, B, parts, rand);
     bodyItems.push({ id: shape.id, selections, count_proof: countProof });
     secretItems.push({ id: shape.id, selections: marks.slice(), nonces: nonces.map(scalarHex) });
   });
@@ -893,14 +897,16 @@ export function verifyBallot({ signed, secrecy, fingerprint, jointKey, items, vo
     }
     const ctx = { fingerprint: fp, voter, itemId: shape.id, K };
     let A = O, B = O;
+    const parts = [];
     got.selections.forEach((sel, index) => {
       exactKeys(sel, ['alpha', 'beta', 'proof'], `item ${shape.id} selection ${index}`);
       const alpha = decodePoint(sel.alpha);
       const beta = decodePoint(sel.beta);
       verifyBit(ctx, index, alpha, beta, sel.proof);
+      parts.push([alpha, beta]);
       A = A.add(alpha); B = B.add(beta);
     });
-    verifyCount(ctx, shape.lo, shape.hi, A, B, got.count_proof);
+    verifyCount(ctx, shape.lo, shape.hi, A, B, parts, got.count_proof);
   });
   return true;
 }
