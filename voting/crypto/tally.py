@@ -15,7 +15,9 @@ running sum over the distinct digits in decreasing order (total = Σ (d_k − d_
 windows by Horner's rule with one multiplication by 2^c each.  The plan (window size and
 buckets) depends only on the weights, so it is computed once and applied to every column (each
 option's α and β).  Cost is about n + 2·D additions per window instead of one 253-bit ladder
-per ballot; see benchmarks/crypto_bench.py.
+per ballot; see benchmarks/crypto_bench.py.  When the native multi-scalar multiplication is built
+(``batch.NATIVE``, SPEC §3.11) each column's two sums are computed by it instead (the same values);
+the bucket plan is the libsodium path.
 """
 
 from __future__ import annotations
