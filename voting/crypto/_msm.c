@@ -359,9 +359,11 @@ static int pippenger(point *acc, const point *pts, const scalar *sc, size_t n, u
 
 typedef enum { MSM_OK = 0, MSM_NOMEM = -1, MSM_BADPOINT = 1 } msm_status;
 
-/* out ← Σ s_i·P_i for n encoded points and scalars; MSM_BADPOINT sets *bad to the first bad index. */
-static msm_status msm_compute(point *out, const uint8_t *penc, const uint8_t *senc, size_t n, unsigned parts,
-                              Py_ssize_t *bad) {
+/* out ← Σ s_i·P_i for n encoded points and scalars, and plain ← Σ P_i unless plain is NULL (the
+ * homomorphic tally's area and heads sums, SPEC §3.8, from one decoding); MSM_BADPOINT sets *bad
+ * to the first bad index. */
+static msm_status msm_compute(point *out, point *plain, const uint8_t *penc, const uint8_t *senc, size_t n,
+                              unsigned parts, Py_ssize_t *bad) {
     point *pts = alloc_points(n);
     scalar *sc = malloc((n ? n : 1) * sizeof(scalar));
     msm_status status = MSM_OK;
@@ -372,6 +374,11 @@ static msm_status msm_compute(point *out, const uint8_t *penc, const uint8_t *se
     if ((*bad = decode_all(pts, penc, n, n >= THREAD_MIN_TERMS ? parts : 1)) >= 0) {
         status = MSM_BADPOINT;
         goto done;
+    }
+    if (plain != NULL) {
+        decaf_255_point_copy(plain, decaf_255_point_identity);
+        for (size_t i = 0; i < n; i++)
+            decaf_255_point_add(plain, plain, &pts[i]);
     }
     for (size_t i = 0; i < n; i++)
         load_scalar(&sc[i], senc + ENC * i);
@@ -392,8 +399,9 @@ static unsigned default_threads(void) {
     return cpus > MAX_THREADS ? MAX_THREADS : (unsigned)cpus;
 }
 
-/* Parse (points, scalars, threads=0), run the sum; 0 with *out set, or -1 with an exception. */
-static int run(PyObject *args, PyObject *kwargs, const char *name, point *out) {
+/* Parse (points, scalars, threads=0), run the sum; 0 with *out (and *plain unless NULL) set, or -1
+ * with an exception. */
+static int run(PyObject *args, PyObject *kwargs, const char *name, point *out, point *plain) {
     static char *kwlist[] = {"points", "scalars", "threads", NULL};
     char format[32];
     Py_buffer pb, sb;
@@ -413,7 +421,7 @@ static int run(PyObject *args, PyObject *kwargs, const char *name, point *out) {
     }
     unsigned parts = threads == 0 ? default_threads() : (unsigned)(threads > MAX_THREADS ? MAX_THREADS : threads);
     Py_BEGIN_ALLOW_THREADS
-    status = msm_compute(out, pb.buf, sb.buf, (size_t)(pb.len / ENC), parts, &bad);
+    status = msm_compute(out, plain, pb.buf, sb.buf, (size_t)(pb.len / ENC), parts, &bad);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&pb);
     PyBuffer_Release(&sb);
@@ -445,7 +453,7 @@ static PyObject *msm_check(PyObject *self, PyObject *args, PyObject *kwargs) {
     (void)self;
     if (sum == NULL)
         return PyErr_NoMemory();
-    if (run(args, kwargs, "check", sum) < 0) {
+    if (run(args, kwargs, "check", sum, NULL) < 0) {
         free(sum);
         return NULL;
     }
@@ -465,7 +473,7 @@ static PyObject *msm_msm(PyObject *self, PyObject *args, PyObject *kwargs) {
     (void)self;
     if (sum == NULL)
         return PyErr_NoMemory();
-    if (run(args, kwargs, "msm", sum) < 0) {
+    if (run(args, kwargs, "msm", sum, NULL) < 0) {
         free(sum);
         return NULL;
     }
@@ -474,9 +482,31 @@ static PyObject *msm_msm(PyObject *self, PyObject *args, PyObject *kwargs) {
     return PyBytes_FromStringAndSize((const char *)enc, ENC);
 }
 
+PyDoc_STRVAR(sums_doc,
+             "sums(points, scalars, threads=0) -> (bytes, bytes)\n\n"
+             "The encodings of Σ s_i·P_i and of Σ P_i, the points decoded once (the tally's area and heads\n"
+             "sums, docs/SPEC.md §3.8); inputs and errors as check().");
+
+static PyObject *msm_sums(PyObject *self, PyObject *args, PyObject *kwargs) {
+    point *both = alloc_points(2);
+    uint8_t weighted[ENC], plain[ENC];
+    (void)self;
+    if (both == NULL)
+        return PyErr_NoMemory();
+    if (run(args, kwargs, "sums", &both[0], &both[1]) < 0) {
+        free(both);
+        return NULL;
+    }
+    decaf_255_point_encode(weighted, &both[0]);
+    decaf_255_point_encode(plain, &both[1]);
+    free(both);
+    return Py_BuildValue("(y#y#)", (const char *)weighted, (Py_ssize_t)ENC, (const char *)plain, (Py_ssize_t)ENC);
+}
+
 static PyMethodDef methods[] = {
     {"check", (PyCFunction)(void (*)(void))msm_check, METH_VARARGS | METH_KEYWORDS, check_doc},
     {"msm", (PyCFunction)(void (*)(void))msm_msm, METH_VARARGS | METH_KEYWORDS, msm_doc},
+    {"sums", (PyCFunction)(void (*)(void))msm_sums, METH_VARARGS | METH_KEYWORDS, sums_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -135,16 +135,16 @@ def _is_identity_sodium(points: list[Point], scalars: list[int]) -> bool:
     return group.add_all([group.mul(s, p) for s, p in zip(scalars, points) if s]) == IDENTITY
 
 
-def msm(points: Sequence[Point], scalars: bytes) -> Point:
-    """Σ s_i·P_i (the identity as 32 zero bytes) by the native multi-scalar multiplication.
+def weighted_sums(points: Sequence[Point], scalars: bytes, *, threads: int = 1) -> tuple[Point, Point]:
+    """(Σ s_i·P_i, Σ P_i) (the identity as 32 zero bytes) by the native multi-scalar multiplication,
+    the points decoded once: the homomorphic tally's area and heads sums (SPEC §3.8).
 
     ``scalars``: the n little-endian 32-byte integers, concatenated.  Every point must be a valid
-    non-identity encoding (GroupError otherwise).  Native only: callers test ``NATIVE`` first
-    (the homomorphic tally's weighted sums, ``tally.tally_secret``).
+    non-identity encoding (GroupError otherwise).  Native only: callers test ``NATIVE`` first.
     """
     if _msm is None:
         raise RuntimeError("voting.crypto._msm is not built")
     try:
-        return _msm.msm(b"".join(points), scalars, 1)
+        return _msm.sums(b"".join(points), scalars, threads)
     except ValueError as e:
         raise GroupError(f"point {points[e.args[1]].hex()}: {_BAD_POINT}") from None

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from voting.crypto import group
-from voting.crypto.batch import NATIVE, msm
+from voting.crypto.batch import NATIVE, weighted_sums
 from voting.crypto.ballot import ItemShape, VerifiedBallot, VerifiedOpenBallot
 from voting.crypto.elgamal import Ciphertext
 from voting.crypto.group import IDENTITY, GroupError, Point
@@ -219,12 +219,11 @@ def _column_job(args: tuple) -> tuple[Point, Point]:
     return weighted_sum(plan, column)
 
 
-def _native_sums(weights: Sequence[int], columns: Sequence[Sequence[Point]]) -> list[tuple[Point, Point]]:
-    """(Σ w_i·P_i, Σ P_i) of each column by the native multi-scalar multiplication (``batch.msm``):
-    the same values as the bucket plan's, from libdecaf instead of one libsodium addition per step."""
+def _native_sums(weights: Sequence[int], columns: Sequence[Sequence[Point]], threads: int) -> list[tuple[Point, Point]]:
+    """(Σ w_i·P_i, Σ P_i) of each column by the native multi-scalar multiplication
+    (``batch.weighted_sums``): the same values as the bucket plan's."""
     encoded = b"".join(w.to_bytes(32, "little") for w in weights)
-    ones = (1).to_bytes(32, "little") * len(weights)
-    return [(msm(column, encoded), msm(column, ones)) if column else (IDENTITY, IDENTITY) for column in columns]
+    return [weighted_sums(column, encoded, threads=threads) if column else (IDENTITY, IDENTITY) for column in columns]
 
 
 def sum_columns(plan: WeightPlan, columns: Sequence[Sequence[Point]], *, workers: int = 1) -> list[tuple[Point, Point]]:
@@ -272,7 +271,7 @@ def tally_secret(ballots: Sequence[tuple[VerifiedBallot, int]], *, fingerprint: 
             betas = [b.ciphertexts[k][i].beta for b, _ in ballots]
             jobs += [(plan, alphas), (plan, betas)]
     columns = [col for _, col in jobs]
-    sums = _native_sums(weights, columns) if plan is None else sum_columns(plan, columns, workers=workers)
+    sums = _native_sums(weights, columns, max(1, workers)) if plan is None else sum_columns(plan, columns, workers=workers)
     out, pos = [], 0
     for it in items:
         heads, area = [], []
