@@ -141,6 +141,10 @@ def run(quick: bool, eg_python: str | None = None, ballots_only: bool = False) -
     out["tally_serial_s"] = once_s(lambda: tally.sum_columns(plan, columns, workers=1)) + out["tally_plan_s"]
     out["tally_parallel_s"] = statistics.median(
         once_s(lambda: tally.sum_columns(plan, columns, workers=cores)) for _ in range(3)) + out["tally_plan_s"]
+    if tally.NATIVE:  # the path tally_secret takes when voting.crypto._msm is built (SPEC §3.11)
+        out["tally_native_s"] = once_s(lambda: tally._native_sums(weights, columns, 1))
+        out["tally_native_parallel_s"] = statistics.median(
+            once_s(lambda: tally._native_sums(weights, columns, cores)) for _ in range(3))
     sample = 500
     naive = once_s(lambda: [group.mul(w, p) for w, p in zip(weights[:sample], columns[0][:sample])])
     out["tally_naive_ladder_s_estimate"] = naive / sample * n * 6 + once_s(lambda: [group.add_all(c) for c in columns])
@@ -168,6 +172,8 @@ ROWS = [
     ("point_add_us", "libsodium point addition", "µs"),
     ("tally_serial_s", "weighted + heads tally, 3 options, 1 core", "s"),
     ("tally_parallel_s", "weighted + heads tally, 3 options, every core (median of 3)", "s"),
+    ("tally_native_s", "  same by the native multi-scalar multiplication, 1 core", "s"),
+    ("tally_native_parallel_s", "  same, native, every core (median of 3)", "s"),
     ("tally_naive_ladder_s_estimate", "same with one ladder per ballot (estimate)", "s"),
     ("dlog_1e7_s", "discrete log, bound 10^7 (cold table)", "s"),
     ("dlog_1e10_worst_cold_s", "discrete log, bound 10^10, worst case, cold table", "s"),
