@@ -386,6 +386,7 @@ def _check_envelope(signed: object, kind: str, fingerprint: bytes, items: list[I
 _SEL_KEYS = frozenset(("alpha", "beta", "proof"))
 _PROOF_KEYS = frozenset(("c", "z", "a", "b"))
 _HEX64 = re.compile("[0-9a-f]{64}").fullmatch
+_HEX640 = re.compile("[0-9a-f]{640}").fullmatch
 
 
 class _Deferred(list):
@@ -416,11 +417,15 @@ def _fast_selection(sel: object, k: Point, prefix: bytes, index: int, eqs: _Defe
             return None
     hexes = (sel["alpha"], sel["beta"], cs[0], cs[1], zs[0], zs[1], as_[0], as_[1], bs[0], bs[1])
     for h in hexes:
-        if type(h) is not str or not _HEX64(h):
+        if type(h) is not str or len(h) != 64:
             return None
-    alpha, beta, c0b, c1b, z0b, z1b, a0, a1, b0, b1 = [bytes.fromhex(h) for h in hexes]
-    c0, c1 = int.from_bytes(c0b, "little"), int.from_bytes(c1b, "little")
-    z0, z1 = int.from_bytes(z0b, "little"), int.from_bytes(z1b, "little")
+    joined = "".join(hexes)
+    if not _HEX640(joined):  # ten fields of 64 lowercase hex digits each
+        return None
+    raw = bytes.fromhex(joined)
+    alpha, beta, a0, a1, b0, b1 = raw[:32], raw[32:64], raw[192:224], raw[224:256], raw[256:288], raw[288:]
+    c0, c1 = int.from_bytes(raw[64:96], "little"), int.from_bytes(raw[96:128], "little")
+    z0, z1 = int.from_bytes(raw[128:160], "little"), int.from_bytes(raw[160:192], "little")
     if c0 >= L or c1 >= L or z0 >= L or z1 >= L:
         return None
     digest = hashlib.sha512(b"".join((prefix, _LEN4, index.to_bytes(4, "big"), _LEN32, k, _LEN32, alpha,
