@@ -64,12 +64,12 @@ def after_append(engine: Engine, log_id: int, origin: str, entry: Entry, key: Lo
     with reading(engine) as s:
         row = s.connection().execute(_NEWEST, {"log_id": log_id}).first()
         if row is not None and row.size > entry.seq:
-            return _receipt(s, log_id, origin, entry, row.size, row.note)
+            return receipt_at(s, log_id, origin, entry, row.size, row.note)
     with _signer(engine, log_id):  # this process's casters take turns to sign: one signature covers the waiters
         with reading(engine) as s:
             row = s.connection().execute(_NEWEST, {"log_id": log_id}).first()
             if row is not None and row.size > entry.seq:
-                return _receipt(s, log_id, origin, entry, row.size, row.note)
+                return receipt_at(s, log_id, origin, entry, row.size, row.note)
         return _sign_and_prove(engine, log_id, origin, entry, key)
 
 
@@ -90,14 +90,17 @@ def _sign_and_prove(engine: Engine, log_id: int, origin: str, entry: Entry, key:
             size, note = row.size, row.note
         else:
             size, note = checkpoint.sign_size(s, log_id, key)
-        return _receipt(s, log_id, origin, entry, size, note)
+        return receipt_at(s, log_id, origin, entry, size, note)
 
 
 _NEWEST = (select(CheckpointRow.size, CheckpointRow.note).where(CheckpointRow.log_id == bindparam("log_id"))
            .order_by(CheckpointRow.size.desc()).limit(1))
 
 
-def _receipt(s: Session, log_id: int, origin: str, entry: Entry, size: int, note: str) -> dict:
+def receipt_at(s: Session, log_id: int, origin: str, entry: Entry, size: int, note: str) -> dict:
+    """Receipt for ``entry`` against the checkpoint ``note`` of ``size`` (> entry.seq), in ``s``'s
+    transaction: the inclusion proof is read from the stored hashes (the caller makes sure the
+    checkpoint is the log's, e.g. it signed it in that transaction)."""
     proof = tree.inclusion_proof(size, entry.seq, logs.hash_reader(s, log_id))
     return {"origin": origin, "seq": entry.seq, "entry": entry.data.decode("utf-8"),
             "leaf_hash": entry.leaf_hash.hex(), "tree_size": size, "proof": [p.hex() for p in proof],

@@ -16,7 +16,9 @@ session's voter casts as a proxy.  Steps:
    have changed (close, extension, credentials), the duplicate / revote / paper policy and the
    proxy grant against the projections (``voting_voted`` has one row per voter: its primary key
    makes two simultaneous casts for one voter end with exactly one ballot when revotes are off),
-   append the ``ballot`` entry, sign a checkpoint, build the receipt;
+   append the ``ballot`` entry, sign a checkpoint, build the receipt.  The casts of one process
+   that wait for the log meanwhile share that transaction (group commit, ``_commit``): each is
+   checked on its own, then one checkpoint covers all of them and each gets its receipt;
 5. return the receipt only after the commit.
 
 Every refusal raises ``CastError(code, message)`` with a stable code (``CODES``) and writes
@@ -437,38 +439,150 @@ def cast(engine: Engine, slug: str, round_id: str, text: str | bytes, *, voter: 
             raise CastError(e.code, e.message) from None
     body = round_record.ballot_body(round_id, signed, factor, for_voter=target if proxy else None,
                                     for_sig=for_sig if proxy else None)
-    log_id = known.estate.log_id
+    job = _Job(text, voter, for_voter, key, tracking, body, now, rnd, known)
+    receipt = _commit(engine, slug, round_id, job)
+    return {"tracking": tracking, "short": short, "voter": job.target, "proxy": job.proxy, **receipt}
+
+
+# --- group commit: the casts waiting in this process share one transaction and one checkpoint --
+
+
+@dataclass
+class _Job:
+    """One verified cast waiting for its turn to be written (``_commit``)."""
+
+    text: str | bytes
+    voter: str
+    for_voter: str | None
+    key: str
+    tracking: str
+    body: dict
+    now: datetime
+    rnd: RoundInfo  # what it was verified against
+    known: _Known
+    target: str = ""
+    proxy: str | None = None
+    entry: Entry | None = None
+    receipt: dict | None = None
+    error: BaseException | None = None
+    done: bool = False
+
+
+class _Queue:
+    """The casts of one (engine, estate, round) waiting to be written; one of their threads writes."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.waiting: list[_Job] = []
+        self.busy = False
+
+
+_queues: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine → {(slug, round id): _Queue}
+_queues_lock = threading.Lock()
+MAX_GROUP = 64
+"""At most this many casts in one transaction."""
+
+
+def _queue(engine: Engine, slug: str, round_id: str) -> _Queue:
+    with _queues_lock:
+        table = _queues.setdefault(engine, {})
+        found = table.get((slug, round_id))
+        if found is None:
+            found = table[(slug, round_id)] = _Queue()
+        return found
+
+
+def _commit(engine: Engine, slug: str, round_id: str, job: _Job) -> dict:
+    """Write ``job`` (group commit): the casts that arrive while a transaction is being written wait,
+    then the first of them writes all of them in one transaction — under the log lock, every check
+    of step 4 for each cast, its entry and projections, then one checkpoint of the new size signed
+    (``checkpoint.sign_size``, with all its checks) and each receipt against it — and commits.
+    Each cast's receipt is returned only after that commit; a cast refused under the lock writes
+    nothing and does not stop the others."""
+    q = _queue(engine, slug, round_id)
+    with q.cond:
+        q.waiting.append(job)
+        while not job.done and q.busy:
+            q.cond.wait()
+        if not job.done:  # this thread writes: its own job is still waiting, and the ones behind it
+            q.busy = True
+            group, q.waiting = q.waiting[:MAX_GROUP], q.waiting[MAX_GROUP:]
+    if not job.done:
+        try:
+            _write_group(engine, slug, round_id, group)
+        finally:
+            with q.cond:
+                for j in group:
+                    if j.receipt is None and j.error is None:  # the writer itself was interrupted
+                        j.error = CastError("bad_request", "写入中断，请重试 / the write was interrupted: cast again")
+                    j.done = True
+                q.busy = False
+                q.cond.notify_all()
+    if job.error is not None:
+        raise job.error
+    return job.receipt
+
+
+def _write_group(engine: Engine, slug: str, round_id: str, group: list[_Job]) -> None:
+    """Write ``group`` in one transaction (see ``_commit``); on an unexpected error each is tried alone."""
     try:
-        with transaction(engine) as s:
-            log.lock(s, log_id)
-            rows = s.connection().execute(_FROM_MARK, {"log_id": log_id, "mark": known.mark}).all()
-            if rows and rows[0].seq == known.mark and bytes(rows[0].leaf_hash) == known.leaf:
-                changed = {r.type for r in rows[1:]}
-                last = (rows[-1].seq, bytes(rows[-1].leaf_hash))
-            else:  # what this process remembered is not this log's: read it all again, under the lock
-                known, changed = _read_known(s, slug, round_id), _LIFE | set(CREDENTIAL_TYPES)
-                last = (known.mark, known.leaf)
-                if _shape(known.base) != _shape(rnd):
-                    signed, verified = verify_text(text, known.at(now))
-            if changed & _LIFE:
-                view, base = _round_base(s, known.estate, round_id)
-                known = replace(known, view=view, base=base)
-                rnd = known.at(now)
+        _write(engine, slug, round_id, group)
+    except Exception as e:  # noqa: BLE001 — a database error: nothing of the group was written
+        if len(group) == 1:
+            if isinstance(e, IntegrityError):
+                e = CastError("already_voted", f"表决权人 {group[0].target} 已经投过票 / voter {group[0].target} "
+                                               f"already has a ballot in round {round_id}")
+            group[0].error, group[0].entry, group[0].receipt = e, None, None
+            return
+        for j in group:
+            j.error, j.entry, j.receipt = None, None, None
+            _write_group(engine, slug, round_id, [j])
+
+
+def _write(engine: Engine, slug: str, round_id: str, group: list[_Job]) -> None:
+    known = max((j.known for j in group), key=lambda k: k.mark)
+    remembered = _recall(engine, slug, round_id)
+    if remembered is not None and remembered.mark > known.mark:
+        known = remembered
+    log_id = known.estate.log_id
+    written: list[_Job] = []
+    with transaction(engine) as s:
+        log.lock(s, log_id)
+        rows = s.connection().execute(_FROM_MARK, {"log_id": log_id, "mark": known.mark}).all()
+        if rows and rows[0].seq == known.mark and bytes(rows[0].leaf_hash) == known.leaf:
+            changed = {r.type for r in rows[1:]}
+            last = (rows[-1].seq, bytes(rows[-1].leaf_hash))
+        else:  # what this process remembered is not this log's: read it all again, under the lock
+            known, changed = _read_known(s, slug, round_id), _LIFE | set(CREDENTIAL_TYPES)
+            last = (known.mark, known.leaf)
+        if changed & _LIFE:
+            view, base = _round_base(s, known.estate, round_id)
+            known = replace(known, view=view, base=base)
+        if changed & set(CREDENTIAL_TYPES):
+            known = replace(known, reg=registry(s, known.estate))
+        for j in group:
+            j.error = None
+            try:
+                # every job is checked against the state read under the lock (it may have been verified
+                # against an older one): open, the same ballot shape, its key's voter and eligibility
+                rnd = known.at(j.now)
                 _need_open(rnd, round_id, still=True)
-            if changed & set(CREDENTIAL_TYPES):
-                known = replace(known, reg=registry(s, known.estate))
-                if _caster(known.reg, key) != voter:
-                    raise CastError("wrong_voter")
-                _who(known.reg, rnd, key, voter, for_voter)
-            grant = _check(s, log_id, rnd, target, proxy, tracking)
-            entry = log.append(s, log_id, round_record.BALLOT, body, time=now, last=last)
-            _record_ballot(s, log_id, rnd, entry.seq, target, key, proxy, tracking, grant)
-    except IntegrityError:
-        raise CastError("already_voted", f"表决权人 {target} 已经投过票 / voter {target} already has a ballot in "
-                                         f"round {round_id}") from None
-    _remember(engine, slug, round_id, replace(known, mark=entry.seq, leaf=entry.leaf_hash))
-    receipt = receipts.after_append(engine, log_id, known.estate.origin, entry, _log_key())
-    return {"tracking": tracking, "short": short, "voter": target, "proxy": proxy, **receipt}
+                if _shape(known.base) != _shape(j.rnd):
+                    verify_text(j.text, rnd)
+                j.target, j.proxy = _who(known.reg, rnd, j.key, j.voter, j.for_voter)
+                grant = _check(s, log_id, rnd, j.target, j.proxy, j.tracking)
+            except CastError as e:
+                j.error = e
+                continue
+            j.entry = log.append(s, log_id, round_record.BALLOT, j.body, time=j.now, last=last)
+            _record_ballot(s, log_id, rnd, j.entry.seq, j.target, j.key, j.proxy, j.tracking, grant)
+            last = (j.entry.seq, j.entry.leaf_hash)
+            written.append(j)
+        if written:
+            size, note = checkpoint.sign_size(s, log_id, _log_key())
+            for j in written:
+                j.receipt = receipts.receipt_at(s, log_id, known.estate.origin, j.entry, size, note)
+    _remember(engine, slug, round_id, replace(known, mark=last[0], leaf=last[1]))
 
 
 def _shape(rnd: RoundInfo) -> tuple:
