@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,9 +38,9 @@ from ledger.checkpoint import (
     open_checkpoint,
     parse_checkpoint,
 )
-from ledger.entry import ZERO_PREV, EntryError, ParsedEntry, parse_entry
+from ledger.entry import ZERO_PREV, EntryError, ParsedEntry, encode_entry, parse_entry
 from ledger.note import NoteError, Verifier, parse_vkey, verify_note
-from ledger.tree import RootBuilder
+from ledger.tree import RootBuilder, leaf_hash
 
 MAX_PROBLEMS = 100
 CHUNK = 8192
@@ -72,6 +73,44 @@ class VerifyContext:
         only: a per-entry check runs in a worker, its counts would be lost)."""
         if self.counts is not None:
             self.counts[name] = self.counts.get(name, 0) + n
+
+
+_MEMO: ContextVar[dict | None] = ContextVar("ledger_verify_memo", default=None)
+
+
+def audit_memo() -> dict | None:
+    """A dict shared by the whole-log checks of the running ``verify_bundle`` (None outside one).
+
+    For what one check derives from the entries and another would derive again, identically —
+    e.g. a statement whose signature was verified (``identity.authority.verify_document``).  The
+    entries do not change during the checks (``LogCheck``), so a value keyed by an entry object's
+    identity holds for the whole audit; the key should start with the module's name and the value
+    keep the object it was derived from (so that its ``id`` is not reused).  Discarded when the
+    checks end."""
+    return _MEMO.get()
+
+
+def memoized(kind: str, of: object, derive: Callable[[], object]) -> object:
+    """``derive()``, computed once per object ``of`` for ``kind`` in the running audit
+    (``audit_memo``; every time outside one).  ``derive`` must depend only on ``of``, which the
+    checks do not change; an exception is not remembered."""
+    memo = _MEMO.get()
+    if memo is None:
+        return derive()
+    key = (kind, id(of))
+    known = memo.get(key)
+    if known is not None and known[0] is of:
+        return known[1]
+    value = derive()
+    memo[key] = (of, value)
+    return value
+
+
+def entry_leaf_hash(e: ParsedEntry) -> bytes:
+    """The leaf hash (SPEC §2.2) of a parsed entry: SHA-256(0x00 ‖ its canonical bytes), re-encoded
+    (once per audit: the roll entry, ~1 MB at 10,000 voters, is asked for by several checks)."""
+    return memoized("ledger.verify.entry_leaf_hash", e,
+                    lambda: leaf_hash(encode_entry(e.seq, e.prev, e.type, e.time, e.body)))
 
 
 EntryCheck = Callable[[ParsedEntry, VerifyContext], list[str]]
@@ -668,6 +707,15 @@ def _check_whole_log(source: BundleSource, ctx: VerifyContext, checks: ContentCh
         return
     if kept is None or (kept and kept[0] is None):
         kept = _keep_parsed(source)
+    token = _MEMO.set({})
+    try:
+        _run_whole_log(source, ctx, checks, report, kept)
+    finally:
+        _MEMO.reset(token)
+
+
+def _run_whole_log(source: BundleSource, ctx: VerifyContext, checks: ContentChecks, report: Report,
+                   kept: list[ParsedEntry] | None) -> None:
     for check in checks.whole_log:
         try:
             for seq, problem in check(iter(kept) if kept is not None else _parsed_entries(source), ctx):
