@@ -1,9 +1,10 @@
 """The verifier's parallel paths report exactly what the serial ones do (SPEC §2.8).
 
 Older checkpoints opened by worker processes (``ledger.verify._PendingCheckpoints``: the workers
-read a directory bundle's files themselves, the walk keeps the leaf hashes and the roots at the
-signed sizes are computed afterwards): the same report as ``jobs=1`` for an intact bundle, an
-altered entry (localised between two checkpoints), an unreadable checkpoint file, a zip bundle.
+read a directory bundle's files themselves, the walk keeps the leaf hashes, the roots at the
+signed sizes are computed afterwards): the same report as ``jobs=1`` for an intact
+bundle, an altered entry (localised between two checkpoints), an unreadable checkpoint file, a zip
+bundle, and the problems of every kind in the same order, up to the report's limit.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def bundle(tmp_path, monkeypatch):
     return out
 
 
-def _both(path) -> dict:  # noqa: ANN001
+def _both(path, checks=verify.NO_CONTENT_CHECKS) -> dict:  # noqa: ANN001
     """The report of ``jobs=1`` (serial) after checking that ``jobs=2`` (workers) gives the same."""
     started = []
     real = verify._PendingCheckpoints
@@ -47,10 +48,10 @@ def _both(path) -> dict:  # noqa: ANN001
             started.append(1)
             super().__init__(*args, **kwargs)
 
-    one = verify.verify_bundle(path, checks=verify.NO_CONTENT_CHECKS, jobs=1).to_json()
+    one = verify.verify_bundle(path, checks=checks, jobs=1).to_json()
     verify._PendingCheckpoints = Spy
     try:
-        two = verify.verify_bundle(path, checks=verify.NO_CONTENT_CHECKS, jobs=2).to_json()
+        two = verify.verify_bundle(path, checks=checks, jobs=2).to_json()
     finally:
         verify._PendingCheckpoints = real
     assert started, "the workers did not open the checkpoints"
@@ -88,3 +89,25 @@ def test_zip_bundle(bundle, tmp_path):
     assert zipfile.is_zipfile(archive)
     report = _both(Path(archive))
     assert report["ok"] and report["checkpoints"] == list(range(1, 40))
+
+
+def _noisy(per_entry: int):  # noqa: ANN202
+    def check(entries, ctx):  # noqa: ANN001, ANN202
+        for e in entries:
+            for k in range(per_entry):
+                yield e.seq, f"problem {k} of entry {e.seq}"
+    return verify.ContentChecks(whole_log=[check])
+
+
+@pytest.mark.parametrize("per_entry", [1, 3])  # 3: past MAX_PROBLEMS
+def test_problems_of_every_kind_in_the_serial_order(bundle, per_entry):
+    (bundle / "checkpoints" / "17").write_bytes(b"\xff\xfe not UTF-8\n")
+    lines = (bundle / "entries.jsonl").read_bytes().splitlines(keepends=True)
+    lines[25] = lines[25].replace(b'"i":25', b'"i":52')
+    (bundle / "entries.jsonl").write_bytes(b"".join(lines))
+    report = _both(bundle, _noisy(per_entry))
+    kinds = [p["check"] for p in report["problems"]]
+    assert kinds[0] == "signature" and "consistency" in kinds and kinds[-1] == "content"
+    assert len(kinds) == min(verify.MAX_PROBLEMS, len(kinds))
+    if per_entry == 3:
+        assert len(kinds) == verify.MAX_PROBLEMS
