@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from identity.roll import AREA_SOURCES, Part, Roll
 from ledger.entry import MAX_INT, canonical
+from ledger.verify import memoized
 
 ESTATE = "estate"
 ROLL = "roll"
@@ -172,7 +173,13 @@ def scope_totals(parts: Iterable) -> dict:
 def voter_weights(roll_body: dict) -> dict[str, int]:
     """Pseudonym → area in 0.01 m² (estate scope), from the public ``roll`` entry alone (C2).
 
-    Raises ValueError when the entry is malformed (check_roll_body names every problem)."""
+    Raises ValueError when the entry is malformed (check_roll_body names every problem).  Read
+    once per roll entry in an audit (``ledger.verify.memoized``: the credentials, rounds, petitions
+    and consultations checks each need it); the caller gets its own dict."""
+    return dict(memoized("identity.record.voter_weights", roll_body, lambda: _voter_weights(roll_body)))
+
+
+def _voter_weights(roll_body: dict) -> dict[str, int]:
     voters = roll_body.get("voters") if isinstance(roll_body, dict) else None
     if not isinstance(voters, list):
         raise ValueError("roll entry has no voters list (SPEC §6.2)")

@@ -16,13 +16,17 @@ and the smallest that does not.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import multiprocessing
+import os
 import zipfile
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,9 +38,9 @@ from ledger.checkpoint import (
     open_checkpoint,
     parse_checkpoint,
 )
-from ledger.entry import ZERO_PREV, EntryError, ParsedEntry, parse_entry
+from ledger.entry import ZERO_PREV, EntryError, ParsedEntry, encode_entry, parse_entry
 from ledger.note import NoteError, Verifier, parse_vkey, verify_note
-from ledger.tree import RootBuilder
+from ledger.tree import RootBuilder, leaf_hash
 
 MAX_PROBLEMS = 100
 CHUNK = 8192
@@ -69,6 +73,44 @@ class VerifyContext:
         only: a per-entry check runs in a worker, its counts would be lost)."""
         if self.counts is not None:
             self.counts[name] = self.counts.get(name, 0) + n
+
+
+_MEMO: ContextVar[dict | None] = ContextVar("ledger_verify_memo", default=None)
+
+
+def audit_memo() -> dict | None:
+    """A dict shared by the whole-log checks of the running ``verify_bundle`` (None outside one).
+
+    For what one check derives from the entries and another would derive again, identically —
+    e.g. a statement whose signature was verified (``identity.authority.verify_document``).  The
+    entries do not change during the checks (``LogCheck``), so a value keyed by an entry object's
+    identity holds for the whole audit; the key should start with the module's name and the value
+    keep the object it was derived from (so that its ``id`` is not reused).  Discarded when the
+    checks end."""
+    return _MEMO.get()
+
+
+def memoized(kind: str, of: object, derive: Callable[[], object]) -> object:
+    """``derive()``, computed once per object ``of`` for ``kind`` in the running audit
+    (``audit_memo``; every time outside one).  ``derive`` must depend only on ``of``, which the
+    checks do not change; an exception is not remembered."""
+    memo = _MEMO.get()
+    if memo is None:
+        return derive()
+    key = (kind, id(of))
+    known = memo.get(key)
+    if known is not None and known[0] is of:
+        return known[1]
+    value = derive()
+    memo[key] = (of, value)
+    return value
+
+
+def entry_leaf_hash(e: ParsedEntry) -> bytes:
+    """The leaf hash (SPEC §2.2) of a parsed entry: SHA-256(0x00 ‖ its canonical bytes), re-encoded
+    (once per audit: the roll entry, ~1 MB at 10,000 voters, is asked for by several checks)."""
+    return memoized("ledger.verify.entry_leaf_hash", e,
+                    lambda: leaf_hash(encode_entry(e.seq, e.prev, e.type, e.time, e.body)))
 
 
 EntryCheck = Callable[[ParsedEntry, VerifyContext], list[str]]
@@ -190,13 +232,27 @@ class BundleSource:
                     if n.startswith(self._prefix) and not n.endswith("/")]  # files, not folders
         return [str(p.relative_to(self.path)) for p in self.path.rglob("*") if p.is_file()]
 
+    def names_under(self, folder: str) -> list[str]:
+        """The files under ``folder`` (at any depth), sorted: ``[n for n in sorted(names()) if
+        n.startswith(folder + "/")]`` without listing the rest of the bundle (a directory bundle
+        holds a checkpoint file per cast: os.walk, not pathlib, for 10,000 of them)."""
+        if self._zip is not None:
+            return sorted(n for n in self.names() if n.startswith(folder + "/"))
+        found: list[str] = []
+        _files_under(os.path.join(self.path, folder), folder, found)
+        return sorted(found)
+
+    @property
+    def is_zip(self) -> bool:
+        return self._zip is not None
+
     def exists(self, name: str) -> bool:
         return name in self.names() if self._zip is not None else (self.path / name).is_file()
 
     def read_text(self, name: str) -> str:
         if self._zip is not None:
             return self._zip.read(self._prefix + name).decode("utf-8")
-        return (self.path / name).read_text(encoding="utf-8")
+        return _read_text(self.path, name)
 
     def lines(self, name: str) -> Iterator[bytes]:
         """Raw lines with their line endings (binary)."""
@@ -210,6 +266,26 @@ class BundleSource:
     def close(self) -> None:
         if self._zip is not None:
             self._zip.close()
+
+
+def _read_text(directory: Path, name: str) -> str:
+    """File ``name`` of a directory bundle as ``Path.read_text`` reads it (UTF-8, universal newlines)."""
+    with open(os.path.join(directory, name), encoding="utf-8") as fh:
+        return fh.read()
+
+
+def _files_under(directory: str, rel: str, found: list[str]) -> None:
+    """Append ``rel/<name>`` for each file under ``directory``, as ``Path.rglob("*")`` with
+    ``is_file()`` finds them (symbolic links to files count; linked folders are not entered)."""
+    try:
+        entries = list(os.scandir(directory))
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            _files_under(entry.path, f"{rel}/{entry.name}", found)
+        elif entry.is_file():
+            found.append(f"{rel}/{entry.name}")
 
 
 def verify_bundle(path: Path, old_checkpoints: list[tuple[str, str]] | None = None, *, checks: ContentChecks,
@@ -231,12 +307,31 @@ def verify_bundle(path: Path, old_checkpoints: list[tuple[str, str]] | None = No
         report.add("bundle", f"cannot open bundle {path}: {exc}")
         return report
     try:
-        _verify(source, old_checkpoints or [], progress, report, max(1, jobs or 1), checks)
+        with _no_cyclic_gc():
+            _verify(source, old_checkpoints or [], progress, report, max(1, jobs or 1), checks)
     except UNREADABLE as exc:  # a damaged zip member (bad header, CRC, deflate stream) or a file gone
         report.add("bundle", f"cannot read bundle {path}: {exc!r}")
     finally:
         source.close()
     return report
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause CPython's cyclic garbage collector while a bundle is verified, then restore it.
+
+    The audit builds millions of acyclic containers (the parsed entries, a ballot's JSON) and
+    keeps them to the end; the collector would traverse them again at every generation-2 pass —
+    about half the time of the entry walk of a 10,000-ballot bundle — and find nothing to free.
+    Reference counting still frees everything that is not in a cycle; the worker processes,
+    forked meanwhile, inherit the pause.  Nothing checked depends on it."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 UNREADABLE = (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError)
@@ -267,17 +362,19 @@ def _verify(source: BundleSource, given: list[tuple[str, str]], progress, report
     report.origin, report.size, report.root = cp.origin, cp.size, cp.root.hex()
     entry_jobs = jobs if cp.size >= 4 * CHUNK else 1  # worker start-up is not worth it for small logs
     pending = _start_old_checkpoints(source, given, verifier, cp.origin, jobs if entry_jobs == 1 else 1)
+    leaves: bytearray | None = None
     if pending is None:
         olds = _old_checkpoints(source, given, verifier, cp.origin, report)
         sizes = {cp.size} | {old.size for _, old, _ in olds}
-    else:  # signatures checked by workers while the entries are walked; sizes from the unverified notes
-        sizes = {cp.size} | pending.sizes
+    else:  # signatures checked by workers while the entries are walked: the walk keeps every leaf hash
+        sizes, leaves = {cp.size}, bytearray()
     ctx = VerifyContext(cp.origin, verifier.vkey, jobs, report.counts)  # whole-log checks (ballots) use every job
     kept: list[ParsedEntry] | None = [] if checks.whole_log else None
     mark = len(report.problems)
-    roots = _check_entries(source, cp, ctx, sizes, progress, report, entry_jobs, checks, kept)
+    roots = _check_entries(source, cp, ctx, sizes, progress, report, entry_jobs, checks, kept, leaves)
     if pending is not None:
         olds = pending.finish(report, mark)
+        roots |= _prefix_roots(leaves, {old.size for _, old, _ in olds})
     _check_roots(cp, olds, roots, report)
     _check_whole_log(source, ctx, checks, report, kept)
 
@@ -315,7 +412,7 @@ def _verify_rotated(source: BundleSource, given: list[tuple[str, str]], progress
         report.add("signature", f"{CHECKPOINT}: {exc}")
         return
     report.origin, report.size, report.root = cp.origin, cp.size, cp.root.hex()
-    names = [name for name in sorted(source.names()) if name.startswith(HISTORY + "/")]
+    names = source.names_under(HISTORY)
     olds = []
     for label, group in [(n, "bundle") for n in names] + [(label, "given") for label, _ in given]:
         try:
@@ -361,7 +458,7 @@ def _open_in_force(text: str, chain: rotation.KeyChain, origin: str | None) -> C
 def _old_checkpoints(source: BundleSource, given: list[tuple[str, str]], verifier: Verifier, origin: str,
                      report: Report) -> list[tuple[str, Checkpoint, str]]:
     """(label, checkpoint, group) of every older checkpoint: group "bundle" or "given"."""
-    names = [name for name in sorted(source.names()) if name.startswith(HISTORY + "/")]
+    names = source.names_under(HISTORY)
     olds = []
     for label, group in [(n, "bundle") for n in names] + [(label, "given") for label, _ in given]:
         try:
@@ -378,33 +475,31 @@ PARALLEL_CHECKPOINTS = 512
 by worker processes while the main process walks the entries (``_start_old_checkpoints``)."""
 
 
-def _open_all(texts: list[str], verifier: Verifier, origin: str) -> list:
-    """The Checkpoint, or the CheckpointError's message, of each note text: a worker's part."""
+def _open_all(items: list[tuple[str, str | None]], directory: Path | None, verifier: Verifier, origin: str) -> list:
+    """The Checkpoint, or the message of the CheckpointError or UnicodeDecodeError, of each
+    (label, note text) — a text None is file ``label`` of the directory bundle: a worker's part."""
     out: list = []
-    for text in texts:
+    for label, text in items:
         try:
-            out.append(open_checkpoint(text, verifier, origin))
-        except CheckpointError as exc:
+            out.append(open_checkpoint(_read_text(directory, label) if text is None else text, verifier, origin))
+        except (CheckpointError, UnicodeDecodeError) as exc:
             out.append(str(exc))
     return out
 
 
 class _PendingCheckpoints:
-    """Older checkpoints being opened by workers: ``sizes`` (read without the signature, only to
-    know where the walk keeps a root) now, the verified list with ``finish``."""
+    """Older checkpoints being opened by workers; the verified list with ``finish``.  Their sizes
+    are not known before (nothing is read from a note before its signature is checked): the walk
+    keeps the leaf hashes and ``_prefix_roots`` computes the roots at the sizes ``finish`` gives."""
 
-    def __init__(self, items: list[tuple[str, str, str]], verifier: Verifier, origin: str, jobs: int) -> None:
+    def __init__(self, items: list[tuple[str, str | None, str]], source: BundleSource, verifier: Verifier,
+                 origin: str, jobs: int) -> None:
         self.labels = [(label, group) for label, _, group in items]
-        self.sizes: set[int] = set()
-        for _, text, _ in items:
-            try:
-                self.sizes.add(parse_checkpoint(text).size)
-            except CheckpointError:
-                pass  # refused with its message by ``finish``
         self.pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"))
         step = max(64, len(items) // (4 * jobs) + 1)
-        texts = [text for _, text, _ in items]
-        self.futures = [self.pool.submit(_open_all, texts[i:i + step], verifier, origin)
+        texts = [(label, text) for label, text, _ in items]
+        directory = None if source.is_zip else source.path
+        self.futures = [self.pool.submit(_open_all, texts[i:i + step], directory, verifier, origin)
                         for i in range(0, len(texts), step)]
 
     def finish(self, report: Report, mark: int) -> list[tuple[str, Checkpoint, str]]:
@@ -428,23 +523,28 @@ class _PendingCheckpoints:
 
 def _start_old_checkpoints(source: BundleSource, given: list[tuple[str, str]], verifier: Verifier, origin: str,
                            jobs: int) -> _PendingCheckpoints | None:
-    """Start opening the older checkpoints in ``jobs`` workers, or None (few, one job, unreadable
-    text): then ``_old_checkpoints`` opens them here, as always."""
-    names = [name for name in sorted(source.names()) if name.startswith(HISTORY + "/")]
+    """Start opening the older checkpoints in ``jobs`` workers, or None (few, or one job): then
+    ``_old_checkpoints`` opens them here, as always.  The workers read a directory bundle's files
+    themselves; a zip's are read here (forked workers would share the archive's file offset)."""
+    names = source.names_under(HISTORY)
     if jobs <= 1 or len(names) + len(given) < PARALLEL_CHECKPOINTS:
         return None
-    try:
-        items = [(n, source.read_text(n), "bundle") for n in names]
-    except UnicodeDecodeError:
-        return None
+    if source.is_zip:
+        try:
+            items: list[tuple[str, str | None, str]] = [(n, source.read_text(n), "bundle") for n in names]
+        except UnicodeDecodeError:
+            return None
+    else:
+        items = [(n, None, "bundle") for n in names]
     items += [(label, text, "given") for label, text in given]
-    return _PendingCheckpoints(items, verifier, origin, jobs)
+    return _PendingCheckpoints(items, source, verifier, origin, jobs)
 
 
 def _check_entries(source: BundleSource, cp: Checkpoint, ctx: VerifyContext, sizes: set[int], progress,
                    report: Report, jobs: int, checks: ContentChecks,
-                   kept: list[ParsedEntry] | None = None) -> dict[int, bytes]:
-    """Walk entries.jsonl once: encoding, seq, prev chain, content; Merkle roots at ``sizes``.
+                   kept: list[ParsedEntry] | None = None, leaves: bytearray | None = None) -> dict[int, bytes]:
+    """Walk entries.jsonl once: encoding, seq, prev chain, content; Merkle roots at ``sizes``
+    (``leaves``, when given, receives every leaf hash, 32 bytes each, in order).
 
     Lines are checked in chunks, by ``jobs`` worker processes when jobs > 1 (the per-entry JSON
     work is what costs); the Merkle root is built here, in order, from the chunks' leaf hashes.
@@ -471,6 +571,8 @@ def _check_entries(source: BundleSource, cp: Checkpoint, ctx: VerifyContext, siz
             builder.add(leaf)
             if builder.size in sizes:
                 roots[builder.size] = builder.root()
+        if leaves is not None:
+            leaves.extend(b"".join(result.leaves))
         for p in result.problems:
             report.add(p.check, p.message, p.seq, p.last)
         for t, n in result.types.items():
@@ -503,6 +605,18 @@ def _check_entries(source: BundleSource, cp: Checkpoint, ctx: VerifyContext, siz
     elif count > cp.size:
         report.add("count", f"entry {cp.size} and later are not covered by the signed checkpoint "
                             f"(size {cp.size}, bundle holds {count})", cp.size)
+    return roots
+
+
+def _prefix_roots(leaves: bytes, sizes: set[int]) -> dict[int, bytes]:
+    """The Merkle root of each prefix of ``leaves`` (32-byte leaf hashes, concatenated) whose
+    size is in ``sizes`` (sizes beyond the leaves have none)."""
+    builder = RootBuilder()
+    roots = {0: builder.root()} if 0 in sizes else {}
+    for start in range(0, len(leaves), 32):
+        builder.add(bytes(leaves[start:start + 32]))
+        if builder.size in sizes:
+            roots[builder.size] = builder.root()
     return roots
 
 
@@ -593,6 +707,15 @@ def _check_whole_log(source: BundleSource, ctx: VerifyContext, checks: ContentCh
         return
     if kept is None or (kept and kept[0] is None):
         kept = _keep_parsed(source)
+    token = _MEMO.set({})
+    try:
+        _run_whole_log(source, ctx, checks, report, kept)
+    finally:
+        _MEMO.reset(token)
+
+
+def _run_whole_log(source: BundleSource, ctx: VerifyContext, checks: ContentChecks, report: Report,
+                   kept: list[ParsedEntry] | None) -> None:
     for check in checks.whole_log:
         try:
             for seq, problem in check(iter(kept) if kept is not None else _parsed_entries(source), ctx):

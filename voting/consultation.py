@@ -29,8 +29,8 @@ from datetime import datetime
 import rfc8785
 
 from identity import authority, record
-from ledger.entry import HEX64_RE, ParsedEntry, encode_entry
-from ledger.tree import leaf_hash
+from ledger.entry import HEX64_RE, ParsedEntry
+from ledger.verify import entry_leaf_hash
 from voting.crypto import ed25519
 from voting.public_text import check_public
 
@@ -157,7 +157,7 @@ def signing_bytes(st: dict) -> bytes:
 
 def entry_hash(e: ParsedEntry) -> str:
     """The leaf hash (SPEC §2.2) of a parsed entry, hex."""
-    return leaf_hash(encode_entry(e.seq, e.prev, e.type, e.time, e.body)).hex()
+    return entry_leaf_hash(e).hex()
 
 
 def parse_time(text: object) -> datetime | None:

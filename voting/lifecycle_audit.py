@@ -18,6 +18,7 @@ A bare announcement (no lifecycle members) has nothing of this to check.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from identity.authority import STATEMENT_TYPES, registry_from_entries
 from ledger.entry import ParsedEntry
@@ -89,13 +90,20 @@ def _check_window(entries, rec, opens, closes, close_seq, out) -> None:  # noqa:
                 pass
             continue
         if e.type in WINDOW_TYPES and isinstance(e.body, dict) and e.body.get("round") == rec.round_id:
-            t = parse_time(e.time, "time")
+            t = _entry_time(e)
             if t < opens:
                 out.add(e.seq, f"投票期开始前的选票 / a {e.type} at {e.time}, before the window opens at "
                                f"{format_time(opens)}")
             elif t >= current:
                 out.add(e.seq, f"投票期结束后的选票 / a {e.type} at {e.time}, after the window closed at "
                                f"{format_time(current)}")
+
+
+def _entry_time(e: ParsedEntry) -> datetime:
+    """``parse_time(e.time)`` of a parsed entry, whose time ``ledger.entry.parse_entry`` checked
+    (RFC 3339 UTC, whole seconds, ASCII digits, a real date): ``fromisoformat`` reads it as
+    ``strptime`` would, in a twentieth of the time (one per ballot)."""
+    return datetime.fromisoformat(e.time[:-1]).replace(tzinfo=UTC)
 
 
 def _check_credentials(entries: Sequence[ParsedEntry], rec, life: dict, out, origin: str) -> None:  # noqa: ANN001

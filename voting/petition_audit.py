@@ -22,9 +22,8 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from identity import authority, record
-from ledger.entry import ParsedEntry, encode_entry
-from ledger.tree import leaf_hash
-from ledger.verify import ContentChecks
+from ledger.entry import ParsedEntry
+from ledger.verify import ContentChecks, entry_leaf_hash
 from voting import petition as pt
 from voting.petition import PetitionError
 from voting.round_record import ROUND
@@ -75,7 +74,7 @@ def check_log(entries: Iterable[ParsedEntry], ctx: object) -> Iterator[tuple[int
         if e.type == record.ROLL:
             try:
                 weights = record.voter_weights(e.body)
-                roll = (e.seq, leaf_hash(encode_entry(e.seq, e.prev, e.type, e.time, e.body)).hex(), weights,
+                roll = (e.seq, entry_leaf_hash(e).hex(), weights,
                         list(weights))
             except (ValueError, TypeError, KeyError):
                 roll = None  # identity.record.CHECKS reports the entry

@@ -409,10 +409,14 @@ def audit_round(entries: Sequence[ParsedEntry], rec: RoundEntries, origin: str, 
 
 def check_log(entries: Iterable[ParsedEntry], origin: str, *, jobs: int = 1,
               registry_factory: RegistryFactory | None = None,
-              audits: dict[str, RoundAudit] | None = None) -> list[tuple[int | None, str]]:
-    """Every round of the log audited; problems in log order.  ``audits`` receives each round's result."""
+              audits: dict[str, RoundAudit] | None = None,
+              collected: tuple[dict[str, RoundEntries], list[tuple[int, str]]] | None = None,
+              ) -> list[tuple[int | None, str]]:
+    """Every round of the log audited; problems in log order.  ``audits`` receives each round's result;
+    ``collected``: ``collect_rounds(entries)`` when the caller has it already (it is not changed)."""
     entries = list(entries)
-    rounds, problems = collect_rounds(entries)
+    rounds, problems = collected if collected is not None else collect_rounds(entries)
+    problems = list(problems)
     registry_at = _registry_at(entries, registry_factory or default_registry)
     for rec in rounds.values():
         audit = audit_round(entries, rec, origin, jobs=jobs, registry_factory=registry_factory,

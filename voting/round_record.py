@@ -360,10 +360,12 @@ def check_rounds(entries: Iterable[ParsedEntry], ctx) -> Iterable[tuple[int | No
 
     entries = list(entries)
     audits: dict = {}
-    problems = check_log(entries, ctx.origin, jobs=max(1, getattr(ctx, "jobs", 1)), audits=audits)
+    collected = collect_rounds(entries)  # once: the audit and the counts share it
+    problems = check_log(entries, ctx.origin, jobs=max(1, getattr(ctx, "jobs", 1)), audits=audits,
+                         collected=collected)
     count = getattr(ctx, "count", None)
     if count is not None:
-        rounds, _ = collect_rounds(entries)
+        rounds, _ = collected
         for name, n in round_counts(rounds, audits).items():
             count(name, n)
     return problems
