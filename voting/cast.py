@@ -493,9 +493,10 @@ def _queue(engine: Engine, slug: str, round_id: str) -> _Queue:
 
 
 def _commit(engine: Engine, slug: str, round_id: str, job: _Job) -> dict:
-    """Write ``job`` (group commit): the casts that arrive while a transaction is being written wait,
-    then the first of them writes all of them in one transaction — under the log lock, every check
-    of step 4 for each cast, its entry and projections, then one checkpoint of the new size signed
+    """Write ``job`` (group commit): the casts that arrive while a transaction is being written wait;
+    then one of them takes the log lock (on SQLite first the write turn, ``ledger.db.write_turn``)
+    and only then the casts waiting by now, and writes them all in one transaction — every check of
+    step 4 for each cast, its entry and projections, then one checkpoint of the new size signed
     (``checkpoint.sign_size``, with all its checks) and each receipt against it — and commits.
     Each cast's receipt is returned only after that commit; a cast refused under the lock writes
     nothing and does not stop the others."""
@@ -504,18 +505,31 @@ def _commit(engine: Engine, slug: str, round_id: str, job: _Job) -> dict:
         q.waiting.append(job)
         while not job.done and q.busy:
             q.cond.wait()
-        if not job.done:  # this thread writes: its own job is still waiting, and the ones behind it
+        lead = not job.done
+        if lead:  # this thread writes its own cast and the ones waiting when it holds the lock
             q.busy = True
-            group, q.waiting = q.waiting[:MAX_GROUP], q.waiting[MAX_GROUP:]
-    if not job.done:
+    if lead:
+        group: list[_Job] = []
+
+        def take() -> list[_Job]:
+            with q.cond:  # in the order they came, this thread's own among them
+                if job not in q.waiting[:MAX_GROUP]:
+                    q.waiting.remove(job)
+                    q.waiting.insert(0, job)
+                group[:] = q.waiting[:MAX_GROUP]
+                del q.waiting[:MAX_GROUP]
+            return group
+
         try:
-            _write_group(engine, slug, round_id, group)
+            _write_group(engine, slug, round_id, take)
         finally:
             with q.cond:
-                for j in group:
+                for j in group or [job]:
                     if j.receipt is None and j.error is None:  # the writer itself was interrupted
                         j.error = CastError("bad_request", "写入中断，请重试 / the write was interrupted: cast again")
                     j.done = True
+                if job in q.waiting:
+                    q.waiting.remove(job)
                 q.busy = False
                 q.cond.notify_all()
     if job.error is not None:
@@ -523,11 +537,20 @@ def _commit(engine: Engine, slug: str, round_id: str, job: _Job) -> dict:
     return job.receipt
 
 
-def _write_group(engine: Engine, slug: str, round_id: str, group: list[_Job]) -> None:
-    """Write ``group`` in one transaction (see ``_commit``); on an unexpected error each is tried alone."""
+def _write_group(engine: Engine, slug: str, round_id: str, take) -> None:
+    """Write the group ``take()`` returns (called under the log lock) in one transaction (see
+    ``_commit``); on an unexpected error each of its casts is tried alone."""
+    taken: list[_Job] = []
+
+    def take_once() -> list[_Job]:
+        if not taken:
+            taken.extend(take())
+        return taken
+
     try:
-        _write(engine, slug, round_id, group)
+        _write(engine, slug, round_id, take_once)
     except Exception as e:  # noqa: BLE001 — a database error: nothing of the group was written
+        group = take_once()
         if len(group) == 1:
             if isinstance(e, IntegrityError):
                 e = CastError("already_voted", f"表决权人 {group[0].target} 已经投过票 / voter {group[0].target} "
@@ -536,18 +559,21 @@ def _write_group(engine: Engine, slug: str, round_id: str, group: list[_Job]) ->
             return
         for j in group:
             j.error, j.entry, j.receipt = None, None, None
-            _write_group(engine, slug, round_id, [j])
+            _write_group(engine, slug, round_id, lambda j=j: [j])
 
 
-def _write(engine: Engine, slug: str, round_id: str, group: list[_Job]) -> None:
-    known = max((j.known for j in group), key=lambda k: k.mark)
-    remembered = _recall(engine, slug, round_id)
-    if remembered is not None and remembered.mark > known.mark:
-        known = remembered
-    log_id = known.estate.log_id
-    written: list[_Job] = []
+def _write(engine: Engine, slug: str, round_id: str, take) -> None:
+    known = _recall(engine, slug, round_id)
     with transaction(engine) as s:
+        if known is None:
+            known = _read_known(s, slug, round_id)
+        log_id = known.estate.log_id
         log.lock(s, log_id)
+        group = take()
+        newest = max((j.known for j in group), key=lambda k: k.mark)
+        if newest.mark > known.mark:
+            known = newest
+        written: list[_Job] = []
         rows = s.connection().execute(_FROM_MARK, {"log_id": log_id, "mark": known.mark}).all()
         if rows and rows[0].seq == known.mark and bytes(rows[0].leaf_hash) == known.leaf:
             changed = {r.type for r in rows[1:]}

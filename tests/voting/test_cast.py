@@ -318,3 +318,52 @@ def test_what_casting_remembers_is_checked_under_the_lock(engine):
     assert r["seq"] == est.size() - 1 and r["tree_size"] == est.size()
     assert count_round.close_round(engine, SLUG, ROUND_ID, now=later + timedelta(hours=1)) is not None
     _refused(est, "round_not_open", owner="E-05", now=ce.CLOSES)  # before the window's end, but closed
+
+
+def test_casts_waiting_for_the_log_share_one_transaction_and_checkpoint(engine):
+    """Group commit (``voting.cast._commit``): the casts waiting while the log is being written are
+    written together — each checked on its own (a second ballot of one voter is refused, the others
+    are not), one checkpoint covers all of them and every receipt verifies against it."""
+    import time
+
+    from voting import cast as casting
+
+    est = ce.make(engine)
+    _cast(est, "E-05")
+    before = est.size()
+    q = casting._queue(engine, SLUG, ROUND_ID)
+    with q.cond:
+        q.busy = True  # as if a cast were being written: the next ones wait
+    texts = [("A-01", est.text("A-01", [1, 0, 0])), ("B-02", est.text("B-02")), ("A-01", est.text("A-01", [0, 1, 0])),
+             ("C-03", est.text("C-03"))]
+    out: dict[int, object] = {}
+
+    def run(i, owner, text):
+        try:
+            out[i] = _cast(est, owner, text=text)
+        except CastError as e:
+            out[i] = e
+
+    threads = []
+    for i, (owner, text) in enumerate(texts):  # in this order: the second A-01 ballot comes after the first
+        threads.append(threading.Thread(target=run, args=(i, owner, text)))
+        threads[-1].start()
+        for _ in range(500):
+            if len(q.waiting) == i + 1:
+                break
+            time.sleep(0.01)
+    assert len(q.waiting) == 4
+    with q.cond:
+        q.busy = False
+        q.cond.notify_all()
+    for t in threads:
+        t.join()
+    assert isinstance(out[2], CastError) and out[2].code == "already_voted"
+    receipts = [out[i] for i in (0, 1, 3)]
+    assert [r["seq"] for r in receipts] == [before, before + 1, before + 2]
+    assert {(r["tree_size"], r["checkpoint"]) for r in receipts} == {(before + 3, receipts[0]["checkpoint"])}
+    for r in receipts:
+        verify_receipt(r, _vkey(engine))
+    assert est.size() == before + 3
+    problems, _ = _audit(est)
+    assert problems == []
