@@ -14,13 +14,13 @@ import binascii
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from ledger import log as logs
 from ledger import tree
 from ledger.keys import LogKey
-from ledger.models import CheckpointRow, Cosignature
+from ledger.models import CheckpointRow, Cosignature, Log
 from ledger.note import (
     Note,
     NoteError,
@@ -104,23 +104,32 @@ def sign(session: Session, log_id: int, key: LogKey) -> str:
 
 def sign_size(session: Session, log_id: int, key: LogKey) -> tuple[int, str]:
     """``sign``, returning (size, note) of the checkpoint it signed (or found already signed)."""
-    log = logs.lock_log(session, log_id)
+    session.flush()  # what the session holds goes to the database first (Core statements follow)
+    conn = session.connection()
+    log = conn.execute(_LOCK_ORIGIN, {"log_id": log_id}).first()
+    if log is None:
+        raise logs.LogError(f"no log with id {log_id}")
     size = logs.size(session, log_id)  # read under the lock: the stored hashes of every size ≤ it exist
-    last = latest(session, log_id)
+    last = conn.execute(_LATEST, {"log_id": log_id}).first()
     _recheck_new_entries(session, log_id, 0 if last is None else last.size, size)
     root = tree.tree_hash(size, logs.hash_reader(session, log_id))
     signers = [key.signer]
     if last is not None:
         if last.vkey != key.vkey:
             signers = _handover_signers(session, log_id, last, size, key)
-        if last.size == size and last.root == root:
+        if last.size == size and bytes(last.root) == root:
             return size, last.note
         _check_extends(session, log_id, last, size, root)
     note = sign_note_by(checkpoint_text(log.origin, size, root), signers)
-    session.add(CheckpointRow(log_id=log_id, size=size, root=root, note=note, vkey=key.vkey,
-                              created_at=datetime.now(UTC)))
-    session.flush()
+    conn.execute(_INSERT, {"log_id": log_id, "size": size, "root": root, "note": note, "vkey": key.vkey,
+                           "created_at": datetime.now(UTC)})
     return size, note
+
+
+_LOCK_ORIGIN = select(Log.origin).where(Log.id == bindparam("log_id")).with_for_update()
+_LATEST = (select(CheckpointRow.size, CheckpointRow.root, CheckpointRow.note, CheckpointRow.vkey)
+           .where(CheckpointRow.log_id == bindparam("log_id")).order_by(CheckpointRow.size.desc()).limit(1))
+_INSERT = insert(CheckpointRow)
 
 
 def _handover_signers(session: Session, log_id: int, last: CheckpointRow, size: int, key: LogKey) -> list:

@@ -307,14 +307,24 @@ def verify_text(text: str | bytes, rnd: RoundInfo):
         key = sig_b = None
     if key is None or sig_b is None:
         raise CastError("bad_ballot", "选票的 voter 或 sig 格式无效 / the ballot's voter or sig is malformed")
-    try:
-        ed25519.verify(key, ballots_.signing_bytes(body), sig_b)
-    except (ed25519.SignatureError, ValueError, TypeError) as e:
-        raise CastError("bad_signature", f"选票签名无效 / the ballot's signature does not verify ({e})") from None
-    try:
-        verified = ballots_.verify_ballot_text(text, secrecy=rnd.secrecy, fingerprint=rnd.fingerprint,
-                                               joint_key=rnd.joint_key, items=rnd.items)
+    try:  # the text is parsed once: verify_ballot_text would parse it again (same strict rule, parse_ballot)
+        if rnd.secrecy == "secret":
+            if rnd.joint_key is None:
+                raise ValueError("a secret round needs its joint key")
+            verified = ballots_.verify_ballot(signed, fingerprint=rnd.fingerprint, joint_key=rnd.joint_key,
+                                              items=rnd.items)
+        elif rnd.secrecy == "open":
+            verified = ballots_.verify_open_ballot(signed, fingerprint=rnd.fingerprint, items=rnd.items)
+        else:
+            raise ValueError("secrecy must be 'secret' or 'open'")
     except ballots_.BallotError as e:
+        # the verifier checks the signature too; a refused ballot whose signature does not verify is
+        # refused as bad_signature whatever else is wrong with it (the signature is checked here only
+        # then: an accepted ballot's signature was checked once, by the verifier)
+        try:
+            ed25519.verify(key, ballots_.signing_bytes(body), sig_b)
+        except (ed25519.SignatureError, ValueError, TypeError) as e2:
+            raise CastError("bad_signature", f"选票签名无效 / the ballot's signature does not verify ({e2})") from None
         msg = str(e)
         code = "bad_proof" if ("proof" in msg or "selection" in msg or "point" in msg) else "bad_ballot"
         raise CastError(code, f"选票未通过验证 / the ballot does not verify: {msg}") from None
