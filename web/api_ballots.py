@@ -131,14 +131,35 @@ async def cast_ballot(request: Request, slug: str, round_id: str,
                       for_sig: str | None = Query(None, description="with for: the proxy's signature binding the "
                                                                     "ballot's tracking code to the represented voter "
                                                                     "(SPEC §7.8)")):
+    if getattr(request.state, "owner_session", False) is False and request.cookies.get(owner.OWNER_COOKIE):
+        raw = await request.body()  # read first (BodyLimit caps it): the session and the cast then share one thread hop
+        return await run_in_threadpool(_session_and_cast, request, slug, round_id, raw, for_, for_sig)
     me = await run_in_threadpool(owner.owner_session, request)  # a database read: off the event loop
     if me is None or me.estate != slug:
         return _refuse(casting.CastError("no_session"))
     raw = await _body(request)
+    return await run_in_threadpool(_cast, request, me, slug, round_id, raw, for_, for_sig)
+
+
+def _session_and_cast(request: Request, slug: str, round_id: str, raw: bytes, for_: str | None,
+                      for_sig: str | None) -> JSONResponse:
+    """In a worker thread: the owner session (refused first, as no_session), then the body's checks
+    (415, 413, in that order, as ``_body``), then the cast."""
+    me = owner.owner_session(request)
+    if me is None or me.estate != slug:
+        return _refuse(casting.CastError("no_session"))
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        raise HTTPException(415, {"code": "bad_request", "message": "请以 application/json 发送 / send application/json"})
+    if len(raw) > MAX_BALLOT:
+        raise HTTPException(413, {"code": "bad_request", "message": "内容太大 / too large"})
+    return _cast(request, me, slug, round_id, raw, for_, for_sig)
+
+
+def _cast(request: Request, me: owner.OwnerSession, slug: str, round_id: str, raw: bytes, for_: str | None,
+          for_sig: str | None) -> JSONResponse:
     try:
-        receipt = await run_in_threadpool(casting.cast, request.app.state.engine, slug, round_id, raw,
-                                          voter=me.voter, factor=me.factor, for_voter=for_,
-                                          for_sig=for_sig)
+        receipt = casting.cast(request.app.state.engine, slug, round_id, raw, voter=me.voter, factor=me.factor,
+                               for_voter=for_, for_sig=for_sig)
     except casting.CastError as e:
         return _refuse(e)
     return JSONResponse(receipt, status_code=201)
