@@ -328,7 +328,7 @@ class Server:
         if self.proc is not None and self.proc.poll() is None:
             raise RuntimeError("the server is running already")
         cmd = [sys.executable, "-m", "uvicorn", "web.app:create_app", "--factory", "--host", "127.0.0.1",
-               "--port", str(self.port), "--log-level", "warning", "--no-access-log", "--no-server-header"]
+               "--port", str(self.port), "--log-level", "warning", "--no-access-log", "--no-server-header", "--http", "h11"]
         if self.workers > 1:
             cmd += ["--workers", str(self.workers)]
         with open(self.log_path, "ab") as out:
