@@ -35,3 +35,15 @@ def require_chromium(path: str = CHROMIUM) -> None:
 def launch(playwright):  # noqa: ANN001, ANN201
     """A headless Chromium browser."""
     return playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+
+
+def wait_marked(page, name: str, value: str | None = None, timeout: float = 30_000) -> None:
+    """Until the page's <html> carries data-NAME (non-empty), or data-NAME="VALUE".
+
+    Not page.wait_for_function: Playwright evaluates its string with eval, which the pages'
+    Content-Security-Policy (script-src 'self') refuses on every poll after the first, so such a
+    wait fails whenever the condition is not already true when it starts.
+    """
+    attribute = "data-" + "".join("-" + c.lower() if c.isupper() else c for c in name)
+    selector = f"html[{attribute}='{value}']" if value is not None else f"html[{attribute}]:not([{attribute}=''])"
+    page.wait_for_selector(selector, state="attached", timeout=timeout)

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 
 from ledger.db import make_engine, migrate, transaction
-from tests.chromium import launch, require_chromium
+from tests.chromium import launch, require_chromium, wait_marked
 from tests.voting import loop_fixtures as lf
 from tests.web import e2e_fixtures as ef
 from tests.web.test_e2e_browser import PHONE, Story
@@ -36,7 +36,7 @@ def _answer(story: Story, who: str, consult_id: str, picks: list[tuple[str, str]
     context = _owner_context(story, who)
     page = context.new_page()
     page.goto(f"{story.base}/estates/{sc.slug}/consult/{consult_id}")
-    page.wait_for_function("document.documentElement.dataset.consult === 'ready'", timeout=60_000)
+    wait_marked(page, "consult", "ready", timeout=60_000)
     for name, value in picks:
         page.check(f"input[name='q-{name}'][value='{value}']")
     if text is not None:

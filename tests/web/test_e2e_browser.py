@@ -19,7 +19,7 @@ with warnings.catch_warnings():
 from identity import factor, store
 from identity.credential import signing_key
 from ledger.db import make_engine, migrate, reading
-from tests.chromium import launch, require_chromium
+from tests.chromium import launch, require_chromium, wait_marked
 from tests.web import e2e_fixtures as ef
 from tests.web import pagecheck
 from tests.web.conftest import PASSWORD
@@ -321,7 +321,7 @@ def _owner_signs_in(story: Story, owner: str, context):
     page.fill("#secret", sc.sms_code(owner))
     page.click("form:has(#secret) button[type=submit]")
     page.wait_for_url(f"**/estates/{sc.slug}/vote*")
-    page.wait_for_function("document.documentElement.dataset.booth === 'ready'", timeout=60_000)
+    wait_marked(page, "booth", "ready", timeout=60_000)
     return page
 
 
@@ -374,7 +374,9 @@ def _owners_vote(story: Story, votes: dict[str, tuple[str, str]]) -> dict[str, d
     story.shot(page, "booth-sealed-C")
     page.click("#audit")
     page.wait_for_selector("#step-audit:not([hidden])", timeout=60_000)
-    page.wait_for_function("document.getElementById('audit-result').textContent.trim().length > 0")
+    from playwright.sync_api import expect
+
+    expect(page.locator("#audit-result")).to_have_text(re.compile(r"\S"))
     story.shot(page, "booth-audit-C")
     assert audited in page.inner_text("#audit-tracking")
     audit_text = page.inner_text("#step-audit")
@@ -419,7 +421,7 @@ def _owners_vote(story: Story, votes: dict[str, tuple[str, str]]) -> dict[str, d
         receipts[owner] = _cast(story, page, f"B-for-{owner}")
         if owner == "A":
             page.goto(f"{story.base}/estates/{sc.slug}/vote?round={sc.rid}")
-            page.wait_for_function("document.documentElement.dataset.booth === 'ready'", timeout=60_000)
+            wait_marked(page, "booth", "ready", timeout=60_000)
     context.close()
     story.via["owner B votes for A (proxy) and for itself"] = "pages (booth)"
     return receipts
@@ -453,7 +455,9 @@ def _paper(story: Story, owner: str, choices: tuple[str, str]) -> None:
         page.check(f"input[name='m:m1'][value='{motion}']")
         page.check(f"input[name='m:c2'][value='{option}']")
         page.set_input_files("#scan-file", str(scan))
-        page.wait_for_function("document.getElementById('scan_sha256').value.length === 64")
+        from playwright.sync_api import expect
+
+        expect(page.locator("#scan_sha256")).to_have_value(re.compile(r"^[0-9a-f]{64}$"))
         story.shot(page, f"paper-entry-{n}")
         page.click("#paper-form button[type=submit]")
         page.wait_for_load_state("networkidle")
@@ -550,7 +554,7 @@ def _record_check(story: Story) -> None:
     context = story.context(PHONE)
     page = context.new_page()
     page.goto(f"{story.base}/estates/{story.sc.slug}/audit")
-    page.wait_for_function("document.documentElement.dataset.recordCheck === 'ready'")
+    wait_marked(page, "recordCheck", "ready")
     story.shot(page, "audit")
     page.click("#run-check")
     page.wait_for_selector("#check-result[data-state]", timeout=180_000)
@@ -650,7 +654,7 @@ def test_the_demo_owner_path_in_chromium(tmp_path, monkeypatch):
         assert sent["to"] == first.phone
         page.fill("#secret", re.search(r"(\d{6})", sent["text"]).group(1))
         page.click("form:has(#secret) button[type=submit]")
-        page.wait_for_function("document.documentElement.dataset.booth === 'ready'", timeout=60_000)
+        wait_marked(page, "booth", "ready", timeout=60_000)
         for index in (0, 1):
             item = page.locator(f"fieldset.item[data-index='{index}']")
             item.wait_for(state="visible")

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from ledger.db import make_engine, migrate
-from tests.chromium import launch, require_chromium
+from tests.chromium import launch, require_chromium, wait_marked
 from tests.voting.test_paper_entry import (
     ROUND_ID,
     SLUG,
@@ -81,7 +81,7 @@ def _enter(page, scan):
     page.check("input[name='m:e1'][value=K3]")
     page.check("input[name='m:c1'][value=P2]")
     page.set_input_files("#scan-file", str(scan))
-    page.wait_for_function("document.documentElement.dataset.scanHashed")
+    wait_marked(page, "scanHashed")
     assert page.input_value("#scan_sha256") == hashlib.sha256(SCAN).hexdigest()
     page.click("#paper-form button[type=submit]")
     page.wait_for_selector("#paper-flash")
@@ -152,7 +152,7 @@ def test_written_proxy_hash_in_the_browser(live, browser):
         page.fill("#pu", "1")
         page.fill("#pr", "101")
         page.set_input_files("#scan", str(scan))
-        page.wait_for_function("document.documentElement.dataset.scanHashed")
+        wait_marked(page, "scanHashed")
         page.click("#proxy-form button[type=submit]")
         page.wait_for_selector("#proxy-flash")
         assert "书面委托已记录" in page.inner_text("#proxy-flash")
