@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 from ledger import log as logs
 from ledger import tree
 from ledger.keys import LogKey
-from ledger.models import CheckpointRow, Cosignature, Log
+from ledger.models import CheckpointRow, Cosignature, Entry, Log
 from ledger.note import (
     Note,
     NoteError,
@@ -102,8 +103,15 @@ def sign(session: Session, log_id: int, key: LogKey) -> str:
     return sign_size(session, log_id, key)[1]
 
 
-def sign_size(session: Session, log_id: int, key: LogKey) -> tuple[int, str]:
-    """``sign``, returning (size, note) of the checkpoint it signed (or found already signed)."""
+def sign_size(session: Session, log_id: int, key: LogKey, *, appended: Sequence[Entry] = ()) -> tuple[int, str]:
+    """``sign``, returning (size, note) of the checkpoint it signed (or found already signed).
+
+    ``appended``: the entries this very transaction appended, in order (``log.append``'s return
+    values), when the caller knows them (the cast path). If they are the log's last entries they
+    are not read back for the re-hash (SPEC §2.3): their bytes and hashes were made here, under the
+    log lock, and no other writer can reach them before this transaction commits. Every entry
+    before them since the last checkpoint is re-hashed as always.
+    """
     session.flush()  # what the session holds goes to the database first (Core statements follow)
     conn = session.connection()
     log = conn.execute(_LOCK_ORIGIN, {"log_id": log_id}).first()
@@ -111,7 +119,7 @@ def sign_size(session: Session, log_id: int, key: LogKey) -> tuple[int, str]:
         raise logs.LogError(f"no log with id {log_id}")
     size = logs.size(session, log_id)  # read under the lock: the stored hashes of every size ≤ it exist
     last = conn.execute(_LATEST, {"log_id": log_id}).first()
-    _recheck_new_entries(session, log_id, 0 if last is None else last.size, size)
+    _recheck_new_entries(session, log_id, 0 if last is None else last.size, _first_appended(appended, size))
     root = tree.tree_hash(size, logs.hash_reader(session, log_id))
     signers = [key.signer]
     if last is not None:
@@ -152,14 +160,24 @@ def _handover_signers(session: Session, log_id: int, last: CheckpointRow, size: 
     return [old.signer, key.signer]
 
 
+def _first_appended(appended: Sequence[Entry], size: int) -> int:
+    """Where the run of ``appended`` begins if it is the tail ``seq`` … ``size``-1 of the log, else ``size``."""
+    if not appended or appended[-1].seq != size - 1:
+        return size
+    first = appended[0].seq
+    if any(e.seq != first + i for i, e in enumerate(appended)):
+        return size
+    return first
+
+
 def _recheck_new_entries(session: Session, log_id: int, start: int, size: int) -> None:
     """Re-hash the entries added since the last checkpoint from their stored bytes (ledger.recheck)."""
     from ledger.recheck import (
         recheck,  # ledger.recheck reads checkpoints: imported here, not at the top
     )
 
-    if start > size:
-        return  # a shrunk log: _check_extends refuses it with the sizes
+    if start >= size:
+        return  # nothing new; or a shrunk log: _check_extends refuses it with the sizes
     found = recheck(session, log_id, start, size)
     if found is not None:
         raise CheckpointError(f"账本存储与条目字节不符，拒绝签署 / the stored log does not match its entry bytes, "

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ledger import log as logs
@@ -102,10 +102,20 @@ def _state_at(session: Session, log_id: int, start: int) -> tuple[RootBuilder, s
         compact = logs.hash_reader(session, log_id)(compact_range_index(start))
     except logs.LogError as exc:
         return Finding(start - 1, f"存储的哈希缺失 / stored hashes missing: {exc}"), None
-    before = session.scalar(select(Entry.leaf_hash).where(Entry.log_id == log_id, Entry.seq == start - 1))
+    before = session.connection().execute(_LEAF, {"log_id": log_id, "seq": start - 1}).scalar()
     if before is None:
         return Finding(start - 1, f"第 {start - 1} 条不见了 / entry {start - 1} is missing"), None
     return RootBuilder.resume(start, compact), before.hex()
+
+
+_LEAF = select(Entry.leaf_hash).where(Entry.log_id == bindparam("log_id"), Entry.seq == bindparam("seq"))
+_ENTRIES = (select(Entry.seq, Entry.type, Entry.time, Entry.data, Entry.leaf_hash)
+            .where(Entry.log_id == bindparam("log_id"), Entry.seq >= bindparam("lo"), Entry.seq < bindparam("hi"))
+            .order_by(Entry.seq))
+_STORED = (select(StoredHash.idx, StoredHash.hash)
+           .where(StoredHash.log_id == bindparam("log_id"), StoredHash.idx >= bindparam("lo"),
+                  StoredHash.idx < bindparam("hi"))
+           .order_by(StoredHash.idx))
 
 
 def _walk(session: Session, log_id: int, start: int, stop: int, compact: RootBuilder, prev: str,
@@ -114,12 +124,9 @@ def _walk(session: Session, log_id: int, start: int, stop: int, compact: RootBui
     agreed = 0  # the largest signed size whose root held so far
     for lo in range(start, stop, BATCH):
         hi = min(stop, lo + BATCH)
-        rows = conn.execute(select(Entry.seq, Entry.type, Entry.time, Entry.data, Entry.leaf_hash)
-                            .where(Entry.log_id == log_id, Entry.seq >= lo, Entry.seq < hi).order_by(Entry.seq)).all()
+        rows = conn.execute(_ENTRIES, {"log_id": log_id, "lo": lo, "hi": hi}).all()
         first_idx = stored_hash_index(0, lo)
-        stored = conn.execute(select(StoredHash.idx, StoredHash.hash)
-                              .where(StoredHash.log_id == log_id, StoredHash.idx >= first_idx,
-                                     StoredHash.idx < stored_hash_index(0, hi)).order_by(StoredHash.idx)).all()
+        stored = conn.execute(_STORED, {"log_id": log_id, "lo": first_idx, "hi": stored_hash_index(0, hi)}).all()
         hashes = {r.idx: r.hash for r in stored}
         expect, idx = lo, first_idx  # idx: where entry ``expect``'s stored hashes begin
         for row in rows:

@@ -615,7 +615,7 @@ def _write(engine: Engine, slug: str, round_id: str, take) -> None:
             last = (j.entry.seq, j.entry.leaf_hash)
             written.append(j)
         if written:
-            size, note = checkpoint.sign_size(s, log_id, _log_key())
+            size, note = checkpoint.sign_size(s, log_id, _log_key(), appended=[j.entry for j in written])
             for j in written:
                 j.receipt = receipts.receipt_at(s, log_id, known.estate.origin, j.entry, size, note)
     _remember(engine, slug, round_id, replace(known, mark=last[0], leaf=last[1]))

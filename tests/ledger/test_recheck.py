@@ -176,3 +176,53 @@ def test_checkpoint_command_refuses_naming_the_entry(engine, monkeypatch, capsys
     assert captured.out == ""
     assert captured.err.startswith("拒绝签署 / refused: 账本存储与条目字节不符，拒绝签署 / the stored log does not match "
                                    "its entry bytes, refusing to sign: 第 4 条：存储的字节被改过")
+
+
+def test_entries_appended_in_the_signing_transaction_are_not_read_back_but_earlier_ones_are(engine):
+    """sign_size(appended=…) skips re-reading only this transaction's own tail (SPEC §2.3): an edited
+    entry written earlier and not yet signed is still refused, naming it, and nothing is written."""
+    log_id, key = _grown(engine)  # 4 signed, entries 4–6 unsigned
+    edited = _data(engine, log_id, 5).replace(b'"i":5', b'"i":8')
+    tamper(engine, ("UPDATE ledger_entries SET data = :d WHERE log_id = :l AND seq = 5", {"d": edited, "l": log_id}))
+    with pytest.raises(CheckpointError, match="entry 5: its stored bytes were edited"):
+        with transaction(engine) as s:
+            mine = [log.append(s, log_id, "test", {"i": i}) for i in (7, 8)]
+            checkpoint.sign_size(s, log_id, key, appended=mine)
+    with reading(engine) as s:
+        assert [r.size for r in checkpoint.history(s, log_id)] == [4]
+        assert log.size(s, log_id) == 7  # the two appends were rolled back with the refusal
+
+
+def test_appended_entries_that_are_not_the_tail_are_read_back(engine):
+    """A run that is not the log's last entries, or has a gap, gives no exemption: all is re-hashed."""
+    log_id, key = _grown(engine)
+    with transaction(engine) as s:
+        early = [log.get_entry(s, log_id, 5)]  # stored earlier, not by this transaction, not the tail
+        gap = [log.get_entry(s, log_id, 4), log.get_entry(s, log_id, 6)]
+    assert checkpoint._first_appended(early, 7) == 7
+    assert checkpoint._first_appended(gap, 7) == 7
+    assert checkpoint._first_appended([], 7) == 7
+    edited = _data(engine, log_id, 6).replace(b'"i":6', b'"i":9')
+    tamper(engine, ("UPDATE ledger_entries SET data = :d WHERE log_id = :l AND seq = 6", {"d": edited, "l": log_id}))
+    with pytest.raises(CheckpointError, match="entry 6: its stored bytes were edited"):
+        with transaction(engine) as s:
+            checkpoint.sign_size(s, log_id, key, appended=gap)  # claims 4 and 6: not a run, so 4–6 are read
+    with transaction(engine) as s:
+        last = [log.get_entry(s, log_id, 6)]
+    assert checkpoint._first_appended(last, 7) == 6  # a run ending at the tail starts the exemption
+
+
+def test_a_sign_with_nothing_new_reads_nothing_back(engine, monkeypatch):
+    """The log has not grown since the last checkpoint: the same note, and no re-hash at all."""
+    key = keys.log_key()
+    log_id = fill(engine, ORIGIN, 4, key)
+    import ledger.recheck as rk
+
+    def boom(*a, **k):  # noqa: ANN002, ANN003
+        raise AssertionError("re-hashed with nothing new")
+
+    monkeypatch.setattr(rk, "recheck", boom)
+    with transaction(engine) as s:
+        note = checkpoint.sign(s, log_id, key)
+    with reading(engine) as s:
+        assert note == checkpoint.latest(s, log_id).note
