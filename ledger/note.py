@@ -20,6 +20,7 @@ import hashlib
 import re
 import struct
 from dataclasses import dataclass
+from functools import cached_property
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
@@ -53,11 +54,11 @@ class Verifier:
     alg: int
     public_key: bytes
 
-    @property
+    @cached_property
     def key_id(self) -> bytes:
         return key_id(self.name, self.alg, self.public_key)
 
-    @property
+    @cached_property
     def vkey(self) -> str:
         """``<name>+<hex id>+<base64(alg ‖ key)>``."""
         material = base64.b64encode(bytes([self.alg]) + self.public_key).decode()
@@ -72,9 +73,13 @@ class Signer:
     alg: int
     seed: bytes
 
-    @property
+    @cached_property
+    def _signing_key(self) -> SigningKey:  # derived once per Signer (a scalar multiplication)
+        return SigningKey(self.seed)
+
+    @cached_property
     def verifier(self) -> Verifier:
-        return Verifier(self.name, self.alg, bytes(SigningKey(self.seed).verify_key))
+        return Verifier(self.name, self.alg, bytes(self._signing_key.verify_key))
 
     @property
     def skey(self) -> str:
@@ -83,7 +88,7 @@ class Signer:
         return f"PRIVATE+KEY+{self.name}+{self.verifier.key_id.hex()}+{material}"
 
     def sign(self, message: bytes) -> bytes:
-        return SigningKey(self.seed).sign(message).signature
+        return self._signing_key.sign(message).signature
 
 
 def generate_signer(name: str, alg: int = ED25519) -> Signer:
