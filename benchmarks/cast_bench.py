@@ -208,7 +208,8 @@ def check_ledger(db_url: str, slug: str, receipts: list[dict]) -> dict:
 
 
 def run(kind: str, *, seconds: float, clients: int, workers: int, voters: int | None, client_procs: int,
-        pg_url: str | None = None, keep: bool = False, db_url: str | None = None) -> dict:
+        pg_url: str | None = None, keep: bool = False, db_url: str | None = None,
+        latencies: str | None = None) -> dict:
     voters = voters or max(500, int(seconds * 500) + clients * 2)
     if db_url is not None:
         kind = "sqlite" if db_url.startswith("sqlite") else "postgresql"
@@ -268,6 +269,9 @@ def run(kind: str, *, seconds: float, clients: int, workers: int, voters: int | 
                 code = body[:80] if isinstance(body, str) else str(body)
             codes[f"{status} {code}"] = codes.get(f"{status} {code}", 0) + 1
         receipts = [json.loads(r[2]) for r in ok]
+        if latencies:  # one line per cast: when it was answered (s after the start), latency (ms), status
+            Path(latencies).write_text("".join(f"{r[3] - start_at:.4f},{r[0] * 1000:.2f},{r[1]}\n"
+                                               for r in sorted(results, key=lambda r: r[3])))
         lat = sorted(r[0] * 1000 for r in results)
         ok_lat = sorted(r[0] * 1000 for r in ok)
         checked = check_ledger(db.url, election.slug, receipts)
@@ -300,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes (default 2)")
     ap.add_argument("--voters", type=int, default=None, help="voters, one pre-made ballot each "
                                                             "(default: enough for 500 casts/s)")
+    ap.add_argument("--latencies", metavar="FILE", help="write each cast's answer time (s), latency (ms) and "
+                                                         "status as CSV lines, in answer order")
     ap.add_argument("--client-procs", type=int, default=2, help="client processes (threads spread over them)")
     ap.add_argument("--pg-url", default=None, help="PostgreSQL server URL (a database is created and dropped)")
     ap.add_argument("--db-url", default=None, help="an empty database to use instead (not dropped; --db is "
@@ -308,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
     result = run(args.db, seconds=args.seconds, clients=args.clients, workers=args.workers, voters=args.voters,
-                 client_procs=args.client_procs, pg_url=args.pg_url, keep=args.keep, db_url=args.db_url)
+                 client_procs=args.client_procs, pg_url=args.pg_url, keep=args.keep, db_url=args.db_url,
+                 latencies=args.latencies)
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:
