@@ -98,6 +98,9 @@ def append(session: Session, log_id: int, type: str, body: dict, time: datetime 
     new = tree.stored_hashes_for_leaf(seq, leaf, hash_reader(session, log_id))
     start = tree.stored_hash_index(0, seq)
     conn.execute(_INSERT_HASH, [{"log_id": log_id, "idx": start + i, "hash": h} for i, h in enumerate(new)])
+    memo = _memo(session, log_id)
+    if memo is not None:
+        memo.update((start + i, h) for i, h in enumerate(new))
     row = {"log_id": log_id, "seq": seq, "type": type, "time": stamp, "data": data, "leaf_hash": leaf}
     conn.execute(_INSERT_ENTRY, row)
     return Entry(**row)
@@ -114,12 +117,41 @@ def size(session: Session, log_id: int) -> int:
     return 0 if top is None else top + 1
 
 
+_MEMO = "gongjue_stored_hashes"
+
+
+def remember_hashes(session: Session) -> None:
+    """From now on, ``session`` keeps every stored hash it reads or appends (by log and index), and
+    ``hash_reader`` reads only the ones it does not hold yet.
+
+    Sound because a stored hash never changes once written (SPEC §2.9): the triggers refuse UPDATE
+    and DELETE, and the session never rolls back part of its own work (no savepoints) — a failed
+    transaction is discarded whole, with its memo. For one write transaction of many appends and
+    proofs (a cast group): most of what the next append, the root and the receipts need was just
+    written or read.
+    """
+    session.info.setdefault(_MEMO, {})
+
+
+def _memo(session: Session, log_id: int) -> dict[int, bytes] | None:
+    logs = session.info.get(_MEMO)
+    return None if logs is None else logs.setdefault(log_id, {})
+
+
 def hash_reader(session: Session, log_id: int) -> tree.HashReader:
-    """A ledger.tree.HashReader over the log's stored hashes (one query per call)."""
+    """A ledger.tree.HashReader over the log's stored hashes (one query per call, for the hashes the
+    session does not hold: ``remember_hashes``)."""
+    memo = _memo(session, log_id)
 
     def read(indexes: Sequence[int]) -> list[bytes]:
-        rows = session.connection().execute(_HASHES, {"log_id": log_id, "idx": sorted(set(indexes))}).all()
-        found = {r.idx: r.hash for r in rows}
+        found = {} if memo is None else {i: memo[i] for i in indexes if i in memo}
+        wanted = sorted(set(indexes) - found.keys())
+        if wanted:
+            rows = session.connection().execute(_HASHES, {"log_id": log_id, "idx": wanted}).all()
+            read_now = {r.idx: bytes(r.hash) for r in rows}
+            if memo is not None:
+                memo.update(read_now)
+            found.update(read_now)
         missing = [i for i in indexes if i not in found]
         if missing:
             raise LogError(f"log {log_id}: stored hashes {missing[:5]} are missing")

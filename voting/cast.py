@@ -579,6 +579,7 @@ def _write(engine: Engine, slug: str, round_id: str, take) -> None:
             known = _read_known(s, slug, round_id)
         log_id = known.estate.log_id
         log.lock(s, log_id)
+        log.remember_hashes(s)  # the appends, the root and the receipts share what they read and write
         group = take()
         newest = max((j.known for j in group), key=lambda k: k.mark)
         if newest.mark > known.mark:

@@ -1,0 +1,73 @@
+"""A write transaction that remembers its stored hashes (ledger.log.remember_hashes) computes the
+same hashes, roots and proofs as one that reads them all, with fewer reads."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event
+
+from ledger import checkpoint, keys, log, tree
+from ledger.db import reading, transaction
+
+from .helpers import fill
+
+ORIGIN = "gongjue.local/memo-court"
+
+
+def _hash_reads(engine):  # noqa: ANN001, ANN202
+    """A list that grows by one for every SELECT on ledger_hashes."""
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, *_):  # noqa: ANN001, ANN002
+        if statement.lstrip().upper().startswith("SELECT") and "ledger_hashes" in statement:
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    return seen, lambda: event.remove(engine, "before_cursor_execute", count)
+
+
+def _grow(engine, log_id: int, remember: bool, key: keys.LogKey) -> tuple[list, int, str, list[list[bytes]]]:  # noqa: ANN001
+    with transaction(engine) as s:
+        log.lock(s, log_id)
+        if remember:
+            log.remember_hashes(s)
+        made = [log.append(s, log_id, "test", {"i": i}) for i in range(7)]
+        size, note = checkpoint.sign_size(s, log_id, key, appended=made)
+        proofs = [log.inclusion_proof(s, log_id, e.seq, size) for e in made]
+    return made, size, note, proofs
+
+
+def test_remembered_hashes_give_the_same_log_with_fewer_reads(engine):
+    key = keys.log_key()
+    a = fill(engine, ORIGIN, 5, key)
+    b = fill(engine, ORIGIN + "-b", 5, key)
+    seen, stop = _hash_reads(engine)
+    try:
+        plain = _grow(engine, a, False, key)
+        plain_reads = len(seen)
+        seen.clear()
+        memo = _grow(engine, b, True, key)
+        memo_reads = len(seen)
+    finally:
+        stop()
+    assert memo[1] == plain[1] == 12
+    with reading(engine) as s:
+        for log_id, (made, size, _note, proofs) in ((a, plain), (b, memo)):
+            assert log.root(s, log_id, size) == checkpoint.latest(s, log_id).root
+            assert proofs == [log.inclusion_proof(s, log_id, e.seq, size) for e in made]  # as read afresh
+            stored = [log.hash_reader(s, log_id)([i])[0] for i in range(tree.stored_hash_count(size))]
+            assert len(stored) == tree.stored_hash_count(12)
+    # reading all: 4 appends (seq 5, 7, 9, 11 complete a subtree), the root, the extension, 7 proofs;
+    # remembering: the two hashes of the first 5 leaves the new ones need (the rest was just written)
+    assert (plain_reads, memo_reads) == (13, 2)
+
+
+def test_a_missing_hash_is_still_refused(engine):
+    key = keys.log_key()
+    log_id = fill(engine, ORIGIN, 3, key)
+    with transaction(engine) as s:
+        log.remember_hashes(s)
+        read = log.hash_reader(s, log_id)
+        assert read([0]) == read([0])  # the second from memory
+        with pytest.raises(log.LogError, match="stored hashes \\[999\\] are missing"):
+            read([0, 999])
