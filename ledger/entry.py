@@ -66,6 +66,28 @@ def _has_4byte(data: bytes) -> bool:
 
 def check_value(value: object, path: str = "body") -> None:
     """Refuse anything but strings, safe integers, booleans, null, lists and string-keyed dicts."""
+    if not _fine(value):
+        _find_bad(value, path)
+
+
+def _fine(value: object) -> bool:
+    """Whether ``value`` passes ``check_value`` (no paths built: the common case, every append)."""
+    if value is None or value is True or value is False:
+        return True
+    kind = type(value)
+    if kind is str:
+        return True
+    if kind is int:
+        return -MAX_INT <= value <= MAX_INT
+    if kind is list:
+        return all(_fine(v) for v in value)
+    if kind is dict:
+        return all(type(k) is str and _fine(v) for k, v in value.items())
+    return False  # subclasses, floats, anything else: _find_bad names it (or accepts a subclass)
+
+
+def _find_bad(value: object, path: str) -> None:
+    """``check_value`` with the path of each value, to name the one refused."""
     if value is None or isinstance(value, (bool, str)):
         return
     if isinstance(value, int):
@@ -76,13 +98,13 @@ def check_value(value: object, path: str = "body") -> None:
         raise EntryError(f"{path}: floating-point numbers are not allowed ({value!r})")
     if isinstance(value, list):
         for i, v in enumerate(value):
-            check_value(v, f"{path}[{i}]")
+            _find_bad(v, f"{path}[{i}]")
         return
     if isinstance(value, dict):
         for k, v in value.items():
             if not isinstance(k, str):
                 raise EntryError(f"{path}: key {k!r} is not a string")
-            check_value(v, f"{path}.{k}")
+            _find_bad(v, f"{path}.{k}")
         return
     raise EntryError(f"{path}: {type(value).__name__} is not a JSON value of the ledger")
 
