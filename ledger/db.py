@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Row, Select, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 DEFAULT_URL = "sqlite:///var/gongjue.db"
@@ -112,6 +112,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
+        if conn.get_execution_options().get(_ONE_SELECT):
+            return  # read_row: SQLite runs the one SELECT in its own implicit read transaction
         if conn.get_execution_options().get(_READING):
             conn.exec_driver_sql("PRAGMA query_only=ON")
             conn.exec_driver_sql("BEGIN")
@@ -225,6 +227,24 @@ def reading(engine: Engine) -> Iterator[Session]:
                     conn.connection.driver_connection.execute("PRAGMA query_only=OFF")
                 except Exception:  # noqa: BLE001 — then it must not go back at all
                     conn.invalidate()
+
+
+_ONE_SELECT = "gongjue_one_select"
+
+
+def read_row(engine: Engine, statement: Select, params: dict) -> Row | None:
+    """The first row of one SELECT, run outside any transaction block: on SQLite in the statement's
+    own implicit read transaction (no ``BEGIN``, no ``query_only`` switching), on PostgreSQL in
+    autocommit. One statement is one snapshot, so this reads as ``reading`` does, for a quarter of
+    the statements: for a single-row read on a hot path (the owner session of every cast)."""
+    if not isinstance(statement, Select):
+        raise TypeError("read_row runs a SELECT only")
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+        else:
+            conn.execution_options(**{_ONE_SELECT: True})
+        return conn.execute(statement, params).first()
 
 
 def alembic_config():

@@ -43,7 +43,7 @@ from starlette.datastructures import FormData
 
 from identity import authority, factor, store
 from identity.models import Estate
-from ledger.db import Base, reading, transaction
+from ledger.db import Base, read_row, reading, transaction
 from web import i18n, security
 from web.templating import templates
 
@@ -103,9 +103,8 @@ def owner_session(request: Request) -> OwnerSession | None:
     if cached is not False:
         return cached
     token, found = request.cookies.get(OWNER_COOKIE), None
-    if token and len(token) <= 100 and token.isascii():  # as _row, in one Core statement (every cast reads it)
-        with reading(request.app.state.engine) as session:
-            row = session.connection().execute(_SESSION, {"token_hash": _hash(token)}).first()
+    if token and len(token) <= 100 and token.isascii():  # as _row, in one statement (every cast reads it)
+        row = read_row(request.app.state.engine, _SESSION, {"token_hash": _hash(token)})
         if row is not None and row.expires_at > int(time.time()) and row.verified:
             found = OwnerSession(row.estate, row.voter, row.factor)
     request.state.owner_session = found

@@ -98,3 +98,23 @@ def test_reading_sees_one_snapshot_and_refuses_writes(engine):
     with transaction(engine) as w:  # the connection went back to the pool writable
         log.create_log(w, "gongjue.local/other")
         assert checkpoint.latest(w, log_id) is None
+
+
+def test_read_row_reads_one_select_without_a_transaction_block(engine):
+    """ledger.db.read_row: the row, as reading would give it; nothing but a SELECT is accepted, and on
+    SQLite it never takes the write lock (a writer holding it does not block it)."""
+    from sqlalchemy import bindparam, insert, select
+
+    from ledger.db import read_row
+    from ledger.models import Log
+
+    with transaction(engine) as s:
+        log_id = log.create_log(s, "gongjue.local/read-row").id
+    by_id = select(Log.origin).where(Log.id == bindparam("id"))
+    assert read_row(engine, by_id, {"id": log_id}).origin == "gongjue.local/read-row"
+    assert read_row(engine, by_id, {"id": log_id + 1000}) is None
+    with pytest.raises(TypeError, match="read_row runs a SELECT only"):
+        read_row(engine, insert(Log).values(origin="x"), {})
+    with transaction(engine) as s:  # a writer holds the lock (SQLite: BEGIN IMMEDIATE) ...
+        log.append(s, log_id, "test", {"i": 1})
+        assert read_row(engine, by_id, {"id": log_id}).origin == "gongjue.local/read-row"  # ... the read goes on
