@@ -90,7 +90,8 @@ class Database:
 
 def _client_proc(port: int, path: str, jobs: list, threads: int, start_at: float, stop_at: float, out) -> None:
     """One client process: ``threads`` threads, each its own keep-alive connection, sharing ``jobs``
-    ((cookie header, ballot text)); results (latency s, status, body or None) go to ``out``."""
+    ((cookie header, ballot text)); its results (latency s, status, body or None, answer time) and its
+    CPU seconds while casting go to ``out``."""
     lock = threading.Lock()
     queue = list(reversed(jobs))
     results: list = []
@@ -130,9 +131,12 @@ def _client_proc(port: int, path: str, jobs: list, threads: int, start_at: float
     ts = [threading.Thread(target=run) for _ in range(threads)]
     for t in ts:
         t.start()
+    while time.time() < start_at:
+        time.sleep(0.001)
+    cpu = time.process_time()
     for t in ts:
         t.join()
-    out.put(results)
+    out.put((results, time.process_time() - cpu))
 
 
 def _rss_peaks(pgid: int) -> dict[int, int]:
@@ -250,9 +254,11 @@ def run(kind: str, *, seconds: float, clients: int, workers: int, voters: int | 
                     p = ctx.Process(target=_client_proc, args=(server.port, path, share[i], n, start_at, stop_at, out))
                     p.start()
                     procs.append(p)
-            results = []
+            results, client_cpu = [], 0.0
             for _ in procs:
-                results.extend(out.get())
+                got, cpu_s = out.get()
+                results.extend(got)
+                client_cpu += cpu_s
             for p in procs:
                 p.join()
             elapsed = min(stop_at, max((r[3] for r in results), default=stop_at)) - start_at
@@ -287,6 +293,7 @@ def run(kind: str, *, seconds: float, clients: int, workers: int, voters: int | 
             "server_rss_peak_mb": round(sum(peaks.values()) / 1024, 1), "server_processes": len(peaks),
             "server_rss_peak_mb_each": sorted(round(v / 1024, 1) for v in peaks.values()),
             "server_cpu_ms_per_cast": round(cpu * 1000 / len(results), 2) if results else None,
+            "client_cpu_ms_per_cast": round(client_cpu * 1000 / len(results), 2) if results else None,
             "setup_s": round(setup_s, 1), "cores": os.cpu_count(),
             "load_before": [round(x, 2) for x in load_before], "load_after": [round(x, 2) for x in load_after],
         }

@@ -118,6 +118,9 @@ def sign_size(session: Session, log_id: int, key: LogKey, *, appended: Sequence[
     if log is None:
         raise logs.LogError(f"no log with id {log_id}")
     size = logs.size(session, log_id)  # read under the lock: the stored hashes of every size ≤ it exist
+    if appended and appended[-1].seq >= size:
+        raise logs.LogError(f"entry {appended[-1].seq} was appended but is not stored (log size {size}): "
+                            "write the appends (log.Later.write) before signing")
     last = conn.execute(_LATEST, {"log_id": log_id}).first()
     _recheck_new_entries(session, log_id, 0 if last is None else last.size, _first_appended(appended, size))
     root = tree.tree_hash(size, logs.hash_reader(session, log_id))

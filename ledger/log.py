@@ -72,7 +72,7 @@ _LAST = (select(Entry.seq, Entry.leaf_hash).where(Entry.log_id == bindparam("log
 
 
 def append(session: Session, log_id: int, type: str, body: dict, time: datetime | None = None,
-           *, last: tuple[int, bytes] | None = None) -> Entry:
+           *, last: tuple[int, bytes] | None = None, later: Later | None = None) -> Entry:
     """Append one entry of ``type`` with ``body`` to the log; returns it (.seq, .leaf_hash, .data).
 
     ``body`` may hold strings, integers, booleans, null, lists and objects only (floats are
@@ -83,9 +83,18 @@ def append(session: Session, log_id: int, type: str, body: dict, time: datetime 
     ``last``: (seq, leaf hash) of the log's last entry, when the caller already holds the log lock
     (``lock``) and read it under that lock (the cast path); the lock and that read are then not
     repeated.  The database's append-only trigger refuses a seq that is not the next one anyway.
+
+    ``later``: the rows are kept in it and inserted by its ``write``, together with those of the
+    entries appended after (one statement per table for a group of appends); the session must
+    remember its hashes (``remember_hashes``), so the next append finds them.
     """
     conn = session.connection()
+    memo = _memo(session, log_id)
+    if later is not None and memo is None:
+        raise ValueError("append(later=…) needs remember_hashes(session): the next append reads these hashes")
     if last is None:
+        if later is not None and later.rows:
+            later.write(session)  # the last entry is read from the table
         if conn.execute(_LOCK, {"log_id": log_id}).first() is None:
             raise LogError(f"no log with id {log_id}")
         row = conn.execute(_LAST, {"log_id": log_id}).first()
@@ -97,13 +106,34 @@ def append(session: Session, log_id: int, type: str, body: dict, time: datetime 
     leaf = tree.leaf_hash(data)
     new = tree.stored_hashes_for_leaf(seq, leaf, hash_reader(session, log_id))
     start = tree.stored_hash_index(0, seq)
-    conn.execute(_INSERT_HASH, [{"log_id": log_id, "idx": start + i, "hash": h} for i, h in enumerate(new)])
-    memo = _memo(session, log_id)
+    hashes = [{"log_id": log_id, "idx": start + i, "hash": h} for i, h in enumerate(new)]
+    row = {"log_id": log_id, "seq": seq, "type": type, "time": stamp, "data": data, "leaf_hash": leaf}
     if memo is not None:
         memo.update((start + i, h) for i, h in enumerate(new))
-    row = {"log_id": log_id, "seq": seq, "type": type, "time": stamp, "data": data, "leaf_hash": leaf}
-    conn.execute(_INSERT_ENTRY, row)
+    if later is not None:
+        later.rows.append((hashes, row))
+    else:
+        conn.execute(_INSERT_HASH, hashes)
+        conn.execute(_INSERT_ENTRY, row)
     return Entry(**row)
+
+
+class Later:
+    """Rows of appended entries not inserted yet (``append(later=…)``): ``write`` inserts them all, in
+    order, with one statement for the stored hashes and one for the entries. The caller writes them
+    before anything reads the log's tables in the transaction (before ``checkpoint.sign_size``, which
+    refuses ``appended`` entries beyond the stored log)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[list[dict], dict]] = []
+
+    def write(self, session: Session) -> None:
+        if not self.rows:
+            return
+        conn = session.connection()
+        conn.execute(_INSERT_HASH, [h for hashes, _ in self.rows for h in hashes])
+        conn.execute(_INSERT_ENTRY, [row for _, row in self.rows])
+        self.rows = []
 
 
 _HASHES = select(StoredHash.idx, StoredHash.hash).where(StoredHash.log_id == bindparam("log_id"),

@@ -597,6 +597,7 @@ def _write(engine: Engine, slug: str, round_id: str, take) -> None:
             known = replace(known, view=view, base=base)
         if changed & set(CREDENTIAL_TYPES):
             known = replace(known, reg=registry(s, known.estate))
+        later = _Later()  # the group's new rows, inserted together (one statement per table)
         for j in group:
             j.error = None
             try:
@@ -607,14 +608,17 @@ def _write(engine: Engine, slug: str, round_id: str, take) -> None:
                 if _shape(known.base) != _shape(j.rnd):
                     verify_text(j.text, rnd)
                 j.target, j.proxy = _who(known.reg, rnd, j.key, j.voter, j.for_voter)
+                if j.proxy is not None or j.target in later.voters or j.tracking in later.trackings:
+                    later.write(s)  # this cast's checks must see the rows of the ones before it
                 grant = _check(s, log_id, rnd, j.target, j.proxy, j.tracking)
             except CastError as e:
                 j.error = e
                 continue
-            j.entry = log.append(s, log_id, round_record.BALLOT, j.body, time=j.now, last=last)
-            _record_ballot(s, log_id, rnd, j.entry.seq, j.target, j.key, j.proxy, j.tracking, grant)
+            j.entry = log.append(s, log_id, round_record.BALLOT, j.body, time=j.now, last=last, later=later.log)
+            _record_ballot(s, log_id, rnd, j.entry.seq, j.target, j.key, j.proxy, j.tracking, grant, later)
             last = (j.entry.seq, j.entry.leaf_hash)
             written.append(j)
+        later.write(s)
         if written:
             size, note = checkpoint.sign_size(s, log_id, _log_key(), appended=[j.entry for j in written])
             for j in written:
@@ -678,9 +682,33 @@ def _check(s: Session, log_id: int, rnd: RoundInfo, target: str, proxy: str | No
     return _Found(channel, grant)
 
 
+class _Later:
+    """A cast group's rows not inserted yet: its entries (``log.Later``) and their new ``voted`` and
+    ``ballots`` rows. ``write`` inserts them, one statement per table; ``_write`` writes before a cast
+    whose checks could see them (the same voter or tracking code again, a proxy's cast) and before
+    signing."""
+
+    def __init__(self) -> None:
+        self.log = log.Later()
+        self.voted: list[dict] = []
+        self.ballots: list[dict] = []
+        self.voters: set[str] = set()
+        self.trackings: set[str] = set()
+
+    def write(self, s: Session) -> None:
+        self.log.write(s)
+        conn = s.connection()
+        if self.voted:
+            conn.execute(_VOTED_NEW, self.voted)
+        if self.ballots:
+            conn.execute(_BALLOT_NEW, self.ballots)
+        self.voted, self.ballots, self.voters, self.trackings = [], [], set(), set()
+
+
 def _record_ballot(s: Session, log_id: int, rnd: RoundInfo, seq: int, target: str, key: str, proxy: str | None,
-                   tracking: str, found: _Found) -> None:
-    """The projections of the ballot entry (Core statements, in the cast's transaction)."""
+                   tracking: str, found: _Found, later: _Later) -> None:
+    """The projections of the ballot entry (Core statements, in the cast's transaction): updates now,
+    new rows kept in ``later``."""
     conn, rid = s.connection(), rnd.round_id
     mine = {"k_log": log_id, "k_round": rid, "k_voter": target}
     if proxy is not None:
@@ -688,12 +716,14 @@ def _record_ballot(s: Session, log_id: int, rnd: RoundInfo, seq: int, target: st
     elif found.grant is not None:
         conn.execute(_GRANT_END, mine)  # the owner's own ballot ends the grant (SPEC §7.8)
     if found.channel is None:
-        conn.execute(_VOTED_NEW, {"log_id": log_id, "round_id": rid, "voter": target, "channel": "electronic",
-                                  "first_seq": seq, "last_seq": seq, "ballots": 1})
+        later.voted.append({"log_id": log_id, "round_id": rid, "voter": target, "channel": "electronic",
+                            "first_seq": seq, "last_seq": seq, "ballots": 1})
     else:
         conn.execute(_VOTED_AGAIN, {**mine, "seq": seq})
-    conn.execute(_BALLOT_NEW, {"log_id": log_id, "seq": seq, "round_id": rid, "voter": target, "key": key,
-                               "proxy": proxy, "tracking": tracking})
+    later.ballots.append({"log_id": log_id, "seq": seq, "round_id": rid, "voter": target, "key": key,
+                          "proxy": proxy, "tracking": tracking})
+    later.voters.add(target)
+    later.trackings.add(tracking)
 
 
 def dumps(signed: dict) -> str:

@@ -71,3 +71,49 @@ def test_a_missing_hash_is_still_refused(engine):
         assert read([0]) == read([0])  # the second from memory
         with pytest.raises(log.LogError, match="stored hashes \\[999\\] are missing"):
             read([0, 999])
+
+
+def test_appends_kept_for_later_are_written_together_and_signed(engine):
+    """log.append(later=…) keeps the rows; Later.write inserts them (one statement per table); signing
+    before the write is refused; the log is the same as one appended row by row."""
+    key = keys.log_key()
+    a = fill(engine, ORIGIN, 3, key)
+    b = fill(engine, ORIGIN + "-b", 3, key)
+    with transaction(engine) as s:
+        with pytest.raises(ValueError, match="needs remember_hashes"):
+            log.append(s, a, "test", {"i": 0}, later=log.Later())
+    seen, stop = _hash_reads(engine)
+    inserts: list[str] = []
+
+    def count(conn, cursor, statement, *_):  # noqa: ANN001, ANN002
+        if statement.startswith("INSERT"):
+            inserts.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with transaction(engine) as s:
+            log.lock(s, a)
+            log.remember_hashes(s)
+            later = log.Later()
+            made = [log.append(s, a, "test", {"i": 0}, later=later)]  # the last entry read from the table
+            for i in range(1, 5):  # then carried on, as the cast path does
+                made.append(log.append(s, a, "test", {"i": i}, later=later, last=(made[-1].seq, made[-1].leaf_hash)))
+            assert [e.seq for e in made] == [3, 4, 5, 6, 7]
+            with pytest.raises(log.LogError, match="entry 7 was appended but is not stored"):
+                checkpoint.sign_size(s, a, key, appended=made)
+            later.write(s)
+            size, _ = checkpoint.sign_size(s, a, key, appended=made)
+    finally:
+        stop()
+        event.remove(engine, "before_cursor_execute", count)
+    assert size == 8
+    assert sum(1 for st in inserts if "ledger_entries" in st) == 1 and sum(1 for st in inserts if "ledger_hashes" in st) == 1
+    with transaction(engine) as s:
+        for i in range(5):
+            log.append(s, b, "test", {"i": i})
+        checkpoint.sign(s, b, key)
+    with reading(engine) as s:
+        rows = {lid: [(e.seq, e.leaf_hash) for e in log.entries(s, lid)] for lid in (a, b)}
+        assert [seq for seq, _ in rows[a]] == list(range(8))
+        assert log.root(s, a, 8) == checkpoint.latest(s, a).root
+        assert tree.stored_hash_count(8) == len(log.hash_reader(s, a)(list(range(tree.stored_hash_count(8)))))

@@ -320,22 +320,16 @@ def test_what_casting_remembers_is_checked_under_the_lock(engine):
     _refused(est, "round_not_open", owner="E-05", now=ce.CLOSES)  # before the window's end, but closed
 
 
-def test_casts_waiting_for_the_log_share_one_transaction_and_checkpoint(engine):
-    """Group commit (``voting.cast._commit``): the casts waiting while the log is being written are
-    written together — each checked on its own (a second ballot of one voter is refused, the others
-    are not), one checkpoint covers all of them and every receipt verifies against it."""
+def _cast_together(engine, est, texts: list[tuple[str, str]]) -> dict:  # noqa: ANN001
+    """Cast ``texts`` ((owner, ballot text)) so that they wait for the log together, in this order, and
+    are written as one group (``voting.cast._commit``); {index: receipt or CastError}."""
     import time
 
     from voting import cast as casting
 
-    est = ce.make(engine)
-    _cast(est, "E-05")
-    before = est.size()
     q = casting._queue(engine, SLUG, ROUND_ID)
     with q.cond:
         q.busy = True  # as if a cast were being written: the next ones wait
-    texts = [("A-01", est.text("A-01", [1, 0, 0])), ("B-02", est.text("B-02")), ("A-01", est.text("A-01", [0, 1, 0])),
-             ("C-03", est.text("C-03"))]
     out: dict[int, object] = {}
 
     def run(i, owner, text):
@@ -352,12 +346,25 @@ def test_casts_waiting_for_the_log_share_one_transaction_and_checkpoint(engine):
             if len(q.waiting) == i + 1:
                 break
             time.sleep(0.01)
-    assert len(q.waiting) == 4
+    assert len(q.waiting) == len(texts)
     with q.cond:
         q.busy = False
         q.cond.notify_all()
     for t in threads:
         t.join()
+    return out
+
+
+def test_casts_waiting_for_the_log_share_one_transaction_and_checkpoint(engine):
+    """Group commit (``voting.cast._commit``): the casts waiting while the log is being written are
+    written together — each checked on its own (a second ballot of one voter is refused, the others
+    are not), one checkpoint covers all of them and every receipt verifies against it."""
+    est = ce.make(engine)
+    _cast(est, "E-05")
+    before = est.size()
+    texts = [("A-01", est.text("A-01", [1, 0, 0])), ("B-02", est.text("B-02")), ("A-01", est.text("A-01", [0, 1, 0])),
+             ("C-03", est.text("C-03"))]
+    out = _cast_together(engine, est, texts)
     assert isinstance(out[2], CastError) and out[2].code == "already_voted"
     receipts = [out[i] for i in (0, 1, 3)]
     assert [r["seq"] for r in receipts] == [before, before + 1, before + 2]
@@ -367,3 +374,25 @@ def test_casts_waiting_for_the_log_share_one_transaction_and_checkpoint(engine):
     assert est.size() == before + 3
     problems, _ = _audit(est)
     assert problems == []
+
+
+def test_a_group_sees_its_own_rows_a_revote_and_a_replay(engine):
+    """In one group (new rows inserted together at its end): a revote of a voter cast earlier in the
+    group counts as a revote, and the same signed ballot sent twice is refused as duplicate_ballot."""
+    from sqlalchemy import select
+
+    from ledger.db import reading
+    from voting.cast import Voted
+
+    est = ce.make(engine, revote=True)
+    before = est.size()
+    first, again = est.text("A-01", [1, 0, 0]), est.text("A-01", [0, 1, 0])
+    b02 = est.text("B-02")
+    out = _cast_together(engine, est, [("A-01", first), ("B-02", b02), ("A-01", again), ("B-02", b02)])
+    assert isinstance(out[3], CastError) and out[3].code == "duplicate_ballot"
+    assert [out[i]["seq"] for i in (0, 1, 2)] == [before, before + 1, before + 2]
+    with reading(engine) as s:
+        row = s.scalars(select(Voted).where(Voted.voter == est.voters["A-01"])).one()
+    assert (row.first_seq, row.last_seq, row.ballots, row.channel) == (before, before + 2, 2, "electronic")
+    problems, audit = _audit(est)
+    assert problems == [] and audit.counted == 2
