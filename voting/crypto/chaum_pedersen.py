@@ -45,23 +45,23 @@ class ProofError(ValueError):
     """A proof that does not verify or is malformed."""
 
 
-def _scalars_from_json(obj: object, n: int, what: str) -> list[int]:
+def _list_from_json(obj: object, n: int, what: str, kind: str, decode) -> list:  # noqa: ANN001
     if not isinstance(obj, list) or len(obj) != n:
-        raise ProofError(f"{what}: expected a list of {n} scalars")
+        raise ProofError(f"{what}: expected a list of {n} {kind}")
     try:
-        return [group.scalar_from_hex(s, what=what) for s in obj]
+        return [decode(s, what=what) for s in obj]
     except GroupError as e:
         raise ProofError(str(e)) from None
+
+
+def _scalars_from_json(obj: object, n: int, what: str) -> list[int]:
+    """n responses or challenges: canonical scalars (SPEC §3.1)."""
+    return _list_from_json(obj, n, what, "scalars", group.scalar_from_hex)
 
 
 def _points_from_json(obj: object, n: int, what: str) -> list[Point]:
     """n commitments: valid non-identity points (SPEC §3.1)."""
-    if not isinstance(obj, list) or len(obj) != n:
-        raise ProofError(f"{what}: expected a list of {n} points")
-    try:
-        return [group.point_from_hex(s, what=what) for s in obj]
-    except GroupError as e:
-        raise ProofError(str(e)) from None
+    return _list_from_json(obj, n, what, "points", group.point_from_hex)
 
 
 def _check_equations(equations: list[Equation], names: list[str], what: str) -> None:
