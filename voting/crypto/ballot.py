@@ -396,7 +396,7 @@ class _Deferred(list):
     equation = list.append
 
 
-def _fast_selection(sel: object, k: Point, prefix: bytes, index: int, eqs: _Deferred) -> tuple[Point, Point] | None:
+def _fast_selection(sel: object, k: Point, prefix: bytes, index: int, eqs: Batch | _Deferred) -> tuple[Point, Point] | None:
     """(α, β) of a well-formed selection whose challenges add up (SPEC §3.4), its four equations
     appended to ``eqs``; or None: then the general path checks the selection again and names
     what fails.
@@ -432,8 +432,9 @@ def _fast_selection(sel: object, k: Point, prefix: bytes, index: int, eqs: _Defe
                                       _LEN32, beta, _LEN32, a0, _LEN32, b0, _LEN32, a1, _LEN32, b1))).digest()
     if (c0 + c1) % L != int.from_bytes(digest, "little") % L:
         return None
-    eqs += ([(1, a0), (-z0, G), (c0, alpha)], [(1, b0), (-z0, k), (c0, beta)],
-            [(1, a1), (-z1, G), (c1, alpha)], [(1, b1), (-z1, k), (c1, beta), (-c1, G)])  # bit_equations
+    for eq in ([(1, a0), (-z0, G), (c0, alpha)], [(1, b0), (-z0, k), (c0, beta)],
+               [(1, a1), (-z1, G), (c1, alpha)], [(1, b1), (-z1, k), (c1, beta), (-c1, G)]):  # bit_equations
+        eqs.equation(eq)
     return alpha, beta
 
 
@@ -465,7 +466,7 @@ def _fast_count(obj: object, it: ItemShape) -> CountProof | None:
 
 
 def _strict_selection(sel: object, k: Point, fingerprint: bytes, voter: bytes, item_id: str, index: int,
-                      eqs: _Deferred | None, here: str) -> tuple[Point, Point]:
+                      eqs: Batch | _Deferred | None, here: str) -> tuple[Point, Point]:
     """(α, β) of a selection through ``BitProof.from_json`` and ``verify_bit``; BallotError names
     what fails.  ``eqs`` None: the equations are checked here, one by one."""
     if not isinstance(sel, dict) or set(sel) != {"alpha", "beta", "proof"}:
@@ -484,9 +485,9 @@ def _strict_selection(sel: object, k: Point, fingerprint: bytes, voter: bytes, i
 
 
 def _check_secret(signed: dict, *, fingerprint: bytes, joint_key: Point, items: list[ItemShape],
-                  voter_key: bytes | None, eqs: _Deferred | None) -> tuple[bytes, bytes, list]:
-    """Every check of a secret ballot (SPEC §3.6) but, when ``eqs`` is a list, the proofs'
-    equations: those are appended to it for the caller to check.  ``eqs`` None: the strict path,
+                  voter_key: bytes | None, eqs: Batch | _Deferred | None) -> tuple[bytes, bytes, list]:
+    """Every check of a secret ballot (SPEC §3.6) but, when ``eqs`` is given (the cast's Batch, or
+    the audit's _Deferred), the proofs' equations: those go into it for the caller to check.  ``eqs`` None: the strict path,
     which checks each point and each equation on its own and names the first that fails.
     Returns (voter, tracking code, ciphertexts per item)."""
     _check_joint_key(joint_key)
@@ -541,12 +542,9 @@ def verify_ballot(signed: dict, *, fingerprint: bytes, joint_key: Point, items: 
     equations are checked together (``batch.Batch``, SPEC §3.11); if that fails, the ballot is
     checked again equation by equation, so that the error names the selection and equation.
     """
-    eqs = _Deferred()
+    batch = Batch()  # a refused ballot raises before its batch is checked
     voter, tracking, cts = _check_secret(signed, fingerprint=fingerprint, joint_key=joint_key, items=items,
-                                         voter_key=voter_key, eqs=eqs)
-    batch = Batch()
-    for eq in eqs:
-        batch.equation(eq)
+                                         voter_key=voter_key, eqs=batch)
     try:
         ok = batch.check()
     except GroupError:
