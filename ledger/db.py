@@ -59,6 +59,14 @@ def database_url() -> str:
     return os.environ.get("GONGJUE_DATABASE_URL", DEFAULT_URL)
 
 
+POOL_SIZE, POOL_OVERFLOW = 10, 10
+"""Connections an engine keeps open, and how many more it opens in a burst (closed again when they
+come back). A cast request holds one only briefly, but a worker's threads (40) often hold more than
+SQLAlchemy's default 5 at once: with that default a PostgreSQL server at 250 casts/s started a new
+backend for one cast in five (docs/PERFORMANCE.md §1). At most 20 per process: keep processes × 20
+below the server's ``max_connections`` (docs/DEPLOY.md)."""
+
+
 def make_engine(url: str | None = None) -> Engine:
     """Create an engine for ``url`` with the project's SQLite settings applied."""
     url = url or database_url()
@@ -67,12 +75,13 @@ def make_engine(url: str | None = None) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         sqlite_synchronous()  # a bad GONGJUE_SQLITE_SYNCHRONOUS is refused here, not at the first connect
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                               pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
         _configure_sqlite(engine)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
 
 
 def migrated_engine(url: str | None = None) -> Engine:
