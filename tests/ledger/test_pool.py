@@ -17,25 +17,25 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from ledger.db import POOL_OVERFLOW, POOL_SIZE
 
 
-def _opened(engine) -> list[int]:  # noqa: ANN001
+def _opened(engine) -> list[int]:
     """A counter of the new DBAPI connections ``engine`` opens from now on."""
     count = [0]
 
     @event.listens_for(engine, "connect")
-    def _count(dbapi_connection, record) -> None:  # noqa: ANN001
+    def _count(dbapi_connection, record) -> None:
         count[0] += 1
 
     return count
 
 
-def _burst(engine, n: int) -> None:  # noqa: ANN001
+def _burst(engine, n: int) -> None:
     """Hold ``n`` connections at once (``connect`` checks one out of the pool), then give them all back."""
     with ExitStack() as stack:
         for _ in range(n):
             stack.enter_context(engine.connect())
 
 
-def test_a_burst_of_ten_connections_is_kept_for_the_next(engine) -> None:  # noqa: ANN001
+def test_a_burst_of_ten_connections_is_kept_for_the_next(engine) -> None:
     assert (POOL_SIZE, POOL_OVERFLOW) == (10, 10)
     idle = engine.pool.checkedin()  # left open by the migration
     opened = _opened(engine)
@@ -50,8 +50,8 @@ def test_a_burst_of_ten_connections_is_kept_for_the_next(engine) -> None:  # noq
     assert engine.pool.checkedin() == 10
 
 
-def test_at_most_twenty_at_once(engine) -> None:  # noqa: ANN001
-    engine.pool._timeout = 0.2  # noqa: SLF001 — the 21st waits this long, then is refused
+def test_at_most_twenty_at_once(engine) -> None:
+    engine.pool._timeout = 0.2
     with ExitStack() as stack:
         for _ in range(POOL_SIZE + POOL_OVERFLOW):
             stack.enter_context(engine.connect())
