@@ -103,7 +103,8 @@ def sign(session: Session, log_id: int, key: LogKey) -> str:
     return sign_size(session, log_id, key)[1]
 
 
-def sign_size(session: Session, log_id: int, key: LogKey, *, appended: Sequence[Entry] = ()) -> tuple[int, str]:
+def sign_size(session: Session, log_id: int, key: LogKey, *, appended: Sequence[Entry] = (),
+              origin: str | None = None) -> tuple[int, str]:
     """``sign``, returning (size, note) of the checkpoint it signed (or found already signed).
 
     ``appended``: the entries this very transaction appended, in order (``log.append``'s return
@@ -111,17 +112,27 @@ def sign_size(session: Session, log_id: int, key: LogKey, *, appended: Sequence[
     are not read back for the re-hash (SPEC §2.3): their bytes and hashes were made here, under the
     log lock, and no other writer can reach them before this transaction commits. Every entry
     before them since the last checkpoint is re-hashed as always.
+
+    ``origin``: the log's origin, when this transaction already holds the log lock (``log.lock``
+    returns it); the lock is then not taken again.
     """
     session.flush()  # what the session holds goes to the database first (Core statements follow)
     conn = session.connection()
-    log = conn.execute(_LOCK_ORIGIN, {"log_id": log_id}).first()
-    if log is None:
-        raise logs.LogError(f"no log with id {log_id}")
-    size = logs.size(session, log_id)  # read under the lock: the stored hashes of every size ≤ it exist
+    if origin is None:
+        origin = conn.execute(_LOCK_ORIGIN, {"log_id": log_id}).scalar()
+        if origin is None:
+            raise logs.LogError(f"no log with id {log_id}")
+    # read under the lock, in a statement of their own (a statement that waited for the lock may read
+    # an older snapshot): the log's size, so the stored hashes of every size ≤ it exist, and the last
+    # checkpoint
+    last = conn.execute(_SIZE_AND_LATEST, {"log_id": log_id}).first()
+    if last is None:
+        size = logs.size(session, log_id)  # no checkpoint yet
+    else:
+        size = 0 if last.top is None else last.top + 1
     if appended and appended[-1].seq >= size:
         raise logs.LogError(f"entry {appended[-1].seq} was appended but is not stored (log size {size}): "
                             "write the appends (log.Later.write) before signing")
-    last = conn.execute(_LATEST, {"log_id": log_id}).first()
     _recheck_new_entries(session, log_id, 0 if last is None else last.size, _first_appended(appended, size))
     root = tree.tree_hash(size, logs.hash_reader(session, log_id))
     signers = [key.signer]
@@ -131,7 +142,7 @@ def sign_size(session: Session, log_id: int, key: LogKey, *, appended: Sequence[
         if last.size == size and bytes(last.root) == root:
             return size, last.note
         _check_extends(session, log_id, last, size, root)
-    note = sign_note_by(checkpoint_text(log.origin, size, root), signers)
+    note = sign_note_by(checkpoint_text(origin, size, root), signers)
     conn.execute(_INSERT, {"log_id": log_id, "size": size, "root": root, "note": note, "vkey": key.vkey,
                            "created_at": datetime.now(UTC)})
     return size, note
@@ -140,6 +151,7 @@ def sign_size(session: Session, log_id: int, key: LogKey, *, appended: Sequence[
 _LOCK_ORIGIN = select(Log.origin).where(Log.id == bindparam("log_id")).with_for_update()
 _LATEST = (select(CheckpointRow.size, CheckpointRow.root, CheckpointRow.note, CheckpointRow.vkey)
            .where(CheckpointRow.log_id == bindparam("log_id")).order_by(CheckpointRow.size.desc()).limit(1))
+_SIZE_AND_LATEST = _LATEST.add_columns(logs._TOP.scalar_subquery().label("top"))
 _INSERT = insert(CheckpointRow)
 
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from ledger import tree
@@ -58,13 +58,16 @@ def lock_log(session: Session, log_id: int) -> Log:
     return log
 
 
-_LOCK = select(Log.id).where(Log.id == bindparam("log_id")).with_for_update()
+_LOCK = select(Log.origin).where(Log.id == bindparam("log_id")).with_for_update()
 
 
-def lock(session: Session, log_id: int) -> None:
-    """``lock_log`` as one Core statement (no ORM object): the cast path's first statement."""
-    if session.connection().execute(_LOCK, {"log_id": log_id}).first() is None:
+def lock(session: Session, log_id: int) -> str:
+    """``lock_log`` as one Core statement (no ORM object): the cast path's first statement. Returns
+    the log's origin (``checkpoint.sign_size(origin=…)`` then does not lock again)."""
+    origin = session.connection().execute(_LOCK, {"log_id": log_id}).scalar()
+    if origin is None:
         raise LogError(f"no log with id {log_id}")
+    return origin
 _INSERT_HASH = insert(StoredHash)
 _INSERT_ENTRY = insert(Entry)
 _LAST = (select(Entry.seq, Entry.leaf_hash).where(Entry.log_id == bindparam("log_id"))
@@ -138,7 +141,9 @@ class Later:
 
 _HASHES = select(StoredHash.idx, StoredHash.hash).where(StoredHash.log_id == bindparam("log_id"),
                                                         StoredHash.idx.in_(bindparam("idx", expanding=True)))
-_TOP = select(func.max(Entry.seq)).where(Entry.log_id == bindparam("log_id"))
+_TOP = select(Entry.seq).where(Entry.log_id == bindparam("log_id")).order_by(Entry.seq.desc()).limit(1)
+"""The log's last seq: one step from the end of the primary key under any plan (a ``MAX`` planned while
+the table had no statistics read every entry of the log on PostgreSQL, ledger_0004)."""
 
 
 def size(session: Session, log_id: int) -> int:
