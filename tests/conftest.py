@@ -75,6 +75,18 @@ def engine(request, tmp_path):
 
 
 @pytest.fixture
+def postgres_engine():
+    """A migrated, empty PostgreSQL database only (mark the test ``postgres``)."""
+    eng, admin, name = _postgres_engine()
+    migrate(eng)
+    yield eng
+    eng.dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
 def sqlite_engine(tmp_path):
     """A migrated SQLite file database only (for file-level tamper tests)."""
     eng = make_engine(f"sqlite:///{tmp_path / 'gongjue.db'}")

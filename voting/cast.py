@@ -27,6 +27,7 @@ nothing.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import weakref
@@ -41,9 +42,10 @@ from sqlalchemy import (
     String,
     bindparam,
     delete,
-    func,
     insert,
+    literal_column,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.engine import Engine
@@ -342,15 +344,6 @@ def _estate(session: Session, slug: str) -> Estate:
     return estate
 
 
-def _size(session: Session, log_id: int) -> int:
-    top = session.scalar(select(func.max(Entry.seq)).where(Entry.log_id == log_id))
-    return -1 if top is None else top
-
-
-def _since(session: Session, log_id: int, mark: int) -> set[str]:
-    return set(session.scalars(select(Entry.type).where(Entry.log_id == log_id, Entry.seq > mark)).all())
-
-
 def _caster(reg: authority.Registry, key: str) -> str:
     owner = reg.voter_of(key)
     if owner is None:
@@ -578,7 +571,7 @@ def _write(engine: Engine, slug: str, round_id: str, take) -> None:
         if known is None:
             known = _read_known(s, slug, round_id)
         log_id = known.estate.log_id
-        log.lock(s, log_id)
+        origin = log.lock(s, log_id)
         log.remember_hashes(s)  # the appends, the root and the receipts share what they read and write
         group = take()
         newest = max((j.known for j in group), key=lambda k: k.mark)
@@ -597,7 +590,7 @@ def _write(engine: Engine, slug: str, round_id: str, take) -> None:
             known = replace(known, view=view, base=base)
         if changed & set(CREDENTIAL_TYPES):
             known = replace(known, reg=registry(s, known.estate))
-        later = _Later()  # the group's new rows, inserted together (one statement per table)
+        ready: list[tuple[_Job, RoundInfo]] = []
         for j in group:
             j.error = None
             try:
@@ -608,19 +601,32 @@ def _write(engine: Engine, slug: str, round_id: str, take) -> None:
                 if _shape(known.base) != _shape(j.rnd):
                     verify_text(j.text, rnd)
                 j.target, j.proxy = _who(known.reg, rnd, j.key, j.voter, j.for_voter)
-                if j.proxy is not None or j.target in later.voters or j.tracking in later.trackings:
-                    later.write(s)  # this cast's checks must see the rows of the ones before it
-                grant = _check(s, log_id, rnd, j.target, j.proxy, j.tracking)
+                ready.append((j, rnd))
+            except CastError as e:
+                j.error = e
+        seen = _seen(s, log_id, round_id, [j for j, _ in ready])  # one query for the group
+        later = _Later()  # the group's new rows, inserted together (one statement per table)
+        voters: set[str] = set()  # what this group's casts have changed so far
+        trackings: set[str] = set()
+        for (j, rnd), found in zip(ready, seen, strict=True):
+            if j.proxy is not None or j.target in voters or j.tracking in trackings:
+                later.write(s)  # this cast's checks must see the rows of the ones before it
+                found = _seen(s, log_id, round_id, [j])[0]
+            try:
+                found = _check(rnd, j.target, j.proxy, found)
             except CastError as e:
                 j.error = e
                 continue
             j.entry = log.append(s, log_id, round_record.BALLOT, j.body, time=j.now, last=last, later=later.log)
-            _record_ballot(s, log_id, rnd, j.entry.seq, j.target, j.key, j.proxy, j.tracking, grant, later)
+            _record_ballot(s, log_id, rnd, j.entry.seq, j.target, j.key, j.proxy, j.tracking, found, later)
             last = (j.entry.seq, j.entry.leaf_hash)
+            voters.add(j.target)
+            trackings.add(j.tracking)
             written.append(j)
         later.write(s)
         if written:
-            size, note = checkpoint.sign_size(s, log_id, _log_key(), appended=[j.entry for j in written])
+            size, note = checkpoint.sign_size(s, log_id, _log_key(), appended=[j.entry for j in written],
+                                              origin=origin)
             for j in written:
                 j.receipt = receipts.receipt_at(s, log_id, known.estate.origin, j.entry, size, note)
     _remember(engine, slug, round_id, replace(known, mark=last[0], leaf=last[1]))
@@ -634,14 +640,24 @@ def _shape(rnd: RoundInfo) -> tuple:
 _V, _G, _B = Voted.__table__, ProxyGrant.__table__, BallotRow.__table__
 
 
-_P = {name: bindparam(name) for name in ("log_id", "round_id", "voter", "tracking")}
-_CHECK = select(
-    select(_V.c.channel).where(_V.c.log_id == _P["log_id"], _V.c.round_id == _P["round_id"],
-                               _V.c.voter == _P["voter"]).scalar_subquery(),
-    select(_G.c.proxy).where(_G.c.log_id == _P["log_id"], _G.c.round_id == _P["round_id"],
-                             _G.c.voter == _P["voter"]).scalar_subquery(),
-    select(_B.c.seq).where(_B.c.log_id == _P["log_id"], _B.c.round_id == _P["round_id"],
-                           _B.c.tracking == _P["tracking"]).limit(1).scalar_subquery())
+
+
+@functools.lru_cache(maxsize=MAX_GROUP)
+def _seen_query(n: int):
+    """(i, channel, grant, replayed) for casts 0 … n-1 (parameters ``v<i>``: the voter, ``t<i>``: the
+    tracking code): each lookup an equality on the whole key of its index, which any plan answers
+    with one index search. (An ``IN`` list, planned while the tables had no statistics, walked every
+    row of the round on PostgreSQL.)"""
+    log_round = {t: (t.c.log_id == bindparam("log_id"), t.c.round_id == bindparam("round_id")) for t in (_V, _G, _B)}
+    rows = [select(literal_column(str(i)),
+                   select(_V.c.channel).where(*log_round[_V], _V.c.voter == bindparam(f"v{i}")).scalar_subquery(),
+                   select(_G.c.proxy).where(*log_round[_G], _G.c.voter == bindparam(f"v{i}")).scalar_subquery(),
+                   select(_B.c.seq).where(*log_round[_B], _B.c.tracking == bindparam(f"t{i}")).limit(1)
+                   .scalar_subquery())
+            for i in range(n)]
+    return rows[0] if n == 1 else union_all(*rows)
+
+
 _MINE_V = (_V.c.log_id == bindparam("k_log"), _V.c.round_id == bindparam("k_round"), _V.c.voter == bindparam("k_voter"))
 _MINE_G = (_G.c.log_id == bindparam("k_log"), _G.c.round_id == bindparam("k_round"), _G.c.voter == bindparam("k_voter"))
 _GRANT_USED = update(_G).where(*_MINE_G).values(used=True)
@@ -654,16 +670,30 @@ _BALLOT_NEW = insert(_B)
 
 @dataclass(frozen=True)
 class _Found:
-    channel: str | None  # the voter's earlier ballot's channel, None when none
+    """What the database holds, under the log lock, for one cast's voter and ballot."""
+
+    channel: str | None  # the channel of the voter's earlier ballot, None when none
     grant: str | None  # the proxy of the grant in force for the voter, None when none
+    replayed: int | None  # an entry that cast this very ballot (tracking code), None when none
 
 
-def _check(s: Session, log_id: int, rnd: RoundInfo, target: str, proxy: str | None, tracking: str) -> _Found:
-    """Under the log lock, in one query: the duplicate / revote / paper policy, the proxy grant
-    (SPEC §7.8) and the replay check (SPEC §7.4)."""
+def _seen(s: Session, log_id: int, round_id: str, jobs: list[_Job]) -> list[_Found]:
+    """``_Found`` for each of ``jobs`` (their target voter and tracking code), in one query."""
+    if not jobs:
+        return []
+    params = {"log_id": log_id, "round_id": round_id}
+    for i, j in enumerate(jobs):
+        params[f"v{i}"], params[f"t{i}"] = j.target, j.tracking
+    found = {row[0]: _Found(*row[1:]) for row in s.connection().execute(_seen_query(len(jobs)), params)}
+    return [found[i] for i in range(len(jobs))]
+
+
+def _check(rnd: RoundInfo, target: str, proxy: str | None, found: _Found) -> _Found:
+    """The duplicate / revote / paper policy, the proxy grant (SPEC §7.8) and the replay check (SPEC
+    §7.4), on ``found``: read under the log lock, after every row of this group's earlier casts that
+    could change it."""
     rid = rnd.round_id
-    channel, grant, replayed = s.connection().execute(_CHECK, {"log_id": log_id, "round_id": rid, "voter": target,
-                                                               "tracking": tracking}).one()
+    channel, grant, replayed = found.channel, found.grant, found.replayed
     if channel is not None:
         electronic_over_paper = channel == "paper" and rnd.duplicate == "electronic"
         if not (rnd.revote and channel == "electronic") and not electronic_over_paper:
@@ -679,7 +709,7 @@ def _check(s: Session, log_id: int, rnd: RoundInfo, target: str, proxy: str | No
     if replayed is not None:
         raise CastError("duplicate_ballot", f"这张选票已在条目 {replayed} 投过（同一张签名选票只计一次）/ this signed "
                                             f"ballot was already cast as entry {replayed}: a ballot counts once")
-    return _Found(channel, grant)
+    return found
 
 
 class _Later:
@@ -692,8 +722,6 @@ class _Later:
         self.log = log.Later()
         self.voted: list[dict] = []
         self.ballots: list[dict] = []
-        self.voters: set[str] = set()
-        self.trackings: set[str] = set()
 
     def write(self, s: Session) -> None:
         self.log.write(s)
@@ -702,7 +730,7 @@ class _Later:
             conn.execute(_VOTED_NEW, self.voted)
         if self.ballots:
             conn.execute(_BALLOT_NEW, self.ballots)
-        self.voted, self.ballots, self.voters, self.trackings = [], [], set(), set()
+        self.voted, self.ballots = [], []
 
 
 def _record_ballot(s: Session, log_id: int, rnd: RoundInfo, seq: int, target: str, key: str, proxy: str | None,
@@ -722,8 +750,6 @@ def _record_ballot(s: Session, log_id: int, rnd: RoundInfo, seq: int, target: st
         conn.execute(_VOTED_AGAIN, {**mine, "seq": seq})
     later.ballots.append({"log_id": log_id, "seq": seq, "round_id": rid, "voter": target, "key": key,
                           "proxy": proxy, "tracking": tracking})
-    later.voters.add(target)
-    later.trackings.add(tracking)
 
 
 def dumps(signed: dict) -> str:
