@@ -65,18 +65,16 @@ def engine(request, tmp_path):
         yield eng
         eng.dispose()
         return
-    eng, admin, name = _postgres_engine()
-    migrate(eng)
-    yield eng
-    eng.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    yield from _migrated_postgres()
 
 
 @pytest.fixture
 def postgres_engine():
     """A migrated, empty PostgreSQL database only (mark the test ``postgres``)."""
+    yield from _migrated_postgres()
+
+
+def _migrated_postgres():
     eng, admin, name = _postgres_engine()
     migrate(eng)
     yield eng

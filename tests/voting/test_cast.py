@@ -158,41 +158,6 @@ def test_revote_on_last_ballot_counts_in_the_audit(engine):
     _cast(est, "B-02", [0, 0, 1])
     problems, audit = _audit(est)
     assert problems == [] and audit.counted == 2
-
-
-def test_a_group_checks_what_was_stored_before_it(engine):
-    """The group's checks read the rows stored before it in one query (``voting.cast._seen``), and a
-    cast whose voter an earlier cast of the group changed reads them again: a revote of a ballot cast
-    before the group counts as a revote, a ballot cast before is refused as a replay naming its
-    entry, and the owner's own ballot ends the grant that a proxy's cast later in the group needs."""
-    from sqlalchemy import select
-
-    from ledger.db import reading
-    from tests.voting.test_proxy import grant
-    from voting.cast import Voted
-
-    est = ce.make(engine, revote=True)
-    b1 = est.text("B-02")
-    first = _cast(est, "A-01", [1, 0, 0])
-    replayed = _cast(est, "B-02", text=b1)
-    grant(est, "C-03", "D-04")
-    signed = est.ballot("D-04")
-    by_proxy = json.dumps(signed, separators=(",", ":"))
-    bind = binding(est, signed, "C-03", ce.key("D-04"))
-    before = est.size()
-    out = _cast_together(engine, est, [
-        ("E-05", est.text("E-05")), ("A-01", est.text("A-01", [0, 1, 0])), ("B-02", b1),
-        ("C-03", est.text("C-03")), ("D-04", by_proxy, {"for_owner": "C-03", "for_sig": bind})])
-    assert isinstance(out[2], CastError) and out[2].code == "duplicate_ballot"
-    assert f"entry {replayed['seq']}" in out[2].message
-    assert isinstance(out[4], CastError) and out[4].code == "no_proxy_grant"
-    assert [out[i]["seq"] for i in (0, 1, 3)] == [before, before + 1, before + 2]
-    assert est.size() == before + 3
-    with reading(engine) as s:
-        row = s.scalars(select(Voted).where(Voted.voter == est.voters["A-01"])).one()
-    assert (row.first_seq, row.last_seq, row.ballots) == (first["seq"], before + 1, 2)
-    problems, audit = _audit(est)
-    assert problems == [] and audit.counted == 4  # A, B, C, E
     assert (first["seq"], est.voters["A-01"]) in audit.later
     counts = {c.id: c.heads for c in audit.counts}
     assert counts["m1"] == (0, 1, 1) and last["seq"] > first["seq"]
