@@ -37,8 +37,10 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CompoundSelect,
     ForeignKey,
     Integer,
+    Select,
     String,
     bindparam,
     delete,
@@ -640,10 +642,8 @@ def _shape(rnd: RoundInfo) -> tuple:
 _V, _G, _B = Voted.__table__, ProxyGrant.__table__, BallotRow.__table__
 
 
-
-
 @functools.lru_cache(maxsize=MAX_GROUP)
-def _seen_query(n: int):
+def _seen_query(n: int) -> Select | CompoundSelect:
     """(i, channel, grant, replayed) for casts 0 … n-1 (parameters ``v<i>``: the voter, ``t<i>``: the
     tracking code): each lookup an equality on the whole key of its index, which any plan answers
     with one index search. (An ``IN`` list, planned while the tables had no statistics, walked every
