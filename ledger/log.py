@@ -9,11 +9,12 @@ or a fork.  Each append stores the entry's exact bytes and the stored hashes it 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import CompoundSelect, Select, bindparam, insert, select, union_all
 from sqlalchemy.orm import Session
 
 from ledger import tree
@@ -141,6 +142,27 @@ class Later:
 
 _HASHES = select(StoredHash.idx, StoredHash.hash).where(StoredHash.log_id == bindparam("log_id"),
                                                         StoredHash.idx.in_(bindparam("idx", expanding=True)))
+_FEW = 64  # a tree operation reads about 2·log₂(size) hashes: at most 64 below 2³² entries
+
+
+@functools.lru_cache(maxsize=_FEW)
+def _hashes_at(n: int) -> Select | CompoundSelect:
+    """The stored hashes at ``n`` indexes (parameters ``i0`` … ``i<n-1>``), each an equality on the whole
+    primary key, which any plan answers with one index search. (``_HASHES``, an ``IN`` list, was
+    planned on PostgreSQL while the table had no statistics as a walk over every hash of the log.)"""
+    rows = [select(StoredHash.idx, StoredHash.hash).where(StoredHash.log_id == bindparam("log_id"),
+                                                          StoredHash.idx == bindparam(f"i{k}"))
+            for k in range(n)]
+    return rows[0] if n == 1 else union_all(*rows)
+
+
+def _read_hashes(session: Session, log_id: int, indexes: list[int]) -> dict[int, bytes]:
+    if len(indexes) <= _FEW:
+        params = {"log_id": log_id, **{f"i{k}": i for k, i in enumerate(indexes)}}
+        rows = session.connection().execute(_hashes_at(len(indexes)), params)
+    else:
+        rows = session.connection().execute(_HASHES, {"log_id": log_id, "idx": indexes})
+    return {idx: bytes(h) for idx, h in rows}
 _TOP = select(Entry.seq).where(Entry.log_id == bindparam("log_id")).order_by(Entry.seq.desc()).limit(1)
 """The log's last seq: one step from the end of the primary key under any plan (a ``MAX`` planned while
 the table had no statistics read every entry of the log on PostgreSQL, ledger_0004)."""
@@ -182,8 +204,7 @@ def hash_reader(session: Session, log_id: int) -> tree.HashReader:
         found = {} if memo is None else {i: memo[i] for i in indexes if i in memo}
         wanted = sorted(set(indexes) - found.keys())
         if wanted:
-            rows = session.connection().execute(_HASHES, {"log_id": log_id, "idx": wanted}).all()
-            read_now = {r.idx: bytes(r.hash) for r in rows}
+            read_now = _read_hashes(session, log_id, wanted)
             if memo is not None:
                 memo.update(read_now)
             found.update(read_now)

@@ -4,7 +4,8 @@ On SQLite the plan of the group's checks is read with EXPLAIN QUERY PLAN. On Pos
 counter of index tuples read (``pg_stat_get_xact_tuples_returned``) is read before and after each
 step, in a database whose tables have grown from empty without statistics: that is when a plan
 made for an empty table walked all the rows (ledger_0004: ``MAX`` in the append-only triggers;
-``voting.cast._seen_query``: an ``IN`` list of voters).
+``voting.cast._seen_query``: an ``IN`` list of voters; ``ledger.log._hashes_at``: an ``IN`` list of
+stored hash indexes).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def test_the_group_checks_search_by_whole_keys_on_sqlite(tmp_path):
     engine.dispose()
 
 
-_INDEXES = ("ledger_entries_pkey", "ledger_checkpoints_log_id_size_key", "voting_voted_pkey",
+_INDEXES = ("ledger_entries_pkey", "ledger_hashes_pkey", "ledger_checkpoints_log_id_size_key", "voting_voted_pkey",
             "ix_voting_ballots_replay")
 
 
@@ -76,6 +77,9 @@ def test_appends_signing_and_checks_read_a_few_index_tuples_on_postgresql(postgr
         appended = _reads(s, lambda: log.append(s, log_id, "test", {"i": ROWS}))
         assert appended["ledger_entries_pkey"] <= 2, appended  # the trigger's and append's own last entry
         assert _reads(s, lambda: log.size(s, log_id))["ledger_entries_pkey"] == 1
+        size = ROWS + 1  # 2·log₂(size) ≈ 17 hashes at most for a root or a proof, not the log's 600
+        assert _reads(s, lambda: log.root(s, log_id, size))["ledger_hashes_pkey"] <= 17
+        assert _reads(s, lambda: log.inclusion_proof(s, log_id, 123, size))["ledger_hashes_pkey"] <= 17
         new = log.size(s, log_id) - checkpoint.latest(s, log_id).size  # 10: signed every 10 appends
         signed = _reads(s, lambda: checkpoint.sign(s, log_id, keys.log_key()))
         assert signed["ledger_checkpoints_log_id_size_key"] <= 2, signed
