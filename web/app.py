@@ -91,7 +91,11 @@ def _freeze_startup_heap() -> None:
 
 
 def _include_routers(app: FastAPI) -> None:
-    """Every router of the application, in one place."""
+    """Every router of the application, in one place.
+
+    Casting first: a request is matched against the routers in this order (about 10 µs each), and
+    every cast is a request; no other route has the paths of ``api_ballots`` (tests/web/test_routing.py)."""
+    app.include_router(api_ballots.router)  # casting and proxies (voting.cast)
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(roll_pages.router)  # roll upload with preview (H5)
@@ -109,7 +113,6 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(api_paper.router)  # paper ballots (voting.paper_entry)
     app.include_router(api_turnout.router)  # turnout, non-voters (voting.turnout)
     app.include_router(api_count.router)
-    app.include_router(api_ballots.router)  # casting and proxies (voting.cast)
     app.include_router(api_rounds.router)  # drafts, announcement, extension, candidates (voting.rounds)
     app.include_router(results.router)  # the public results page (H3)
     app.include_router(staff_rounds.router)  # staff round pages: drafts, candidates, announce, extend (H4)
