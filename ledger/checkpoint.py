@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from ledger import log as logs
 from ledger import tree
 from ledger.keys import LogKey
-from ledger.models import CheckpointRow, Cosignature, Entry, Log
+from ledger.models import CheckpointRow, Cosignature, Entry
 from ledger.note import (
     Note,
     NoteError,
@@ -119,9 +119,7 @@ def sign_size(session: Session, log_id: int, key: LogKey, *, appended: Sequence[
     session.flush()  # what the session holds goes to the database first (Core statements follow)
     conn = session.connection()
     if origin is None:
-        origin = conn.execute(_LOCK_ORIGIN, {"log_id": log_id}).scalar()
-        if origin is None:
-            raise logs.LogError(f"no log with id {log_id}")
+        origin = logs.lock(session, log_id)
     # read under the lock, in a statement of their own (a statement that waited for the lock may read
     # an older snapshot): the log's size, so the stored hashes of every size ≤ it exist, and the last
     # checkpoint
@@ -148,7 +146,6 @@ def sign_size(session: Session, log_id: int, key: LogKey, *, appended: Sequence[
     return size, note
 
 
-_LOCK_ORIGIN = select(Log.origin).where(Log.id == bindparam("log_id")).with_for_update()
 _LATEST = (select(CheckpointRow.size, CheckpointRow.root, CheckpointRow.note, CheckpointRow.vkey)
            .where(CheckpointRow.log_id == bindparam("log_id")).order_by(CheckpointRow.size.desc()).limit(1))
 _SIZE_AND_LATEST = _LATEST.add_columns(logs._TOP.scalar_subquery().label("top"))
