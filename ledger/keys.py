@@ -1,8 +1,9 @@
 """The server's log key: an Ed25519 signed-note key kept in a 0600 file.
 
 ``log_key()`` reads ``GONGJUE_LOG_KEY_FILE`` (default ``var/log.key``); when the file is missing
-it creates one (mode 0600, exclusive create) named after ``GONGJUE_SITE`` (default
-``gongjue.local``).  The file holds one line, the private key in the form of Go's
+it creates one (mode 0600) named after ``GONGJUE_SITE`` (default ``gongjue.local``).  A key
+file appears whole or not at all: it is written to a temporary file and linked into place, so of
+several processes starting at once exactly one creates it and the others read that one.  The file holds one line, the private key in the form of Go's
 golang.org/x/mod/sumdb/note: ``PRIVATE+KEY+<name>+<8 hex id>+<base64(0x01 ‖ seed)>``.
 Its public half, the verifier key ``<name>+<8 hex id>+<base64(0x01 ‖ public key)>``, is what
 auditors pin (SPEC §2.4).  The private key is never printed or logged.
@@ -11,6 +12,7 @@ auditors pin (SPEC §2.4).  The private key is never printed or logged.
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,10 +47,13 @@ def key_file() -> Path:
 
 
 def log_key(path: Path | None = None) -> LogKey:
-    """The server's log key, created (0600) on first use."""
+    """The server's log key, created (0600) on first use; a key another process created first wins."""
     path = path or key_file()
     if not path.exists():
-        return create_key_file(path, site_name())
+        try:
+            return create_key_file(path, site_name())
+        except FileExistsError:
+            pass  # created by another process between the check and the link: use that one
     return load_key_file(path)
 
 
@@ -60,13 +65,26 @@ def load_key_file(path: Path) -> LogKey:
 
 
 def create_key_file(path: Path, name: str, alg: int = ED25519) -> LogKey:
-    """Write a new random key to ``path`` (refusing to overwrite), mode 0600."""
+    """Write a new random key to ``path``, mode 0600; FileExistsError if ``path`` exists."""
     signer = generate_signer(name, alg)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(signer.skey + "\n")
+    _write_whole(path, signer.skey)
     return LogKey(signer)
+
+
+def _write_whole(path: Path, skey: str) -> None:
+    """Put ``skey`` at ``path`` (0600) atomically and never over an existing file: write and fsync a
+    private temporary file, then hard-link it to ``path`` (which fails if ``path`` exists)."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(skey + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def old_key_path(path: Path, vkey: str) -> Path:
@@ -109,8 +127,6 @@ def rotate_key_file(path: Path | None = None, new_key_file: Path | None = None) 
     if new_key_file is None:
         new = create_key_file(tmp, old.name)
     else:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as f:
-            f.write(new.signer.skey + "\n")
+        _write_whole(tmp, new.signer.skey)
     os.replace(tmp, path)
     return old, new
