@@ -148,7 +148,7 @@ def sign_size(session: Session, log_id: int, key: LogKey, *, appended: Sequence[
 
 _LATEST = (select(CheckpointRow.size, CheckpointRow.root, CheckpointRow.note, CheckpointRow.vkey)
            .where(CheckpointRow.log_id == bindparam("log_id")).order_by(CheckpointRow.size.desc()).limit(1))
-_SIZE_AND_LATEST = _LATEST.add_columns(logs._TOP.scalar_subquery().label("top"))
+_SIZE_AND_LATEST = _LATEST.add_columns(logs.LAST_SEQ.scalar_subquery().label("top"))
 _INSERT = insert(CheckpointRow)
 
 

@@ -25,11 +25,19 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, Row, Select, create_engine, event
+from sqlalchemy import (
+    CompoundSelect,
+    Engine,
+    Row,
+    Select,
+    create_engine,
+    event,
+    union_all,
+)
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 DEFAULT_URL = "sqlite:///var/gongjue.db"
@@ -239,6 +247,16 @@ def reading(engine: Engine) -> Iterator[Session]:
 
 
 _ONE_SELECT = "gongjue_one_select"
+
+
+def lookups(n: int, lookup: Callable[[int], Select]) -> Select | CompoundSelect:
+    """``lookup(0)`` … ``lookup(n-1)`` as one statement (``UNION ALL``), for lookups of many keys that
+    must each stay an equality on the whole key of an index. PostgreSQL keeps a plan per connection,
+    and an ``IN`` list planned while a table had no statistics (every new installation's first
+    round) walks the table; an equality per key is one index search under any plan. Cache the
+    result per ``n`` (``functools.lru_cache``): SQLAlchemy then compiles each shape once."""
+    rows = [lookup(k) for k in range(n)]
+    return rows[0] if n == 1 else union_all(*rows)
 
 
 def read_row(engine: Engine, statement: Select, params: dict) -> Row | None:

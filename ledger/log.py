@@ -14,10 +14,11 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import CompoundSelect, Select, bindparam, insert, select, union_all
+from sqlalchemy import CompoundSelect, Select, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from ledger import tree
+from ledger.db import lookups
 from ledger.entry import ZERO_PREV, encode_entry, format_time
 from ledger.models import Entry, Log, StoredHash
 
@@ -140,37 +141,36 @@ class Later:
         self.rows = []
 
 
-_HASHES = select(StoredHash.idx, StoredHash.hash).where(StoredHash.log_id == bindparam("log_id"),
-                                                        StoredHash.idx.in_(bindparam("idx", expanding=True)))
 _FEW = 64  # a tree operation reads about 2·log₂(size) hashes: at most 64 below 2³² entries
 
 
 @functools.lru_cache(maxsize=_FEW)
 def _hashes_at(n: int) -> Select | CompoundSelect:
     """The stored hashes at ``n`` indexes (parameters ``i0`` … ``i<n-1>``), each an equality on the whole
-    primary key, which any plan answers with one index search. (``_HASHES``, an ``IN`` list, was
-    planned on PostgreSQL while the table had no statistics as a walk over every hash of the log.)"""
-    rows = [select(StoredHash.idx, StoredHash.hash).where(StoredHash.log_id == bindparam("log_id"),
-                                                          StoredHash.idx == bindparam(f"i{k}"))
-            for k in range(n)]
-    return rows[0] if n == 1 else union_all(*rows)
+    primary key (``db.lookups``: an ``IN`` list was planned on PostgreSQL while the table had no
+    statistics as a walk over every hash of the log)."""
+    return lookups(n, lambda k: select(StoredHash.idx, StoredHash.hash)
+                   .where(StoredHash.log_id == bindparam("log_id"), StoredHash.idx == bindparam(f"i{k}")))
 
 
 def _read_hashes(session: Session, log_id: int, indexes: list[int]) -> dict[int, bytes]:
-    if len(indexes) <= _FEW:
-        params = {"log_id": log_id, **{f"i{k}": i for k, i in enumerate(indexes)}}
-        rows = session.connection().execute(_hashes_at(len(indexes)), params)
-    else:
-        rows = session.connection().execute(_HASHES, {"log_id": log_id, "idx": indexes})
-    return {idx: bytes(h) for idx, h in rows}
-_TOP = select(Entry.seq).where(Entry.log_id == bindparam("log_id")).order_by(Entry.seq.desc()).limit(1)
+    """The stored hashes at ``indexes``, ``_FEW`` per statement."""
+    conn, found = session.connection(), {}
+    for start in range(0, len(indexes), _FEW):
+        chunk = indexes[start:start + _FEW]
+        params = {"log_id": log_id, **{f"i{k}": i for k, i in enumerate(chunk)}}
+        found.update((idx, bytes(h)) for idx, h in conn.execute(_hashes_at(len(chunk)), params))
+    return found
+
+
+LAST_SEQ = select(Entry.seq).where(Entry.log_id == bindparam("log_id")).order_by(Entry.seq.desc()).limit(1)
 """The log's last seq: one step from the end of the primary key under any plan (a ``MAX`` planned while
 the table had no statistics read every entry of the log on PostgreSQL, ledger_0004)."""
 
 
 def size(session: Session, log_id: int) -> int:
     """Number of entries in the log now (not a signed size: use a checkpoint for that)."""
-    top = session.connection().execute(_TOP, {"log_id": log_id}).scalar()
+    top = session.connection().execute(LAST_SEQ, {"log_id": log_id}).scalar()
     return 0 if top is None else top + 1
 
 

@@ -47,7 +47,6 @@ from sqlalchemy import (
     insert,
     literal_column,
     select,
-    union_all,
     update,
 )
 from sqlalchemy.engine import Engine
@@ -58,7 +57,7 @@ from identity import authority
 from identity.models import Estate
 from ledger import checkpoint, keys, log
 from ledger import receipt as receipts
-from ledger.db import Base, reading, transaction
+from ledger.db import Base, lookups, reading, transaction
 from ledger.models import Entry
 from ledger.receipt import build_receipt
 from voting import proxy as proxies
@@ -649,13 +648,11 @@ def _seen_query(n: int) -> Select | CompoundSelect:
     with one index search. (An ``IN`` list, planned while the tables had no statistics, walked every
     row of the round on PostgreSQL.)"""
     log_round = {t: (t.c.log_id == bindparam("log_id"), t.c.round_id == bindparam("round_id")) for t in (_V, _G, _B)}
-    rows = [select(literal_column(str(i)),
-                   select(_V.c.channel).where(*log_round[_V], _V.c.voter == bindparam(f"v{i}")).scalar_subquery(),
-                   select(_G.c.proxy).where(*log_round[_G], _G.c.voter == bindparam(f"v{i}")).scalar_subquery(),
-                   select(_B.c.seq).where(*log_round[_B], _B.c.tracking == bindparam(f"t{i}")).limit(1)
-                   .scalar_subquery())
-            for i in range(n)]
-    return rows[0] if n == 1 else union_all(*rows)
+    return lookups(n, lambda i: select(
+        literal_column(str(i)),
+        select(_V.c.channel).where(*log_round[_V], _V.c.voter == bindparam(f"v{i}")).scalar_subquery(),
+        select(_G.c.proxy).where(*log_round[_G], _G.c.voter == bindparam(f"v{i}")).scalar_subquery(),
+        select(_B.c.seq).where(*log_round[_B], _B.c.tracking == bindparam(f"t{i}")).limit(1).scalar_subquery()))
 
 
 _MINE_V = (_V.c.log_id == bindparam("k_log"), _V.c.round_id == bindparam("k_round"), _V.c.voter == bindparam("k_voter"))

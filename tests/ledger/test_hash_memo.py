@@ -117,3 +117,22 @@ def test_appends_kept_for_later_are_written_together_and_signed(engine):
         assert [seq for seq, _ in rows[a]] == list(range(8))
         assert log.root(s, a, 8) == checkpoint.latest(s, a).root
         assert tree.stored_hash_count(8) == len(log.hash_reader(s, a)(list(range(tree.stored_hash_count(8)))))
+
+
+def test_many_hashes_are_read_64_per_statement(engine):
+    """More hashes than one statement's 64 equalities (never needed below 2³² entries, but allowed):
+    read in chunks, every one of them, in the order of the stored hashes."""
+    key = keys.log_key()
+    log_id = fill(engine, ORIGIN + "-many", 70, key)
+    count = tree.stored_hash_count(70)
+    seen, stop = _hash_reads(engine)
+    try:
+        with reading(engine) as s:
+            got = log.hash_reader(s, log_id)(list(range(count)))
+            one_by_one = [log.hash_reader(s, log_id)([i])[0] for i in range(count)]
+    finally:
+        stop()
+    assert count == 137  # 2·70 − popcount(70)
+    assert got == one_by_one
+    assert len(seen) == 3 + count  # ⌈137 / 64⌉ statements, then one per single read
+    assert all(" IN " not in statement.upper() for statement in seen)
