@@ -16,7 +16,7 @@ def _start_together(path: str, barrier, out) -> None:
     barrier.wait()
     try:
         out.put(keys.log_key(Path(path)).vkey)
-    except Exception as exc:  # reported to the test, which fails on it
+    except Exception as exc:  # noqa: BLE001 — reported to the test, which fails on it
         out.put(f"error: {exc!r}")
 
 
