@@ -61,6 +61,7 @@ from ledger.db import Base, lookups, reading, transaction
 from ledger.models import Entry
 from ledger.receipt import build_receipt
 from voting import proxy as proxies
+from voting import proxy_ref as proxy_refs
 from voting import round_record
 from voting import rounds as rounds_
 from voting.crypto import ballot as ballots_
@@ -757,23 +758,33 @@ def dumps(signed: dict) -> str:
 # --- proxies (database side) ------------------------------------------------------------------
 
 
-def record_proxy(engine: Engine, slug: str, round_id: str, kind: str, *, voter: str, proxy: str,
-                 authorisation: dict, by_voter: str | None = None, now: datetime | None = None) -> dict:
+def record_proxy(engine: Engine, slug: str, round_id: str, kind: str, *, voter: str, proxy: str | None = None,
+                 proxy_ref: str | None = None, authorisation: dict, by_voter: str | None = None,
+                 now: datetime | None = None) -> dict:
     """Append a ``proxy.grant`` or ``proxy.revoke`` (SPEC §7.8) after every rule holds; the receipt.
 
+    The proxy is named by ``proxy`` (its pseudonym) or by ``proxy_ref``, the reference the proxies
+    page handed to ``voter`` (``voting.proxy_ref``): the signed statement then names the reference,
+    and the entry's authorisation gains the reference's salt.
     ``by_voter``: the owner session's voter when the owner records it themselves (it must be the
     represented voter and the authorisation owner-signed); None when a supervisor records a
     written authorisation (the web layer checks the role).
     """
     if kind not in proxies.TYPES:
         raise CastError("bad_request", f"unknown proxy entry type {kind!r}")
-    try:
-        b = proxies.body(round_id, voter, proxy, authorisation)
+    if (proxy is None) == (proxy_ref is None):
+        raise CastError("bad_request", "请只用 proxy 或 proxy_ref 之一指明代理人 / name the proxy by proxy or by "
+                                       "proxy_ref, one of them")
+    try:  # the shape first (a proxy named by reference is resolved under the lock: a placeholder here)
+        b = proxies.body(round_id, voter, proxy or "-", authorisation)
     except proxies.ProxyError as e:
         raise CastError(e.code, e.message) from None
     if by_voter is not None and (by_voter != voter or authorisation["kind"] != "signed"):
         raise CastError("wrong_voter", "只有被代理人本人可以签署委托或撤销 / only the represented owner signs a grant "
                                        "or its revocation")
+    if proxy_ref is not None and (authorisation["kind"] != "signed" or "salt" in authorisation):
+        raise CastError("bad_request", "proxy_ref 只用于业主签署的委托，盐由服务器补上 / proxy_ref is for an "
+                                       "owner-signed authorisation without a salt (the server adds it)")
     now = _now(now)
     with transaction(engine) as s:
         estate = _estate(s, slug)
@@ -782,6 +793,13 @@ def record_proxy(engine: Engine, slug: str, round_id: str, kind: str, *, voter: 
         if rnd.state not in ("announced", "open"):
             raise CastError("round_not_open", f"轮次 {round_id} 现在是 {rnd.state} 状态 / round {round_id} is "
                                               f"{rnd.state}: proxies are recorded only before it closes")
+        if proxy_ref is not None:
+            named = proxy_refs.resolve(s, estate.log_id, round_id, voter, proxy_ref)
+            if named is None:
+                raise CastError("bad_request", "找不到这个代理人引用，请重新查找房号 / unknown proxy_ref: look the flat "
+                                               "up again on the proxies page")
+            proxy = named.proxy
+            b = proxies.body(round_id, voter, proxy, {**authorisation, "salt": named.salt})
         reg = registry(s, estate)
         book = _book(s, estate.log_id, rnd)
         try:
@@ -792,6 +810,8 @@ def record_proxy(engine: Engine, slug: str, round_id: str, kind: str, *, voter: 
         if kind == proxies.GRANT:
             s.add(ProxyGrant(log_id=estate.log_id, round_id=round_id, voter=voter, proxy=proxy, grant_seq=entry.seq,
                              used=False))
+            # the owner's page names (and revokes) every grant in force by reference
+            proxy_refs.refer(s, estate.log_id, round_id, rnd.fingerprint.hex(), voter, proxy)
         else:
             s.delete(s.get(ProxyGrant, (estate.log_id, round_id, voter)))
         s.flush()

@@ -7,7 +7,10 @@ voter's pseudonym, ``proxy`` the proxy's, and ``authorisation`` either
 - ``{"kind": "signed", "key": <the voter's credential key>, "sig": <Ed25519 signature>}`` — the
   owner signed, with their own credential key (in their browser), the statement
   ``{"v": 1, "type": <entry type>, "round": <round fingerprint hex>, "voter", "proxy"}`` as
-  ``"gongjue/v1/" ‖ type ‖ 0x00 ‖ JCS(statement)`` (the Ed25519 rule of SPEC §3.6); or
+  ``"gongjue/v1/" ‖ type ‖ 0x00 ‖ JCS(statement)`` (the Ed25519 rule of SPEC §3.6); or the same
+  with ``"salt"`` added, when the owner named the proxy by a flat and signed ``proxy_ref`` (a
+  salted hash of the proxy's pseudonym, ``proxy_ref``) in place of ``proxy``: the owner's browser
+  never learns another owner's pseudonym; or
 - ``{"kind": "written", "scan_sha256": <64 hex>}`` — a supervisor recorded a written
   authorisation (or revocation) on paper; the ledger keeps the SHA-256 of its scan.
 
@@ -53,9 +56,28 @@ class ProxyError(ValueError):
 # --- formats ----------------------------------------------------------------------------------
 
 
-def statement(kind: str, fingerprint_hex: str, voter: str, proxy: str) -> dict:
-    """What the owner's credential key signs for a grant or a revocation (SPEC §7.8)."""
+REF_TAG = b"gongjue/v1/proxy.ref"
+
+
+def proxy_ref(fingerprint_hex: str, proxy: str, salt: str) -> str:
+    """The proxy named without its pseudonym (SPEC §7.8): SHA-256(``"gongjue/v1/proxy.ref"`` ‖ 0x00 ‖
+    JCS({"round": <fingerprint hex>, "proxy", "salt"})), hex. ``salt``: 64 hex, random, kept by the
+    server until the entry that uses it publishes it."""
+    return hashlib.sha256(REF_TAG + b"\x00" + rfc8785.dumps({"round": fingerprint_hex, "proxy": proxy,
+                                                             "salt": salt})).hexdigest()
+
+
+def statement(kind: str, fingerprint_hex: str, voter: str, proxy: str, salt: str | None = None) -> dict:
+    """What the owner's credential key signs for a grant or a revocation (SPEC §7.8): the proxy by
+    pseudonym, or with ``salt`` by ``proxy_ref`` (``statement_by_ref``)."""
+    if salt is not None:
+        return statement_by_ref(kind, fingerprint_hex, voter, proxy_ref(fingerprint_hex, proxy, salt))
     return {"v": 1, "type": kind, "round": fingerprint_hex, "voter": voter, "proxy": proxy}
+
+
+def statement_by_ref(kind: str, fingerprint_hex: str, voter: str, ref: str) -> dict:
+    """The statement that names the proxy by ``proxy_ref`` (what the proxies page has the browser sign)."""
+    return {"v": 1, "type": kind, "round": fingerprint_hex, "voter": voter, "proxy_ref": ref}
 
 
 def signing_bytes(st: dict) -> bytes:
@@ -63,10 +85,12 @@ def signing_bytes(st: dict) -> bytes:
 
 
 def signed_authorisation(kind: str, fingerprint_hex: str, voter: str, proxy: str,
-                         signing_key: nacl.signing.SigningKey) -> dict:
-    """The ``authorisation`` of an owner-signed grant or revocation (what the owner's browser makes)."""
-    sig = signing_key.sign(signing_bytes(statement(kind, fingerprint_hex, voter, proxy))).signature
-    return {"kind": "signed", "key": bytes(signing_key.verify_key).hex(), "sig": sig.hex()}
+                         signing_key: nacl.signing.SigningKey, salt: str | None = None) -> dict:
+    """The ``authorisation`` of an owner-signed grant or revocation (what the owner's browser makes,
+    with the server's ``salt`` added when it signed ``proxy_ref``)."""
+    sig = signing_key.sign(signing_bytes(statement(kind, fingerprint_hex, voter, proxy, salt))).signature
+    made = {"kind": "signed", "key": bytes(signing_key.verify_key).hex(), "sig": sig.hex()}
+    return made if salt is None else {**made, "salt": salt}
 
 
 def written_authorisation(scan: bytes | None = None, *, scan_sha256: str | None = None) -> dict:
@@ -95,9 +119,11 @@ def parse_body(b: object) -> dict:
     a = b["authorisation"]
     need(isinstance(a, dict) and a.get("kind") in ("signed", "written"), "authorisation.kind must be signed or written")
     if a["kind"] == "signed":
-        need(set(a) == {"kind", "key", "sig"} and isinstance(a["key"], str) and _HEX64.match(a["key"]) is not None
-             and isinstance(a["sig"], str) and _HEX128.match(a["sig"]) is not None,
-             "a signed authorisation is {kind, key: 64 hex, sig: 128 hex}")
+        need(set(a) in ({"kind", "key", "sig"}, {"kind", "key", "sig", "salt"})
+             and isinstance(a["key"], str) and _HEX64.match(a["key"]) is not None
+             and isinstance(a["sig"], str) and _HEX128.match(a["sig"]) is not None
+             and (isinstance(a.get("salt", ""), str) and _HEX64.match(a.get("salt", "0" * 64)) is not None),
+             "a signed authorisation is {kind, key: 64 hex, sig: 128 hex[, salt: 64 hex]}")
     else:
         need(set(a) == {"kind", "scan_sha256"} and isinstance(a["scan_sha256"], str)
              and _HEX64.match(a["scan_sha256"]) is not None,
@@ -115,8 +141,8 @@ def check_signature(kind: str, b: dict, fingerprint_hex: str, voter_key: str | N
         raise ProxyError("bad_signature", "委托不是被代理人当前的凭证签署的 / the authorisation is not signed with "
                                           "the represented voter's current credential key")
     try:
-        ed25519.verify(bytes.fromhex(a["key"]),
-                       signing_bytes(statement(kind, fingerprint_hex, b["voter"], b["proxy"])), bytes.fromhex(a["sig"]))
+        signed = statement(kind, fingerprint_hex, b["voter"], b["proxy"], a.get("salt"))
+        ed25519.verify(bytes.fromhex(a["key"]), signing_bytes(signed), bytes.fromhex(a["sig"]))
     except ed25519.SignatureError as e:
         raise ProxyError("bad_signature", f"委托签名无效 / the authorisation's signature does not verify ({e})") from None
 

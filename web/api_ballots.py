@@ -81,7 +81,10 @@ class WrittenAuthorisation(BaseModel):
 class ProxyRequest(BaseModel):
     type: Literal["proxy.grant", "proxy.revoke"]
     voter: str = Field(description="the represented voter (pseudonym)")
-    proxy: str = Field(description="the proxy (pseudonym)")
+    proxy: str | None = Field(None, description="the proxy (pseudonym); or name it by proxy_ref")
+    proxy_ref: str | None = Field(None, description="the proxy named by the reference the proxies page gave the "
+                                                    "represented owner (SPEC §7.8, by reference): the signed "
+                                                    "statement names proxy_ref, and the server adds the salt")
     authorisation: SignedAuthorisation | WrittenAuthorisation
 
 
@@ -182,7 +185,8 @@ async def record_proxy(request: Request, slug: str, round_id: str, body: ProxyRe
         await run_in_threadpool(security.require_estate_role, request, slug, "supervisor")
     try:
         receipt = await run_in_threadpool(casting.record_proxy, request.app.state.engine, slug, round_id, body.type,
-                                          voter=body.voter, proxy=body.proxy, authorisation=auth, by_voter=by_voter)
+                                          voter=body.voter, proxy=body.proxy, proxy_ref=body.proxy_ref,
+                                          authorisation=auth, by_voter=by_voter)
     except casting.CastError as e:
         return _refuse(e)
     return JSONResponse(receipt, status_code=201)

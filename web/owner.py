@@ -354,17 +354,42 @@ def _proxies_find(request: Request, slug: str, form: FormData) -> Response:
         return _proxies(request, slug, round_id, form=fields, status=422,
                         error=i18n.t(request, "Type the building and room of a flat of the owner you want to "
                                               "authorise."))
+    from ledger import log
+    from voting import proxy_ref as proxy_refs
+    from voting import rounds as rounds_
+    from web import booth
+
     at = factor.now()
+    flat = "-".join(x for x in (fields["building"], fields["unit"], fields["room"]) if x)
+    refused = None
     try:
         with transaction(request.app.state.engine) as session:
-            # a flat names its owner's voter number: at most LOOKUPS per owner an hour (no trawling)
+            # at most LOOKUPS flats per owner an hour, and PER_ROUND different owners named in a round
             if factor._count(session, LOOKUP, at - 3600, estate=slug, voter=me.voter) >= LOOKUPS:
                 return _proxies(request, slug, round_id, form=fields, status=429,
                                 error=i18n.t(request, "Too many flats looked up. Try again in an hour."))
             factor._event(session, LOOKUP, slug, me.voter, security.client_address(request), at)
+            view = rounds_.load(session, slug, round_id) if booth.ROUND_ID.match(round_id) else None
             proxy = store.voter_for_part(session, slug, fields["building"], fields["unit"], fields["room"])
-    except ValueError:
+            if view is None or view.announcement is None:
+                proxy = None
+            elif proxy is not None and proxy != me.voter:
+                log_id = store.get_estate(session, slug).log_id
+                log.lock_log(session, log_id)  # the count and the new row in turn, as grants are
+                if (proxy_refs.of(session, log_id, round_id, me.voter, proxy) is None
+                        and proxy_refs.named(session, log_id, round_id, me.voter) >= proxy_refs.PER_ROUND):
+                    refused = i18n.t(request, "You have named %(n)s different owners in this round already. Ask the "
+                                              "supervisor to record a written authorisation instead.",
+                                     n=proxy_refs.PER_ROUND)
+                else:
+                    # the browser gets a reference, never the owner's voter number (SPEC §7.8)
+                    found = proxy_refs.refer(session, log_id, round_id, view.fingerprint.hex(), me.voter, proxy,
+                                             flat)
+                    found = {"ref": found.ref, "flat": flat}
+    except (ValueError, rounds_.RoundError):
         proxy = None
+    if refused:
+        return _proxies(request, slug, round_id, form=fields, status=429, error=refused)
     if proxy is None:
         return _proxies(request, slug, round_id, form=fields, status=422,
                         error=i18n.t(request, "There is no such flat in the owners' roll. Check the building, unit "
@@ -372,11 +397,12 @@ def _proxies_find(request: Request, slug: str, form: FormData) -> Response:
     if proxy == me.voter:
         return _proxies(request, slug, round_id, form=fields, status=422,
                         error=i18n.t(request, "That flat is yours: choose another owner's flat."))
-    return _proxies(request, slug, round_id, form=fields, found=proxy)
+    return _proxies(request, slug, round_id, form=fields, found=found)
 
 
 def _proxies(request: Request, slug: str, round_id: str | None, *, form: dict | None = None,
-             error: str | None = None, status: int = 200, found: str | None = None) -> Response:
+             error: str | None = None, status: int = 200, found: dict | None = None) -> Response:
+    from voting import proxy_ref as proxy_refs
     from voting import rounds as rounds_
     from web import booth
 
@@ -403,7 +429,10 @@ def _proxies(request: Request, slug: str, round_id: str | None, *, form: dict | 
         reg = authority.registry(session, slug)
         grants = booth._grants(session, estate, round_id)
         voted = booth._voted(session, estate, round_id, me.voter)
-    mine = next((g for g in grants if g.voter == me.voter), None)
+        mine = next((g for g in grants if g.voter == me.voter), None)
+        # my grant in force, by its reference (the flat I named, if I named one): never the proxy's voter number
+        named = mine and proxy_refs.of(session, estate.log_id, round_id, me.voter, mine.proxy)
+        mine = mine and {"ref": named.ref if named else None, "flat": named.flat if named else None}
     to_me = [g.voter for g in grants if g.proxy == me.voter]
     key = reg.key_of(me.voter)
     data = {"slug": slug, "origin": estate.origin, "round": round_id, "fingerprint": view.fingerprint.hex(),

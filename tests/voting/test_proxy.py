@@ -203,3 +203,53 @@ def test_a_paper_ballot_is_the_owner_in_person_and_ends_the_grant(engine, duplic
     refused(est, "no_proxy_grant", revoke, "A-01", "B-02")  # the grant ended with the paper ballot
     problems, audit = _audit(est)
     assert problems == [] and audit.counted == 1
+
+
+def _by_ref(est, kind, owner, proxy, salt):
+    """An authorisation the owner signed over proxy_ref (the salt added, as the server does)."""
+    ref = proxies.proxy_ref(est.fingerprint.hex(), est.voters[proxy], salt)
+    st = proxies.statement_by_ref(kind, est.fingerprint.hex(), est.voters[owner], ref)
+    key = ce.key(owner)
+    return {"kind": "signed", "key": bytes(key.verify_key).hex(), "sig": key.sign(proxies.signing_bytes(st)).signature.hex(),
+            "salt": salt}
+
+
+def test_a_grant_by_reference_is_checked_like_one_by_pseudonym(engine, tmp_path):
+    """SPEC §7.8 by reference: the owner signed proxy_ref; the entry carries the proxy and the salt;
+    the server and the verifier recompute the reference. A wrong salt, a salt over another proxy and
+    a malformed salt are refused (nothing written) and named by verify when appended anyway."""
+    from identity import store
+    from ledger.db import transaction
+    from voting import proxy_ref as proxy_refs
+
+    est = ce.make(engine)
+    with transaction(engine) as s:
+        ref = proxy_refs.refer(s, store.get_estate(s, SLUG).log_id, ROUND_ID, est.fingerprint.hex(), est.voters["A-01"],
+                               est.voters["B-02"], "1-1-101")
+        ref, salt = ref.ref, ref.salt
+    assert ref == proxies.proxy_ref(est.fingerprint.hex(), est.voters["B-02"], salt)
+    unsalted = dict(_by_ref(est, proxies.GRANT, "A-01", "B-02", salt))
+    unsalted.pop("salt")
+    r = record_proxy(engine, SLUG, ROUND_ID, proxies.GRANT, voter=est.voters["A-01"], proxy_ref=ref,
+                     authorisation=unsalted, by_voter=est.voters["A-01"], now=DURING)
+    entry = next(e for e in est.entries() if e.seq == r["seq"])
+    assert entry.body["proxy"] == est.voters["B-02"] and entry.body["authorisation"]["salt"] == salt
+    assert set(entry.body["authorisation"]) == {"kind", "key", "sig", "salt"}
+    proxy_cast(est, "A-01", "B-02")
+
+    other = "cd" * 32
+    bad_salt = {**_by_ref(est, proxies.GRANT, "C-03", "B-02", salt), "salt": other}
+    refused(est, "bad_signature", lambda e: record_proxy(
+        engine, SLUG, ROUND_ID, proxies.GRANT, voter=e.voters["C-03"], proxy=e.voters["B-02"], authorisation=bad_salt,
+        by_voter=e.voters["C-03"], now=DURING))
+    moved = _by_ref(est, proxies.GRANT, "C-03", "D-04", salt)  # signed for D-04, recorded for B-02
+    refused(est, "bad_signature", lambda e: record_proxy(
+        engine, SLUG, ROUND_ID, proxies.GRANT, voter=e.voters["C-03"], proxy=e.voters["B-02"], authorisation=moved,
+        by_voter=e.voters["C-03"], now=DURING))
+    for junk in ("CD" * 32, "cd" * 31, 7):
+        with pytest.raises(proxies.ProxyError, match="salt: 64 hex"):
+            proxies.parse_body({"v": 1, "round": ROUND_ID, "voter": "v1", "proxy": "v2",
+                                "authorisation": {**moved, "salt": junk}})
+    forged = append_raw(est, proxies.GRANT, proxies.body(ROUND_ID, est.voters["C-03"], est.voters["B-02"], moved))
+    report = gongjue_verify(est, tmp_path / "b")
+    assert [(p.seq, "bad_signature" in p.message) for p in report.problems] == [(forged, True)], report.problems

@@ -153,6 +153,16 @@ def test_receipt_qr_round_page_and_estate_home(election):
     assert el.new_client("10.79.0.2").get(f"/estates/{el.slug}/rounds/zz").status_code == 404
 
 
+REF = re.compile(r'data-proxy-ref="([0-9a-f]{64})"')
+
+
+def _sign_by_ref(el, owner: str, kind: str, ref: str) -> dict:
+    """What proxies.js does: sign the statement naming the proxy by the page's reference."""
+    st = proxies.statement_by_ref(kind, el.view.fingerprint.hex(), el.voter[owner], ref)
+    key = el.key(owner)
+    return {"kind": "signed", "key": bytes(key.verify_key).hex(), "sig": key.sign(proxies.signing_bytes(st)).signature.hex()}
+
+
 def test_proxies_page_grant_and_revoke(election):
     el = election
     c, _ = el.sign_in_with_key("O1")
@@ -161,7 +171,13 @@ def test_proxies_page_grant_and_revoke(election):
     f = el.flat["O2"]
     found = c.post(f"/estates/{el.slug}/owner/proxies", data={"csrf": csrf_of(page.text), "round": "r1",
                                                               "building": f.building, "unit": f.unit, "room": f.room})
-    assert found.status_code == 200 and f'data-proxy="{el.voter["O2"]}"' in found.text
+    assert found.status_code == 200
+    # the browser gets a reference for the flat, never the other owner's voter number (SPEC §7.8)
+    (ref,) = REF.findall(found.text)
+    assert el.voter["O2"] not in found.text and f"{f.building}-{f.unit}-{f.room}" in found.text
+    again = c.post(f"/estates/{el.slug}/owner/proxies", data={"csrf": csrf_of(page.text), "round": "r1",
+                                                              "building": f.building, "unit": f.unit, "room": f.room})
+    assert REF.findall(again.text) == [ref]  # the same flat, the same reference
     mine = el.flat["O1"]
     r = c.post(f"/estates/{el.slug}/owner/proxies", data={"csrf": csrf_of(page.text), "round": "r1",
                                                           "building": mine.building, "unit": mine.unit,
@@ -170,25 +186,65 @@ def test_proxies_page_grant_and_revoke(election):
     r = c.post(f"/estates/{el.slug}/owner/proxies", data={"csrf": csrf_of(page.text), "round": "r1",
                                                           "building": "9", "unit": "9", "room": "999"})
     assert r.status_code == 422 and "没有这套房屋" in r.text
-    # what proxies.js does: sign the statement with the code's key, post it
     fp = el.view.fingerprint.hex()
-    auth = proxies.signed_authorisation(proxies.GRANT, fp, el.voter["O1"], el.voter["O2"], el.key("O1"))
-    r = c.post(f"{el.base}/proxies", json={"type": "proxy.grant", "voter": el.voter["O1"], "proxy": el.voter["O2"],
-                                          "authorisation": auth})
+    before = el.size()
+    # refused, nothing written: a signature over the pseudonym statement sent with the reference, a
+    # reference nobody was given, the reference posted by another owner for themselves
+    pseudonym_sig = proxies.signed_authorisation(proxies.GRANT, fp, el.voter["O1"], el.voter["O2"], el.key("O1"))
+    for who, body, refused in (
+        (c, {"voter": el.voter["O1"], "proxy_ref": ref, "authorisation": pseudonym_sig}, (422, "bad_signature")),
+        (c, {"voter": el.voter["O1"], "proxy_ref": "ab" * 32,
+             "authorisation": _sign_by_ref(el, "O1", proxies.GRANT, "ab" * 32)}, (422, "bad_request")),
+        (c, {"voter": el.voter["O1"], "proxy_ref": ref, "proxy": el.voter["O2"],
+             "authorisation": _sign_by_ref(el, "O1", proxies.GRANT, ref)}, (422, "bad_request")),
+        (el.sign_in_with_key("O3")[0], {"voter": el.voter["O3"], "proxy_ref": ref,
+                                        "authorisation": _sign_by_ref(el, "O3", proxies.GRANT, ref)},
+         (422, "bad_request")),
+    ):
+        r = who.post(f"{el.base}/proxies", json={"type": "proxy.grant", **body})
+        assert (r.status_code, r.json()["detail"]["code"]) == refused, r.text
+    assert el.size() == before
+    # what proxies.js does: sign the statement naming the reference, post it
+    r = c.post(f"{el.base}/proxies", json={"type": "proxy.grant", "voter": el.voter["O1"], "proxy_ref": ref,
+                                          "authorisation": _sign_by_ref(el, "O1", proxies.GRANT, ref)})
     assert r.status_code == 201, r.text
+    body = json.loads(r.json()["entry"])["body"]
+    assert body["proxy"] == el.voter["O2"] and proxies.proxy_ref(fp, el.voter["O2"], body["authorisation"]["salt"]) == ref
     page = c.get(f"/estates/{el.slug}/owner/proxies?round=r1")
-    assert 'data-proxy-action="proxy.revoke"' in page.text and el.voter["O2"] in page.text
+    assert REF.findall(page.text) == [ref] and 'data-proxy-action="proxy.revoke"' in page.text
+    assert el.voter["O2"] not in page.text and f"{f.building}-{f.unit}-{f.room}" in page.text
     c2, _ = el.sign_in_with_key("O2")
     booth = _data(c2.get(f"/estates/{el.slug}/vote?round=r1").text)
     assert booth["represent"] == [el.voter["O1"]]
     assert el.voter["O1"] in c2.get(f"/estates/{el.slug}/owner/proxies?round=r1").text
-    auth = proxies.signed_authorisation(proxies.REVOKE, fp, el.voter["O1"], el.voter["O2"], el.key("O1"))
-    r = c.post(f"{el.base}/proxies", json={"type": "proxy.revoke", "voter": el.voter["O1"], "proxy": el.voter["O2"],
-                                          "authorisation": auth})
+    r = c.post(f"{el.base}/proxies", json={"type": "proxy.revoke", "voter": el.voter["O1"], "proxy_ref": ref,
+                                          "authorisation": _sign_by_ref(el, "O1", proxies.REVOKE, ref)})
     assert r.status_code == 201, r.text
     assert 'data-proxy-action="proxy.revoke"' not in c.get(f"/estates/{el.slug}/owner/proxies?round=r1").text
     anon = el.new_client("10.80.0.1").get(f"/estates/{el.slug}/owner/proxies?round=r1")
     assert anon.status_code == 303 and "next=" in anon.headers["location"]
+
+
+def test_an_owner_names_at_most_five_owners_in_a_round(election):
+    from voting import proxy_ref as proxy_refs
+
+    el = election
+    c, _ = el.sign_in_with_key("O3")
+    page = c.get(f"/estates/{el.slug}/owner/proxies?round=r1")
+
+    def look_up(owner: str):
+        f = el.flat[owner]
+        return c.post(f"/estates/{el.slug}/owner/proxies", data={"csrf": csrf_of(page.text), "round": "r1",
+                                                                  "building": f.building, "unit": f.unit,
+                                                                  "room": f.room})
+
+    named = ["O1", "O2", "O4", "O5", "O6"]
+    assert proxy_refs.PER_ROUND == len(named)
+    refs = [REF.findall(look_up(o).text) for o in named]
+    assert all(len(r) == 1 for r in refs) and len({r[0] for r in refs}) == 5
+    r = look_up("O7")
+    assert r.status_code == 429 and "已经查找了 5 位不同的业主" in r.text and not REF.findall(r.text)
+    assert REF.findall(look_up("O4").text) == refs[2]  # one already named: still shown
 
 
 def test_owner_page_lists_the_round(election):

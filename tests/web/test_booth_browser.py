@@ -266,9 +266,12 @@ def test_open_round_vote_refusal_in_chinese_and_a_proxy(chromium, world):
     o3.page.click("form.card button[type=submit]")
     o3.page.locator("#proxy-confirm").wait_for(state="visible")
     check_page(o3.page, "owner-proxies-confirm")
+    # the page names the proxy by the flat typed, never by the voter number (SPEC §7.8, by reference)
+    assert el.voter["O7"] not in o3.page.content()
     o3.page.click("[data-proxy-action='proxy.grant']")
     o3.page.locator("[data-proxy-action='proxy.revoke']").wait_for(state="visible")
-    assert el.voter["O7"] in o3.page.inner_text("main")
+    assert f"{f.building}-{f.unit}-{f.room}" in o3.page.inner_text("main")
+    assert el.voter["O7"] not in o3.page.content()
     o3.code_never_sent()
     o3.close()
     # … and O7 votes for O3 in the booth

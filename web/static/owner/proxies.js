@@ -1,9 +1,11 @@
 // proxies.js — the owner signs a proxy grant or revocation in the browser (docs/SPEC.md §7.8).
 //
-// The statement {v: 1, type, round: <fingerprint>, voter: <me>, proxy} is signed with the
+// The statement {v: 1, type, round: <fingerprint>, voter: <me>, proxy_ref} is signed with the
 // credential key derived here from the code (code.js: kept in this tab; else typed once on the
 // page, never sent) as "gongjue/v1/" ‖ type ‖ 0x00 ‖ JCS(statement), then posted as JSON to the
-// proxies API with the owner session. Words come from the page (#proxy-data).
+// proxies API with the owner session. proxy_ref is the reference the page was given for the
+// flat the owner named: the browser never learns the other owner's voter number (the server
+// resolves it and adds the salt). Words come from the page (#proxy-data).
 
 import { localMessage } from './code.js';
 import { outcomeLine, ownerCredential, signStatement } from './statement.js';
@@ -21,7 +23,7 @@ function credential() {
 
 async function act(button) {
   const type = button.dataset.proxyAction;
-  const proxy = button.dataset.proxy;
+  const ref = button.dataset.proxyRef;
   let cred;
   try {
     cred = credential();
@@ -30,7 +32,7 @@ async function act(button) {
     return;
   }
   if (!cred) return;
-  const statement = { v: 1, type, round: data.fingerprint, voter: data.me, proxy };
+  const statement = { v: 1, type, round: data.fingerprint, voter: data.me, proxy_ref: ref };
   const sig = signStatement(type, statement, cred.seed);
   button.disabled = true;
   let response;
@@ -38,7 +40,7 @@ async function act(button) {
   try {
     response = await fetch(data.url, {
       method: 'POST', credentials: 'same-origin', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ type, voter: data.me, proxy, authorisation: { kind: 'signed', key: cred.publicKey, sig } }),
+      body: JSON.stringify({ type, voter: data.me, proxy_ref: ref, authorisation: { kind: 'signed', key: cred.publicKey, sig } }),
     });
     body = await response.json().catch(() => null);
   } catch {
