@@ -20,23 +20,22 @@ of a ballot, and the next pass (``GONGJUE_ANCHOR_SECONDS``, default 30) retries.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cryptography.x509
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from ledger import checkpoint, timestamp
 from ledger import log as logs
 from ledger import witness as witnesses
-from ledger.db import reading, transaction
+from ledger.db import claim, reading, transaction
 from ledger.models import CheckpointRow, Cosignature, Log
 from ledger.note import NoteError, Verifier, parse_vkey
 
@@ -106,40 +105,16 @@ class Outcome:
     skipped: bool = False  # another process was running a pass
 
 
-@contextmanager
-def _only_one_pass(engine: Engine) -> Iterator[bool]:
+def only_one_pass(engine: Engine) -> AbstractContextManager[bool]:
     """Whether this process may run the pass now: one pass at a time per database, so several app
-    workers (``gongjue serve --workers N``) do not ask a TSA twice.  PostgreSQL: a session advisory
-    lock; SQLite: ``flock`` on ``<database file>.anchor.lock``."""
-    if engine.dialect.name == "postgresql":
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:  # no open transaction
-            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}).scalar())
-            try:
-                yield got
-            finally:
-                if got:
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
-        return
-    database = engine.url.database
-    if not database or database == ":memory:":
-        yield True
-        return
-    with open(f"{database}.anchor.lock", "a") as fh:
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    workers (``gongjue serve --workers N``) do not ask a TSA twice (``ledger.db.claim``)."""
+    return claim(engine, ADVISORY_KEY, ".anchor.lock")
 
 
 def anchor_once(engine: Engine, config: AnchorConfig) -> Outcome:
     """One pass over every log: timestamps, then witness cosignatures (skipped, with nothing done,
     while another process runs a pass over the same database)."""
-    with _only_one_pass(engine) as mine:
+    with only_one_pass(engine) as mine:
         return _pass(engine, config) if mine else Outcome(skipped=True)
 
 

@@ -36,6 +36,7 @@ from sqlalchemy import (
     Select,
     create_engine,
     event,
+    text,
     union_all,
 )
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -247,6 +248,42 @@ def reading(engine: Engine) -> Iterator[Session]:
 
 
 _ONE_SELECT = "gongjue_one_select"
+
+
+@contextmanager
+def claim(engine: Engine, advisory_key: int, lock_suffix: str) -> Iterator[bool]:
+    """True in the one process (or thread) of all that share the database which holds the claim now,
+    False in the others while it is held: for background work that one of several app processes
+    must do (``gongjue serve --workers N``). Released at the end of the block, or by the operating
+    system or the database server when the process dies.
+
+    PostgreSQL: a session advisory lock (``pg_try_advisory_lock(advisory_key)``) on an autocommit
+    connection, so no transaction stays open while the block runs. SQLite: ``flock`` on
+    ``<database file><lock_suffix>``, never the database file itself (SQLite's own locks). An
+    in-memory or URI database has no file to share: always True."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            mine = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": advisory_key}).scalar())
+            try:
+                yield mine
+            finally:
+                if mine:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": advisory_key})
+        return
+    path = engine.url.database
+    if engine.dialect.name != "sqlite" or not path or path == ":memory:" or path.startswith("file:"):
+        yield True
+        return
+    with open(f"{path}{lock_suffix}", "a+b") as lock:
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
 
 def lookups(n: int, lookup: Callable[[int], Select]) -> Select | CompoundSelect:

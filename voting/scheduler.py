@@ -24,17 +24,17 @@ the end of a window, on the same cores that serve the owners.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager, asynccontextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from identity.store import list_estates
+from ledger import db
 from ledger.db import reading, transaction
 from voting import consultation_store, count_round
 from voting.consultation import ConsultError
@@ -52,36 +52,10 @@ def interval() -> int:
         return DEFAULT_SECONDS
 
 
-@contextmanager
-def claim(engine: Engine) -> Iterator[bool]:
+def claim(engine: Engine) -> AbstractContextManager[bool]:
     """True in the one process (or thread) that does the scheduler's work now, False in the others
-    while it holds the claim.  Released at the end of the block, or by the operating system or the
-    database server when the process dies."""
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            mine = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}).scalar())
-            conn.commit()
-            try:
-                yield mine
-            finally:
-                if mine:
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
-                    conn.commit()
-        return
-    path = engine.url.database
-    if engine.dialect.name != "sqlite" or not path or path == ":memory:" or path.startswith("file:"):
-        yield True
-        return
-    with open(f"{path}-scheduler.lock", "a+b") as lock:  # never the database file itself (SQLite's own locks)
-        try:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+    while it holds the claim (``ledger.db.claim``)."""
+    return db.claim(engine, ADVISORY_KEY, "-scheduler.lock")
 
 
 def run_once(engine: Engine, now: datetime | None = None) -> list[tuple[str, str, str, int | None]]:

@@ -172,7 +172,7 @@ def test_one_pass_at_a_time_per_database(engine, tmp_path, tsa):
     key = make_key(tmp_path)
     fill(engine, ORIGIN, 2, key)
     before = tsa.arrived
-    with anchor._only_one_pass(engine) as mine:
+    with anchor.only_one_pass(engine) as mine:
         assert mine
         outcome = anchor.anchor_once(engine, _config(tsa))
         assert (outcome.skipped, outcome.stamped, tsa.arrived) == (True, 0, before)
