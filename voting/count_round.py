@@ -39,7 +39,7 @@ from ledger import checkpoint, keys, log
 from ledger.entry import ParsedEntry, parse_entry
 from ledger.models import Entry
 from voting import count_result as cr
-from voting import paper_entry
+from voting import paper_entry, proxy_ref
 from voting.crypto import tally
 from voting.crypto import trustee as trustees_
 from voting.report import to_text
@@ -204,6 +204,7 @@ def close(session: Session, slug: str, round_id: str, *, now: datetime | None = 
                           counts=[{"id": c.id, "heads": list(c.heads), "area": list(c.area)} for c in audit.counts])
     entry = log.append(session, log_id, CLOSE, body, time=now)
     paper_entry.forget_pending(session, log_id, round_id)  # an unmatched first entry can no longer count (SPEC §7.9)
+    proxy_ref.forget(session, log_id, round_id)  # no grant or revocation can follow: the flats typed go
     if not secret:
         counts = [cr.SelectionCounts(c.id, c.heads, c.area) for c in audit.counts]
         _append_result(session, log_id, rec, entry.seq, None, counts, Amount(audit.counted, audit.weight), s, now)

@@ -9,8 +9,9 @@ that every verifier recomputes the reference.
 
 One row per (round, represented voter, proxy): looking the same flat up again gives the same
 reference, and the grant's revocation signs it too. The rows are private (the flat as typed is
-personal data, PIPL), outside the ledger, and erasable; an owner may look up at most
-``PER_ROUND`` different owners in a round, so lookups cannot trawl the roll through grants either.
+personal data, PIPL), outside the ledger, and deleted when the round closes (``forget``: no grant
+or revocation can follow); an owner may look up at most ``PER_ROUND`` different owners in a
+round, so lookups cannot trawl the roll through grants either.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, ForeignKey, String, func, select
+from sqlalchemy import DateTime, ForeignKey, String, delete, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ledger.db import Base
@@ -70,3 +71,8 @@ def resolve(s: Session, log_id: int, round_id: str, voter: str, ref: str) -> Pro
 
 def of(s: Session, log_id: int, round_id: str, voter: str, proxy: str) -> ProxyRef | None:
     return s.get(ProxyRef, (log_id, round_id, voter, proxy))
+
+
+def forget(s: Session, log_id: int, round_id: str) -> None:
+    """Delete the round's references (at its close: the flats typed are no longer needed)."""
+    s.execute(delete(ProxyRef).where(ProxyRef.log_id == log_id, ProxyRef.round_id == round_id))

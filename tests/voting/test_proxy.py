@@ -253,3 +253,22 @@ def test_a_grant_by_reference_is_checked_like_one_by_pseudonym(engine, tmp_path)
     forged = append_raw(est, proxies.GRANT, proxies.body(ROUND_ID, est.voters["C-03"], est.voters["B-02"], moved))
     report = gongjue_verify(est, tmp_path / "b")
     assert [(p.seq, "bad_signature" in p.message) for p in report.problems] == [(forged, True)], report.problems
+
+
+def test_the_references_are_deleted_when_the_round_closes(engine):
+    from identity import store
+    from ledger.db import reading, transaction
+    from voting import count_round
+    from voting import proxy_ref as proxy_refs
+
+    est = ce.make(engine)
+    with transaction(engine) as s:
+        log_id = store.get_estate(s, SLUG).log_id
+        proxy_refs.refer(s, log_id, ROUND_ID, est.fingerprint.hex(), est.voters["A-01"], est.voters["B-02"], "1-1-102")
+    grant(est, "C-03", "B-02")  # a grant by pseudonym gets its reference too (the page revokes by it)
+    with reading(engine) as s:
+        assert proxy_refs.named(s, log_id, ROUND_ID, est.voters["A-01"]) == 1
+        assert proxy_refs.of(s, log_id, ROUND_ID, est.voters["C-03"], est.voters["B-02"]).flat is None
+    assert count_round.close_round(engine, SLUG, ROUND_ID, now=ce.AFTER) is not None
+    with reading(engine) as s:
+        assert [proxy_refs.named(s, log_id, ROUND_ID, est.voters[o]) for o in ("A-01", "C-03")] == [0, 0]
