@@ -7,6 +7,7 @@ first).  Routers are listed in ``_include_routers`` only.
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from http import HTTPStatus
@@ -137,13 +138,23 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
+# Starlette's own words when a form cannot be parsed (starlette.formparsers.MultiPartException:
+# too many fields or files, a part too large, a broken multipart body), raised as a 400 in English
+_FORM_UNREADABLE = re.compile(r"(Too many (fields|files)\.|(Field|Part) exceeded maximum size|Missing boundary|"
+                              r"Invalid multipart|The Content-Disposition header)")
+
+
 async def _http_error(request: Request, exc: HTTPException) -> Response:
     """JSON for the API, a readable page for people."""
     headers = getattr(exc, "headers", None)
     if _wants_json(request):
         detail = api_errors.UNREADABLE if exc.detail == api_errors.FASTAPI_UNREADABLE else exc.detail
         return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=headers)
-    return _error_page(request, exc.status_code, str(exc.detail), headers)
+    detail = str(exc.detail)
+    if exc.status_code == 400 and _FORM_UNREADABLE.match(detail):
+        detail = i18n.t(request, "The form could not be read: it has too many fields or a part that is too large. "
+                                 "Go back and try again.")
+    return _error_page(request, exc.status_code, detail, headers)
 
 
 async def _too_deep(request: Request, exc: RecursionError) -> Response:

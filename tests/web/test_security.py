@@ -397,3 +397,11 @@ def test_overview_page_shows_figures_and_no_owner_names(engine, client):
     assert figures == ["1", "2", "2", "12,345.68 m²"]
     assert '<html lang="zh-CN">' in html and 'name="viewport"' in html
     assert client.get("/estates/none").status_code == 404
+
+
+def test_a_form_that_cannot_be_read_gets_a_page_in_chinese(client):
+    """Starlette refuses a form with too many fields in English; people get the reason in Chinese."""
+    fields = {f"f{i}": "x" for i in range(11)}  # the owner forms read at most 10
+    r = client.post("/estates/no-such-estate/owner/proxies", data=fields)
+    assert r.status_code == 400 and "text/html" in r.headers["content-type"]
+    assert "无法读取表单：字段太多或某一部分太大" in r.text and "Too many fields" not in r.text
