@@ -39,6 +39,7 @@ from sqlalchemy import (
     text,
     union_all,
 )
+from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 DEFAULT_URL = "sqlite:///var/gongjue.db"
@@ -93,11 +94,25 @@ def make_engine(url: str | None = None) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
 
 
+class SchemaBehind(RuntimeError):
+    """The schema needs a migration that the connected role may not run (the app role, DEPLOY §2)."""
+
+
 def migrated_engine(url: str | None = None) -> Engine:
     """An engine for ``url`` (default: the configured database), brought to every head first:
-    what each ``gongjue`` command that touches the database starts with."""
+    what each ``gongjue`` command that touches the database starts with.  SchemaBehind when the
+    schema is behind and the role may not change it (PostgreSQL's app role after an upgrade)."""
     engine = make_engine(url)
-    migrate(engine)
+    try:
+        migrate(engine)
+    except ProgrammingError as exc:
+        if getattr(exc.orig, "sqlstate", None) != "42501":  # insufficient_privilege
+            raise
+        user = engine.url.username or "?"
+        raise SchemaBehind(f"数据库结构需要升级，但角色 {user} 无权修改：请先用所有者角色的数据库地址运行 gongjue migrate"
+                           f"（docs/DEPLOY.md 第 2 节）/ the database schema is behind and the role {user} may not "
+                           f"change it: run `gongjue migrate` with the owner's database URL first (docs/DEPLOY.md "
+                           f"section 2); the server said: {str(exc.orig).strip().splitlines()[0]}") from None
     return engine
 
 

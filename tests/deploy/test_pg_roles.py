@@ -149,3 +149,31 @@ def test_the_app_role_appends_and_cannot_change_what_is_written(roled, tmp_path)
         assert _counts(app_engine) == before
     finally:
         app_engine.dispose()
+
+
+def test_the_app_role_behind_the_schema_is_told_what_to_run(tmp_path):
+    """After an upgrade of the code, before the owner ran ``gongjue migrate``: a command run as the
+    app role cannot create the new tables and says so (exit 2, which command, which section), and
+    nothing changed; the owner's migrate then lets it start."""
+    from alembic.script import ScriptDirectory
+
+    from ledger.db import alembic_config
+
+    with fresh_database(roles=True) as db:
+        owner = make_engine(db.owner_url)
+        head = ScriptDirectory.from_config(alembic_config()).get_revision("voting@head")
+        migrate(owner, head.down_revision)  # the code is one revision ahead of this database
+        with owner.begin() as conn:
+            from ledger import roles
+            roles.grant(conn, db.app)
+            before = sorted(conn.scalars(text("SELECT version_num FROM alembic_version")))
+        done = gongjue(db.app_url, "migrate")
+        assert done.returncode == 2, done.stderr
+        assert "gongjue migrate" in done.stderr and "owner's database URL" in done.stderr and db.app in done.stderr
+        assert "Traceback" not in done.stderr
+        with owner.connect() as conn:
+            assert sorted(conn.scalars(text("SELECT version_num FROM alembic_version"))) == before
+        assert gongjue(db.owner_url, "migrate").returncode == 0
+        assert gongjue(db.owner_url, "db", "grant", "--app", db.app).returncode == 0
+        assert gongjue(db.app_url, "migrate").returncode == 0
+        owner.dispose()

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 
+from ledger.db import SchemaBehind
 from web.cli import credentials, dkg, ledger, roll, serve, simulate, staff, tally, trustee
 from web.cli import delivery as delivery_cli
 from web.cli import round as round_cli
@@ -44,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.flush()  # a reader that went away (``| head``) shows here, inside the try
     except KeyboardInterrupt:
         return 130
+    except SchemaBehind as exc:  # the app role after an upgrade: say what to run, not a traceback
+        print(exc, file=sys.stderr)
+        return 2
     except BrokenPipeError:  # ``gongjue … | head``: stop quietly, as a shell command would
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
         return 128 + signal.SIGPIPE
