@@ -16,6 +16,7 @@ Routes for scripts and auditors, all under ``/estates/{slug}/audit``:
 - ``/entries.jsonl?size=N``: the first N entries' exact bytes, one a line (default: the latest
   signed checkpoint's size) — the bundle's ``entries.jsonl``, for the browser's check;
 - ``/checkpoint``, ``/checkpoints/{size}``, ``/log.vkey``: signed notes and the verifier key (text);
+- ``/log-keys.json``: entry 0's key and the ``log.key`` entries (SPEC §2.4), for check my ballot;
 - ``/entries/{seq}``: the entry's exact stored bytes; ``/entries/{seq}/receipt.json``: its
   inclusion proof against the latest (or ``?size=``) signed checkpoint;
 - ``/consistency.json?size1=&size2=``: a consistency proof between two sizes;
@@ -49,7 +50,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from sqlalchemy import select
 
 from identity import record, store
-from ledger import bundle, checkpoint, keys, log as logs, receipt, selfcheck
+from ledger import bundle, checkpoint, keys, log as logs, receipt, rotation, selfcheck
 from ledger.checkpoint import parse_checkpoint
 from ledger.db import reading
 from ledger.models import Entry
@@ -271,6 +272,19 @@ def timestamp_token(request: Request, slug: str, name: str) -> Response:
 def verifier_key(request: Request, slug: str) -> Response:
     with reading(request.app.state.engine) as session:
         return PlainTextResponse(_latest(session, _log_id(session, slug)).vkey + "\n")
+
+
+@router.get("/estates/{slug}/audit/log-keys.json")
+def key_chain(request: Request, slug: str) -> Response:
+    """The log's keys (SPEC §2.4): entry 0's and each ``log.key`` entry covered by the latest signed
+    checkpoint, ``{"first": vkey, "rotations": [{"seq", "vkey"}], "size"}``. Claims only: a browser
+    proves each hand-over with the entry's receipt at size seq + 1, signed by both keys."""
+    with reading(request.app.state.engine) as session:
+        log_id = _log_id(session, slug)
+        size = _latest(session, log_id).size
+        chain = {"first": rotation.first_key(session, log_id), "size": size,
+                 "rotations": [{"seq": s, "vkey": v} for s, v in rotation.db_rotations(session, log_id, 0, size)]}
+    return JSONResponse(chain, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/estates/{slug}/audit/entries/{seq}")

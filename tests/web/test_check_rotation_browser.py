@@ -3,7 +3,9 @@
 One counted open round, then ``rotation.rotate_site``: the record page's check follows the
 ``log.key`` entry (its hand-over checkpoint signed by both keys, proved by the entry's receipt at
 size seq + 1) and refuses a hand-over whose checkpoint lacks the old key's signature, naming the
-entry; "check my ballot" does not walk the record and says the key was rotated."""
+entry; "check my ballot" follows it too (``/audit/log-keys.json`` lists the log.key entries), for a
+QR link and for a receipt kept from before the rotation, and refuses the same broken hand-over, or
+a new key that no log.key entry hands the record over to."""
 
 from __future__ import annotations
 
@@ -98,11 +100,58 @@ def test_record_check_refuses_a_handover_without_the_old_key(live, page):
     assert got["seq"] == str(seq) and f"log.key entry {seq}" in got["text"], got["text"]
 
 
-def test_check_my_ballot_says_the_key_was_rotated(live, page):
-    url, receipts, _seq, _old, _new = live
-    r = next(iter(receipts.values()))
-    page.goto(f"{url}/estates/{SLUG}/check#r={r['seq']}.{r['tracking']}")
+def _check_ballot(page, url: str, receipt: dict, *, paste: bool) -> dict:
+    if paste:  # the receipt kept from before the rotation: its checkpoint is signed by the old key
+        page.goto(f"{url}/estates/{SLUG}/check")
+        page.wait_for_selector("html[data-ballot-check=ready]")
+        page.fill("#receipt-text", json.dumps(receipt, ensure_ascii=False))
+        page.click("#receipt-form button[type=submit]")
+    else:
+        page.goto(f"{url}/estates/{SLUG}/check#r={receipt['seq']}.{receipt['tracking']}")
     page.wait_for_selector("#ballot-result[data-state=ok], #ballot-result[data-state=bad]", timeout=WAIT)
     result = page.locator("#ballot-result")
-    assert result.get_attribute("data-state") == "bad"
-    assert "log.key" in result.text_content(), result.text_content()
+    return {"state": result.get_attribute("data-state"), "text": result.text_content()}
+
+
+@pytest.mark.parametrize("paste", [False, True])
+def test_check_my_ballot_follows_the_rotation(live, page, paste):
+    url, receipts, seq, old, new = live
+    r = next(iter(receipts.values()))
+    assert r["checkpoint"].count("\n\u2014 ") == 1  # signed by the old key alone
+    keys_seen = []
+    page.on("request", lambda req: keys_seen.append(req.url) if "log-keys.json" in req.url else None)
+    got = _check_ballot(page, url, r, paste=paste)
+    assert got["state"] == "ok", got["text"]
+    assert r["short"] in got["text"] and len(keys_seen) == 1
+
+
+def test_check_my_ballot_refuses_a_handover_without_the_old_key(live, page):
+    url, receipts, seq, old, _new = live
+    old_id = old.vkey.split("+")[1]
+
+    def handler(route):
+        response = route.fetch()
+        body = json.loads(response.body())
+        import base64
+        lines = [line for line in body["checkpoint"].split("\n")
+                 if not (line.startswith("\u2014 ") and base64.b64decode(line.split(" ")[2])[:4].hex() == old_id)]
+        body["checkpoint"] = "\n".join(lines)
+        route.fulfill(response=response, body=json.dumps(body))
+
+    page.route(f"**/entries/{seq}/receipt.json?size={seq + 1}", handler)
+    got = _check_ballot(page, url, next(iter(receipts.values())), paste=False)
+    assert got["state"] == "bad", got["text"]
+
+
+def test_check_my_ballot_refuses_a_key_no_log_key_entry_hands_over_to(live, page):
+    url, receipts, _seq, _old, _new = live
+
+    def no_rotations(route):
+        response = route.fetch()
+        body = json.loads(response.body())
+        body["rotations"] = []
+        route.fulfill(response=response, body=json.dumps(body))
+
+    page.route("**/log-keys.json", no_rotations)
+    got = _check_ballot(page, url, next(iter(receipts.values())), paste=False)
+    assert got["state"] == "bad", got["text"]

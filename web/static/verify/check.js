@@ -3,8 +3,10 @@
 // Two ways in: the booth receipt's QR link #r=<seq>.<tracking> (the address bar keeps no more
 // than that), or a receipt pasted or opened as a file (the JSON the booth downloads: SPEC §2.6
 // plus tracking, short, voter, proxy).  Either way the browser:
-//   1. fetches the record key (log.vkey) and checks it against entry 0 (its own receipt) and the
-//      key this browser saw first (store.js);
+//   1. fetches the record key (log.vkey) and checks it against entry 0 (its own receipt), following
+//      the log.key entries' hand-overs when the key was rotated (SPEC §2.4: log-keys.json lists
+//      them; each hand-over checkpoint must be signed by both keys and be a past state of today's
+//      record), and against the key this browser saw first (store.js);
 //   2. fetches entry <seq> with a fresh inclusion proof against the latest signed checkpoint
 //      (…/audit/entries/<seq>/receipt.json) and verifies it: the checkpoint's Ed25519 signature,
 //      the entry's hash, the RFC 9162 audit path to the signed root;
@@ -16,8 +18,8 @@
 //      the newer one.
 // The verdict element gets data-state="ok" or "bad".
 
-import { RecordError, openCheckpoint, parseVkey, toHex, trackingMatches, trackingOf, verifyConsistency, verifyReceipt }
-  from './ledger.js';
+import { RecordError, followRotations, openCheckpoint, parseVkey, toHex, trackingMatches, trackingOf, verifyConsistency,
+  verifyReceipt } from './ledger.js';
 import { beijing, messages, recall, remember } from './store.js';
 
 const box = document.getElementById('ballot-check');
@@ -45,20 +47,41 @@ async function getText(url) {
   return res.text();
 }
 
-/** The record key, checked against entry 0 and the key this browser saw first. */
+/** The log.key entries' hand-overs from entry 0's key `firstText` to `vkey`, each hand-over checkpoint
+ * consistent with today's signed checkpoint `now` (SPEC §2.4); [{from, key}] from entry 0's key on. */
+async function keyChain(firstText, vkey, now) {
+  const listed = await getJson(`${base}/log-keys.json`);
+  const rotations = (Array.isArray(listed.rotations) ? listed.rotations : [])
+    .filter((r) => r && Number.isSafeInteger(r.seq) && r.seq > 0 && r.seq < now.size && typeof r.vkey === 'string');
+  const handovers = [];
+  const last = await followRotations(firstText, rotations, base, origin, getJson, (cp) => handovers.push(cp));
+  if (last.text !== vkey.text) {
+    throw new RecordError('key', `the record is now signed by ${vkey.text}, not by the key entry 0 names ` +
+      `(${firstText}) nor one its log.key entries hand it over to`);
+  }
+  for (const cp of handovers) {  // the old key's last signed state is a past state of today's record
+    const proof = cp.size === now.size ? { proof: [] }
+      : await getJson(`${base}/consistency.json?size1=${cp.size}&size2=${now.size}`);
+    verifyConsistency(cp.size, now.size, cp.root, now.root, proof.proof);
+  }
+  return [{ from: 0, key: parseVkey(firstText) }, ...rotations.map((r) => ({ from: r.seq + 1, key: parseVkey(r.vkey) }))];
+}
+
+/** The record key, from entry 0's key (through the rotations), and checked against the key this
+ * browser saw first; with `at(size)`, the key in force for a checkpoint of that size. */
 async function recordKey() {
   const vkey = parseVkey(await getText(`${base}/log.vkey`));
   const saved = recall(origin);
   const first = verifyReceipt(await getJson(`${base}/entries/0/receipt.json`), vkey, origin);
   if (first.entry.type !== 'estate') throw new RecordError('key', 'entry 0 does not name the record key');
-  if (first.entry.body.log_key !== vkey.text || (saved && saved.vkey && saved.vkey !== vkey.text)) {
-    // the key was rotated (SPEC §2.4) — or changed without a log.key entry: this check does not
-    // walk the record; the whole-record check follows the log.key entries and their hand-overs
-    throw new RecordError('key', `the record is now signed by ${vkey.text}, not by the key entry 0 names ` +
-      `(${first.entry.body.log_key}) or this browser saw first: if the key was rotated, a log.key entry ` +
-      'says so; the whole-record check on the audit page (or gongjue verify) checks the hand-over');
+  const firstText = first.entry.body.log_key;
+  const chain = firstText === vkey.text ? [{ from: 0, key: vkey }] : await keyChain(firstText, vkey, first.checkpoint);
+  if (saved && saved.vkey && !chain.some((c) => c.key.text === saved.vkey)) {
+    throw new RecordError('key', `the record is now signed by ${vkey.text}, not by the key this browser saw first ` +
+      `(${saved.vkey}) nor one the record was handed over from`);
   }
-  return vkey;
+  const at = (size) => chain.filter((c) => c.from <= size).pop().key;
+  return { vkey, at };
 }
 
 /** Consistency from the checkpoint this browser verified last to `cp`; remembers `cp`. */
@@ -78,10 +101,10 @@ async function againstSaved(vkey, cp) {
 /** Check ballot `seq` with tracking `tracking` (and, when given, the receipt the voter kept). */
 async function check(seq, tracking, kept = null) {
   const steps = [];
-  const vkey = await recordKey();
+  const { vkey, at } = await recordKey();
   let keptResult = null;
   if (kept) {
-    keptResult = verifyReceipt(kept, vkey, origin);
+    keptResult = verifyReceipt(kept, Number.isSafeInteger(kept.tree_size) ? at(kept.tree_size) : vkey, origin);
     steps.push(t('step_receipt', { size: keptResult.checkpoint.size }));
   }
   const fresh = await getJson(`${base}/entries/${seq}/receipt.json`);

@@ -232,8 +232,9 @@ export function openCheckpoint(note, vkey, origin = null) {
  * receipt of the log.key entry at size seq + 1 (`getJson(url)` fetches it): its checkpoint must
  * carry a signature by the key in force before it and one by the key it names.  Returns the key
  * in force after the last rotation (parsed); throws a RecordError naming the log.key entry.
+ * `onHandover(checkpoint)`, when given, gets each verified hand-over checkpoint ({size, root}).
  */
-export async function followRotations(firstText, rotations, base, origin, getJson) {
+export async function followRotations(firstText, rotations, base, origin, getJson, onHandover = null) {
   let current = parseVkey(firstText);
   for (const { seq, vkey } of rotations) {
     let next;
@@ -252,6 +253,7 @@ export async function followRotations(firstText, rotations, base, origin, getJso
     if (got.entry.type !== 'log.key' || got.entry.body.vkey !== vkey) {
       throw new RecordError('key', `entry ${seq} is not the log.key entry the record holds`, seq);
     }
+    if (onHandover) onHandover(got.checkpoint);
     current = next;
   }
   return current;
