@@ -9,6 +9,7 @@ a new key that no log.key entry hands the record over to."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -75,6 +76,21 @@ def _run_record_check(page, url: str) -> dict:
             "text": result.text_content()}
 
 
+def _without_signature_by(key):
+    """A route handler that drops ``key``'s signature line from a receipt's checkpoint."""
+    key_id = key.vkey.split("+")[1]
+
+    def handler(route):
+        response = route.fetch()
+        body = json.loads(response.body())
+        lines = [line for line in body["checkpoint"].split("\n")
+                 if not (line.startswith("\u2014 ") and base64.b64decode(line.split(" ")[2])[:4].hex() == key_id)]
+        body["checkpoint"] = "\n".join(lines)
+        route.fulfill(response=response, body=json.dumps(body))
+
+    return handler
+
+
 def test_record_check_follows_the_rotation(live, page):
     url, _receipts, _seq, _old, _new = live
     got = _run_record_check(page, url)
@@ -83,18 +99,7 @@ def test_record_check_follows_the_rotation(live, page):
 
 def test_record_check_refuses_a_handover_without_the_old_key(live, page):
     url, _receipts, seq, old, _new = live
-    old_id = old.vkey.split("+")[1]
-
-    def handler(route):
-        response = route.fetch()
-        body = json.loads(response.body())
-        import base64
-        lines = [line for line in body["checkpoint"].split("\n")
-                 if not (line.startswith("\u2014 ") and base64.b64decode(line.split(" ")[2])[:4].hex() == old_id)]
-        body["checkpoint"] = "\n".join(lines)
-        route.fulfill(response=response, body=json.dumps(body))
-
-    page.route(f"**/entries/{seq}/receipt.json?size={seq + 1}", handler)
+    page.route(f"**/entries/{seq}/receipt.json?size={seq + 1}", _without_signature_by(old))
     got = _run_record_check(page, url)
     assert got["state"] == "bad", got["text"]
     assert got["seq"] == str(seq) and f"log.key entry {seq}" in got["text"], got["text"]
@@ -115,7 +120,7 @@ def _check_ballot(page, url: str, receipt: dict, *, paste: bool) -> dict:
 
 @pytest.mark.parametrize("paste", [False, True])
 def test_check_my_ballot_follows_the_rotation(live, page, paste):
-    url, receipts, seq, old, new = live
+    url, receipts, _seq, _old, _new = live
     r = next(iter(receipts.values()))
     assert r["checkpoint"].count("\n\u2014 ") == 1  # signed by the old key alone
     keys_seen = []
@@ -127,18 +132,7 @@ def test_check_my_ballot_follows_the_rotation(live, page, paste):
 
 def test_check_my_ballot_refuses_a_handover_without_the_old_key(live, page):
     url, receipts, seq, old, _new = live
-    old_id = old.vkey.split("+")[1]
-
-    def handler(route):
-        response = route.fetch()
-        body = json.loads(response.body())
-        import base64
-        lines = [line for line in body["checkpoint"].split("\n")
-                 if not (line.startswith("\u2014 ") and base64.b64decode(line.split(" ")[2])[:4].hex() == old_id)]
-        body["checkpoint"] = "\n".join(lines)
-        route.fulfill(response=response, body=json.dumps(body))
-
-    page.route(f"**/entries/{seq}/receipt.json?size={seq + 1}", handler)
+    page.route(f"**/entries/{seq}/receipt.json?size={seq + 1}", _without_signature_by(old))
     got = _check_ballot(page, url, next(iter(receipts.values())), paste=False)
     assert got["state"] == "bad", got["text"]
 
