@@ -376,6 +376,15 @@ def _need_open(rnd: RoundInfo, round_id: str, *, still: bool = False) -> None:
                                           f"{rnd.state}, not open for voting")
 
 
+def _check_named(named: str | None, counted_for: str | None) -> None:
+    """An open ballot that names the voter it is cast for (SPEC §3.6 ``for``) counts for that voter only."""
+    if named is not None and named != counted_for:
+        whom = f"代 {counted_for} 投出" if counted_for else "本人投出"
+        raise CastError("bad_request", f"选票写明代 {named} 投票，但这次是{whom} / the ballot names voter {named} as the "
+                                       f"one it is cast for, but it is cast "
+                                       f"{'for ' + counted_for if counted_for else 'as the voter’s own'}")
+
+
 def _who(reg: authority.Registry, rnd: RoundInfo, key: str, voter: str, for_voter: str | None) -> tuple[str, str | None]:
     """(the voter counted, the proxy or None): the key's voter must be the session's (SPEC §7.2)."""
     caster = _caster(reg, key)
@@ -437,6 +446,7 @@ def cast(engine: Engine, slug: str, round_id: str, text: str | bytes, *, voter: 
                 raise
             known = _known_now(engine, slug, round_id)
     tracking, short = verified.tracking, ballots_._short(verified.tracking)
+    _check_named(signed["ballot"].get("for"), target if proxy is not None else None)
     if proxy is not None:
         try:
             proxies.check_ballot_binding(rnd.fingerprint.hex(), target, tracking, key, for_sig)

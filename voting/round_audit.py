@@ -268,6 +268,11 @@ def _count_ballots(entries: Sequence[ParsedEntry], rec: RoundEntries, out: Round
             out.add(seq, f"选票的凭证公钥{zh} / ballot signed with a credential key that is {en} ({key[:16]}…)")
             continue
         voter = body.get("for", caster)
+        named = body["ballot"]["ballot"].get("for")
+        if named is not None and named != body.get("for"):
+            out.add(seq, f"选票写明代 {named} 投票，条目却计给 {voter} / the ballot names voter {named} as the one it is "
+                         f"cast for, the entry counts it for {voter}: not counted")
+            continue
         if voter not in weights:
             out.add(seq, f"投票人不在本轮范围内 / voter {voter} is not in the round's snapshot (not eligible)")
             continue

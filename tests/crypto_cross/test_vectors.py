@@ -56,7 +56,8 @@ def test_vector_coverage():
     reasons = {c["reason"] for c in inv["ballots"]}
     assert reasons == {"point", "identity", "voter", "proof", "scalar", "signature", "round", "structure", "count",
                        "kind", "json"}
-    assert len(inv["ballots"]) == 33 and len(inv["reveals"]) == 3
+    assert len(inv["ballots"]) == 35 and len(inv["reveals"]) == 3
+    assert [c.get("for") for c in b["open"]] == [None, "代理-0042"]  # the proxy's open ballot names its voter
     assert {c["secrecy"] for c in inv["ballots"]} == {"secret", "open"}
     assert len(b["fingerprints"]) == 5
 
@@ -142,8 +143,9 @@ def test_open_ballots():
     for d in load("ballots.json")["open"]:
         key = credential.signing_key(d["code"], d["origin"])
         fp = bytes.fromhex(d["fingerprint"])
-        signed = ballot.make_open_ballot(fingerprint=fp, items=shapes(d["items"]), choices=d["choices"], signing_key=key)
-        assert signed == d["signed"]
+        signed = ballot.make_open_ballot(fingerprint=fp, items=shapes(d["items"]), choices=d["choices"], signing_key=key,
+                                         for_voter=d.get("for"))
+        assert signed == d["signed"] and signed["ballot"].get("for") == d.get("for")
         verified = ballot.verify_open_ballot(d["signed"], fingerprint=fp, items=shapes(d["items"]))
         assert verified.tracking == d["tracking"]["full"]
 

@@ -146,7 +146,8 @@ export function runChecks(gc, load, { sign } = {}) {
   for (const v of ballots.open) {
     check('ballots', `${v.name}: sign`, () => {
       const cred = gc.deriveCredential(v.code, v.origin);
-      const signed = gc.signOpenBallot({ fingerprint: v.fingerprint, items: v.items, choices: v.choices, signingKey: cred });
+      const signed = gc.signOpenBallot({ fingerprint: v.fingerprint, items: v.items, choices: v.choices, signingKey: cred,
+        forVoter: v.for });
       return first(eq('signed ballot', gc.canonicalJson(signed), gc.canonicalJson(v.signed)),
         eq('tracking', gc.trackingCode(signed).full, v.tracking.full));
     });

@@ -297,24 +297,27 @@ def _ballot_case(name: str, items: list[dict], choices: dict) -> dict:
             "drbg_seed": seed.hex(), "signed": signed, "tracking": {"full": full, "short": short}, "reveal": reveal.to_json()}
 
 
-def _open_case() -> dict:
+def _open_case(for_voter: str | None = None) -> dict:
+    """An open ballot; with ``for_voter``, the one a proxy casts for that voter (SPEC §3.6 ``for``)."""
     items = [MOTION, ELECTION]
     choices = {"item-1": [0, 1, 0], "选举-3": [1, 1, 0, 0]}
     code = _code("voter/open")
     key = credential.signing_key(code, ORIGIN)
     rnd = _round("round/open", "open", items, None)
     fingerprint = bytes.fromhex(rnd["fingerprint"])
-    signed = ballot.make_open_ballot(fingerprint=fingerprint, items=_shapes(items), choices=choices, signing_key=key)
+    signed = ballot.make_open_ballot(fingerprint=fingerprint, items=_shapes(items), choices=choices, signing_key=key,
+                                     for_voter=for_voter)
     full, short = ballot.tracking_code(signed)
-    return {"name": "open-named-vote", "origin": ORIGIN, "code": code, "voter_key": key.verify_key.encode().hex(),
-            "fingerprint": fingerprint.hex(), "round": rnd, "items": items, "choices": choices, "signed": signed,
-            "tracking": {"full": full, "short": short}}
+    case = {"name": "open-named-vote" if for_voter is None else "open-cast-by-a-proxy", "origin": ORIGIN, "code": code,
+            "voter_key": key.verify_key.encode().hex(), "fingerprint": fingerprint.hex(), "round": rnd,
+            "items": items, "choices": choices, "signed": signed, "tracking": {"full": full, "short": short}}
+    return case if for_voter is None else {**case, "for": for_voter}
 
 
 def ballots_vectors() -> dict:
     return {"description": "Secret ballots from fixed inputs and the test DRBG (SPEC §3.6, draw order §3.9): "
                            "exact signed ballot, tracking code and reveal; and an open ballot.",
-            "secret": [_ballot_case(*b) for b in BALLOTS], "open": [_open_case()],
+            "secret": [_ballot_case(*b) for b in BALLOTS], "open": [_open_case(), _open_case("代理-0042")],
             "fingerprints": fingerprint_vectors()}
 
 
@@ -415,6 +418,11 @@ def _invalid_cases(base: dict, election: dict, open_case: dict) -> list[dict]:
     add("extra field in a selection", "structure", "expected exactly",
         mutated(base, set_sel("note", "x")))
     add("open ballot with two marks on a motion", "count", "allowed 1..1", _open_two_marks(open_case), src=open_case)
+    open_key = credential.signing_key(open_case["code"], ORIGIN)
+    add("open ballot whose for is not a pseudonym (empty)", "structure", "for must be the pseudonym",
+        mutated(open_case, lambda b: b.__setitem__("for", ""), signer=open_key), src=open_case)
+    add("secret ballot with a for member (only open ballots name one)", "structure", "expected exactly",
+        mutated(base, lambda b: b.__setitem__("for", "代理-0042")))
     # the kind is the round's (SPEC §3.6): an open ballot never counts in a secret round, nor the reverse
     add("open ballot in a secret round", "kind", "kind must be 'secret'", _open_ballot_for(base), src=base)
     add("secret ballot in an open round", "kind", "kind must be 'open'", base["signed"],

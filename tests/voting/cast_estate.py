@@ -56,8 +56,9 @@ class CastEstate:
     choices: dict[str, list[int]] = field(default_factory=dict)
 
     def ballot(self, owner: str, choice: list[int] | None = None, *, signer: str | None = None,
-               fingerprint: bytes | None = None, signing_key=None) -> dict:
-        """A signed ballot made by ``signer``'s browser (default: the owner's)."""
+               fingerprint: bytes | None = None, signing_key=None, names: str | None = None) -> dict:
+        """A signed ballot made by ``signer``'s browser (default: the owner's); an open ballot names
+        the owner ``names`` when given (SPEC §3.6 ``for``: what the booth signs when a proxy casts)."""
         sk = signing_key or key(signer or owner)
         fp = fingerprint or self.fingerprint
         choice = choice or [1, 0, 0]
@@ -65,7 +66,8 @@ class CastEstate:
             signed, _ = ballot.encrypt_ballot(fingerprint=fp, joint_key=self.joint_key, items=self.items,
                                               choices={"m1": choice}, signing_key=sk)
         else:
-            signed = ballot.make_open_ballot(fingerprint=fp, items=self.items, choices={"m1": choice}, signing_key=sk)
+            signed = ballot.make_open_ballot(fingerprint=fp, items=self.items, choices={"m1": choice}, signing_key=sk,
+                                             for_voter=self.voters[names] if names else None)
         return signed
 
     def text(self, owner: str, choice: list[int] | None = None, **kw) -> str:

@@ -4,6 +4,7 @@ person, and the audit of each at its place in the log — on SQLite and PostgreS
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -272,3 +273,34 @@ def test_the_references_are_deleted_when_the_round_closes(engine):
     assert count_round.close_round(engine, SLUG, ROUND_ID, now=ce.AFTER) is not None
     with reading(engine) as s:
         assert [proxy_refs.named(s, log_id, ROUND_ID, est.voters[o]) for o in ("A-01", "C-03")] == [0, 0]
+
+
+def test_an_open_ballot_names_the_voter_a_proxy_casts_it_for(engine, tmp_path):
+    """SPEC §3.6 ``for``: in an open round the proxy's ballot for A and the proxy's own ballot with
+    the same choices are two signed ballots, both counted; a ballot naming a voter counts only for
+    that voter (refused at the cast, nothing written; named by verify when appended anyway)."""
+    est = ce.make(engine, secrecy="open")
+    grant(est, "A-01", "B-02")
+    grant(est, "C-03", "B-02")
+    same = [0, 1, 0]
+    own = _cast(est, "B-02", same)
+    # without for, the ballot for A is byte for byte the proxy's own: one signed ballot counts once
+    refused(est, "duplicate_ballot", proxy_cast, "A-01", "B-02", same)
+    for_a = proxy_cast(est, "A-01", "B-02", same, names="A-01")
+    assert for_a["tracking"] != own["tracking"] and for_a["voter"] == est.voters["A-01"]
+    signed_for_c = est.ballot("B-02", [1, 0, 0], names="C-03")
+    as_own = json.dumps(signed_for_c, separators=(",", ":"))
+    e = refused(est, "bad_request", lambda x: _cast(x, "B-02", text=as_own))
+    assert est.voters["C-03"] in e.message
+    e = refused(est, "bad_request", proxy_cast, "A-01", "B-02", [1, 0, 0], names="C-03")
+    assert est.voters["C-03"] in e.message
+    problems, audit = _audit(est)
+    assert problems == [] and audit.counted == 2
+    m1 = audit.counts[0]
+    assert m1.heads == (0, 2, 0)
+    moved = append_raw(est, "ballot", round_record.ballot_body(
+        ROUND_ID, signed_for_c, "sms", for_voter=est.voters["D-04"],
+        for_sig=binding(est, signed_for_c, "D-04", ce.key("B-02"))))
+    report = gongjue_verify(est, tmp_path / "b")
+    assert [p.seq for p in report.problems] == [moved], report.problems
+    assert "names voter" in report.problems[0].message

@@ -290,5 +290,16 @@ def test_open_round_vote_refusal_in_chinese_and_a_proxy(chromium, world):
     o7.page.locator("#step-receipt").wait_for(state="visible")
     rows = {r.voter: r for r in _ballots(el)}
     assert rows[el.voter["O3"]].proxy == el.voter["O7"]
+    # … then for themselves with the same marks: an open ballot names whom it is cast for (SPEC
+    # §3.6 for), so it is not the same signed ballot as the one for O3
+    o7.page.goto(f"{base}/estates/{el.slug}/vote?round=r1")
+    o7.page.wait_for_selector("html[data-booth='ready']")
+    assert not o7.page.locator("#step-whom").is_visible()  # O3 has a ballot: only O7 is left
+    o7.mark(["弃权", "none"])
+    o7.seal()
+    o7.page.click("#cast")
+    o7.page.locator("#step-receipt").wait_for(state="visible")
+    rows = {r.voter: r for r in _ballots(el)}
+    assert rows[el.voter["O7"]].proxy is None and rows[el.voter["O7"]].tracking != rows[el.voter["O3"]].tracking
     o7.code_never_sent()
     o7.close()

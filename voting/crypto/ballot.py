@@ -355,8 +355,14 @@ def _check_envelope(signed: object, kind: str, fingerprint: bytes, items: list[I
     if not isinstance(signed, dict) or set(signed) != {"ballot", "sig"}:
         raise BallotError("signed ballot: expected an object with exactly ballot and sig")
     body = signed["ballot"]
-    if not isinstance(body, dict) or set(body) != {"v", "kind", "round", "voter", "items"}:
-        raise BallotError("ballot: expected exactly v, kind, round, voter and items")
+    keys = {"v", "kind", "round", "voter", "items"}
+    if kind == "open" and isinstance(body, dict) and "for" in body:  # cast by a proxy (SPEC §3.6, §7.8)
+        if not isinstance(body["for"], str) or _FOR.fullmatch(body["for"]) is None:
+            raise BallotError("ballot: for must be the pseudonym of the voter it is cast for")
+        keys.add("for")
+    if not isinstance(body, dict) or set(body) != keys:
+        raise BallotError("ballot: expected exactly v, kind, round, voter and items (and for, in an open "
+                          "ballot a proxy casts)")
     if body["v"] != 1 or type(body["v"]) is not int:
         raise BallotError("ballot: unsupported version (expected v = 1)")
     if body["kind"] != kind:
@@ -383,6 +389,7 @@ def _check_envelope(signed: object, kind: str, fingerprint: bytes, items: list[I
     return body, voter, hashlib.sha256(_signed_jcs(body_jcs, signed["sig"])).digest()
 
 
+_FOR = re.compile(r"\S{1,64}")  # a voter pseudonym (SPEC §6.2)
 _SEL_KEYS = frozenset(("alpha", "beta", "proof"))
 _PROOF_KEYS = frozenset(("c", "z", "a", "b"))
 _HEX64 = re.compile("[0-9a-f]{64}").fullmatch
@@ -594,11 +601,14 @@ def check_reveal(signed: dict, reveal: Reveal, *, joint_key: Point, items: list[
 
 
 def make_open_ballot(*, fingerprint: bytes, items: list[ItemShape], choices: dict[str, list[int]],
-                     signing_key: nacl.signing.SigningKey) -> dict:
-    """Sign plaintext choices for a named-vote round (SPEC §3.6)."""
+                     signing_key: nacl.signing.SigningKey, for_voter: str | None = None) -> dict:
+    """Sign plaintext choices for a named-vote round (SPEC §3.6); ``for_voter``: the pseudonym of the
+    voter a proxy casts it for (so the proxy's own ballot with the same choices is another ballot)."""
     _check_choices(items, choices)
     body = {"v": 1, "kind": "open", "round": fingerprint.hex(), "voter": bytes(signing_key.verify_key).hex(),
             "items": [{"id": it.id, "selections": list(choices[it.id])} for it in items]}
+    if for_voter is not None:
+        body["for"] = for_voter
     return _sign(body, signing_key)[0]
 
 

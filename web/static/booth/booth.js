@@ -174,7 +174,7 @@ async function seal() {
       choices: state.choices, signingKey: state.credential.seed });
   } else {
     const signed = signOpenBallot({ fingerprint: d.fingerprint, items, choices: state.choices,
-      signingKey: state.credential.seed });
+      signingKey: state.credential.seed, forVoter: state.whom || undefined });
     state.sealed = { signed, tracking: trackingCode(signed), secrets: null };
   }
   $('sealed-tracking').textContent = state.sealed.tracking.short;

@@ -17,7 +17,7 @@
 //   deriveCredential(code, origin) → {code, seed, publicKey}
 //   encryptBallot({fingerprint, jointKey, items, choices, signingKey, rand?})
 //     → {signed, tracking: {full, short}, secrets}      items: [{id, n, lo, hi}] (or see itemShape)
-//   signOpenBallot({fingerprint, items, choices, signingKey}) → signed open ballot
+//   signOpenBallot({fingerprint, items, choices, signingKey, forVoter?}) → signed open ballot
 //   trackingCode(signed) → {full, short}
 //   revealBallot({signed, secrets}) → reveal;  checkReveal({signed, reveal, jointKey}) → true
 //   verifyBallot({signed (JSON text or object), secrecy, fingerprint, jointKey, items, voterKey?}) → true
@@ -772,8 +772,9 @@ export function encryptBallot({ fingerprint, jointKey, items, choices, signingKe
   return { signed, tracking: trackingCode(signed), secrets: { items: secretItems } };
 }
 
-/** Sign an open (named-vote) ballot: selections are plaintext 0/1 per item. */
-export function signOpenBallot({ fingerprint, items, choices, signingKey }) {
+/** Sign an open (named-vote) ballot: selections are plaintext 0/1 per item.  `forVoter`: the
+ * pseudonym of the voter a proxy casts it for (SPEC §3.6), so that it differs from the proxy's own. */
+export function signOpenBallot({ fingerprint, items, choices, signingKey, forVoter }) {
   const fp = asBytes(fingerprint, 'round fingerprint');
   const seed = signingKey && signingKey.seed ? signingKey.seed : signingKey;
   checkChoiceKeys(items, choices);
@@ -784,6 +785,10 @@ export function signOpenBallot({ fingerprint, items, choices, signingKey }) {
     return { id: shape.id, selections: marks.slice() };
   });
   const body = { v: 1, kind: 'open', round: toHex(fp), voter: toHex(ed25519.getPublicKey(seed)), items: bodyItems };
+  if (forVoter !== undefined && forVoter !== null && forVoter !== '') {
+    if (typeof forVoter !== 'string' || !/^\S{1,64}$/u.test(forVoter)) throw new TypeError('forVoter must be a voter pseudonym');
+    body.for = forVoter;
+  }
   return signBody(body, seed);
 }
 
@@ -869,7 +874,11 @@ export function verifyBallot({ signed, secrecy, fingerprint, jointKey, items, vo
     throw new CryptoError('signature', 'signature must be 128 lowercase hex characters');
   }
   const body = signed.ballot;
-  exactKeys(body, ['v', 'kind', 'round', 'voter', 'items'], 'ballot');
+  const named = secrecy === 'open' && body && typeof body === 'object' && Object.hasOwn(body, 'for');
+  exactKeys(body, named ? ['v', 'kind', 'round', 'voter', 'items', 'for'] : ['v', 'kind', 'round', 'voter', 'items'], 'ballot');
+  if (named && (typeof body.for !== 'string' || !/^\S{1,64}$/u.test(body.for))) {
+    throw new CryptoError('structure', 'ballot: for must be the pseudonym of the voter it is cast for');
+  }
   if (body.v !== 1) throw new CryptoError('structure', 'not a version-1 ballot');
   if (body.kind !== secrecy) throw new CryptoError('kind', `ballot kind must be '${secrecy}' in a ${secrecy} round`);
   const K = secrecy === 'secret' ? jointKeyPoint(jointKey) : undefined;
