@@ -234,12 +234,29 @@ class Started:
     masked_phone: str | None = None
 
 
+def count_events(session: Session, kind: str, since: int, **where: str) -> int:
+    """How many events of ``kind`` (``fail``, ``send``, or a caller's own kind such as the proxies
+    page's lookups) happened after ``since``, for the given ``estate``, ``voter`` or ``client``."""
+    return _count(session, kind, since, **where)
+
+
+def record_event(session: Session, kind: str, slug: str, voter: str, client: str, at: int) -> None:
+    """Record one event (the limits above count them)."""
+    _event(session, kind, slug, voter, client, at)
+
+
+def refuse_busy_client(session: Session, client: str, at: int) -> None:
+    """FactorError(TOO_MANY) when ``client`` failed too often lately (before any lookup: this also
+    bounds guessing which parts or keys exist)."""
+    if _count(session, "fail", at - FAILURE_WINDOW, client=client[:64]) >= MAX_CLIENT_FAILURES:
+        raise FactorError(TOO_MANY)
+
+
 def begin(session: Session, slug: str, building: str, unit: str, room: str, *, client: str,
           gateway: SmsGateway | None, at: int | None = None) -> Started:
     """Find the voter holding a part and start their second factor (sends the SMS code)."""
     at = now() if at is None else at
-    if _count(session, "fail", at - FAILURE_WINDOW, client=client[:64]) >= MAX_CLIENT_FAILURES:
-        raise FactorError(TOO_MANY)  # also bounds guessing which parts exist
+    refuse_busy_client(session, client, at)
     try:
         voter = store.voter_for_part(session, slug, building.strip(), unit.strip(), room.strip())
     except ValueError as e:  # identity.store.RollTampered: the tables disagree with the ledger
@@ -249,6 +266,12 @@ def begin(session: Session, slug: str, building: str, unit: str, room: str, *, c
         _event(session, "fail", slug, "", client, at)
         raise FactorError("名册中没有这套房屋，请核对楼栋、单元、房号 / no such part in the roll; check building, "
                           "unit and room")
+    return start(session, slug, voter, client=client, gateway=gateway, at=at)
+
+
+def start(session: Session, slug: str, voter: str, *, client: str, gateway: SmsGateway | None, at: int) -> Started:
+    """Start the second factor of ``voter`` once found (by a part, or by a registered key): the SMS
+    code when a phone is on file and a gateway is set, else the PIN letter's PIN."""
     phone = store.voter_phone(session, slug, voter)
     if phone and gateway is not None:
         _send(session, slug, voter, phone, client, gateway, at)

@@ -197,24 +197,13 @@ async def identify(request: Request, slug: str) -> Response:
 def _begin_by_key(session, slug: str, key: str, client: str, gateway) -> factor.Started:  # noqa: ANN001
     """The second factor of the voter whose current registered key is ``key`` (SPEC §4.6 limits)."""
     at = factor.now()
-    if factor._count(session, "fail", at - factor.FAILURE_WINDOW, client=client[:64]) >= factor.MAX_CLIENT_FAILURES:
-        raise factor.FactorError(factor.TOO_MANY)
+    factor.refuse_busy_client(session, client, at)
     reg = authority.registry(session, slug)
     voter = reg.voter_of(key) if _HEX64.match(key) else None
     if voter is None or reg.key_of(voter) != key:
-        factor._event(session, "fail", slug, "", client, at)
+        factor.record_event(session, "fail", slug, "", client, at)
         raise factor.FactorError(UNKNOWN_KEY)
-    phone = store.voter_phone(session, slug, voter)
-    if phone and gateway is not None:
-        factor._send(session, slug, voter, phone, client, gateway, at)
-        return factor.Started(voter, factor.SMS, store.mask_phone(phone))
-    if session.get(factor.OwnerPin, (slug, voter)) is not None:
-        return factor.Started(voter, factor.PIN)
-    if phone:
-        raise factor.FactorError("短信服务暂不可用，请稍后再试或联系业主委员会 / SMS is not available now; try later or "
-                                 "contact the owners' committee")
-    raise factor.FactorError("没有登记手机号，也没有 PIN 信：请联系业主委员会 / no phone on file and no PIN letter: "
-                             "contact the owners' committee")
+    return factor.start(session, slug, voter, client=client, gateway=gateway, at=at)
 
 
 def _identify(request: Request, slug: str, form: FormData) -> Response:
@@ -365,10 +354,10 @@ def _proxies_find(request: Request, slug: str, form: FormData) -> Response:
     try:
         with transaction(request.app.state.engine) as session:
             # at most LOOKUPS flats per owner an hour, and PER_ROUND different owners named in a round
-            if factor._count(session, LOOKUP, at - 3600, estate=slug, voter=me.voter) >= LOOKUPS:
+            if factor.count_events(session, LOOKUP, at - 3600, estate=slug, voter=me.voter) >= LOOKUPS:
                 return _proxies(request, slug, round_id, form=fields, status=429,
                                 error=i18n.t(request, "Too many flats looked up. Try again in an hour."))
-            factor._event(session, LOOKUP, slug, me.voter, security.client_address(request), at)
+            factor.record_event(session, LOOKUP, slug, me.voter, security.client_address(request), at)
             view = rounds_.load(session, slug, round_id) if booth.ROUND_ID.match(round_id) else None
             proxy = store.voter_for_part(session, slug, fields["building"], fields["unit"], fields["room"])
             if view is None or view.announcement is None:
