@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from collections.abc import AsyncIterator
 from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import cryptography.x509
@@ -36,7 +38,7 @@ from ledger import checkpoint, timestamp
 from ledger import log as logs
 from ledger import witness as witnesses
 from ledger.db import claim, reading, transaction
-from ledger.models import CheckpointRow, Cosignature, Log
+from ledger.models import AnchorStatus, CheckpointRow, Cosignature, Log
 from ledger.note import NoteError, Verifier, parse_vkey
 
 BATCH = 10
@@ -127,7 +129,32 @@ def _pass(engine: Engine, config: AnchorConfig) -> Outcome:
             _stamp(engine, log_id, url, config, outcome)
         for peer in config.witnesses:
             _collect(engine, log_id, peer, config, outcome)
+    _record(engine, outcome)
     return outcome
+
+
+SHOWN = 20  # failures kept for staff pages, each cut to 300 characters
+_USERINFO = re.compile(r"(?<=//)[^/@\s]+@")  # credentials in a TSA or witness URL never reach a page
+
+
+def _record(engine: Engine, outcome: Outcome) -> None:
+    """The pass's outcome as the one ``ledger_anchor_status`` row (insert or replace in one statement)."""
+    failures = "\n".join(_USERINFO.sub("", " ".join(f.split()))[:300] for f in outcome.failures[:SHOWN])
+    values = {"checked_at": datetime.now(UTC), "stamped": outcome.stamped, "cosigned": outcome.cosigned,
+              "failures": failures}
+    with transaction(engine) as session:
+        if session.get_bind().dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        session.execute(upsert(AnchorStatus).values(id=1, **values)
+                        .on_conflict_do_update(index_elements=[AnchorStatus.id], set_=values))
+
+
+def failing(session) -> AnchorStatus | None:  # noqa: ANN001
+    """The last pass, when it had failures (for staff pages); None when it had none or none ran."""
+    row = session.get(AnchorStatus, 1)
+    return row if row is not None and row.failures else None
 
 
 def _pending(engine: Engine, log_id: int, url: str) -> list[tuple[int, str]]:

@@ -82,3 +82,15 @@ class SelfCheck(Base):
     ok: Mapped[bool] = mapped_column(Boolean, nullable=False)
     seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class AnchorStatus(Base):
+    """The last pass of the anchor loop (``ledger.anchor``, migration ``ledger_0006``; state, not
+    part of the ledger): one row, what failed, so that staff pages show it."""
+
+    __tablename__ = "ledger_anchor_status"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1: one loop per database
+    checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    stamped: Mapped[int] = mapped_column(Integer, nullable=False)
+    cosigned: Mapped[int] = mapped_column(Integer, nullable=False)
+    failures: Mapped[str] = mapped_column(Text, nullable=False)  # one a line, "" when none

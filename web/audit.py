@@ -50,7 +50,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from sqlalchemy import select
 
 from identity import record, store
-from ledger import bundle, checkpoint, keys, log as logs, receipt, rotation, selfcheck
+from ledger import anchor, bundle, checkpoint, keys, log as logs, receipt, rotation, selfcheck
 from ledger.checkpoint import parse_checkpoint
 from ledger.db import reading
 from ledger.models import Entry
@@ -426,6 +426,17 @@ def ledger_warnings(request: Request) -> list[dict]:
 
 
 templates.env.globals["ledger_warnings"] = ledger_warnings
+
+
+def evidence_warning(request: Request) -> dict | None:
+    """For staff pages (base.html): the anchor loop's last pass, when trusted timestamps or witness
+    cosignatures failed (ledger.anchor.failing; the messages carry no URL credentials)."""
+    with reading(request.app.state.engine) as session:
+        row = anchor.failing(session)
+        return None if row is None else {"checked_at": row.checked_at, "failures": row.failures.splitlines()}
+
+
+templates.env.globals["evidence_warning"] = evidence_warning
 
 
 class SelfCheckThread(threading.Thread):

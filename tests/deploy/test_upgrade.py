@@ -27,7 +27,7 @@ from tests.deploy.pg import fresh_database
 
 HISTORY = ("ledger_0001", "identity_0001", "identity_0002", "identity_0003", "identity_0004", "ledger_0002",
            "identity_0005", "web_0001", "voting_0001", "web_0002", "voting_0002", "identity_0006", "voting_0003",
-           "voting_0004", "ledger_0003", "voting_0005", "voting_0006", "voting_0007", "ledger_0004", "voting_0008", "ledger_0005")
+           "voting_0004", "ledger_0003", "voting_0005", "voting_0006", "voting_0007", "ledger_0004", "voting_0008", "ledger_0005", "ledger_0006")
 T0 = datetime.now(UTC) - timedelta(hours=2)
 
 

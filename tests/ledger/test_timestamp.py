@@ -180,6 +180,44 @@ def test_one_pass_at_a_time_per_database(engine, tmp_path, tsa):
     assert (outcome.skipped, outcome.stamped, tsa.arrived) == (False, 1, before + 1)
 
 
+def test_the_last_pass_keeps_its_failures_for_staff_pages(engine, tmp_path, tsa):
+    """A TSA that does not answer: the pass's failure is kept (without the URL's credentials) until
+    a pass succeeds; staff pages read it through ``anchor.failing``."""
+    key = make_key(tmp_path)
+    fill(engine, ORIGIN, 2, key)
+    with reading(engine) as s:
+        assert anchor.failing(s) is None  # no pass yet
+    down = anchor.AnchorConfig(tsa_urls=("http://stamper:s3cret@127.0.0.1:9/tsr",), timeout=2)
+    outcome = anchor.anchor_once(engine, down)
+    assert outcome.stamped == 0 and len(outcome.failures) == 1
+    with reading(engine) as s:
+        row = anchor.failing(s)
+        assert row is not None and row.stamped == 0 and len(row.failures.splitlines()) == 1
+        assert "127.0.0.1:9" in row.failures and "s3cret" not in row.failures and "stamper" not in row.failures
+    assert anchor.anchor_once(engine, _config(tsa)).stamped == 1
+    with reading(engine) as s:
+        assert anchor.failing(s) is None
+
+
+def test_staff_pages_show_the_last_passs_failures(engine, tmp_path, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from tests.web.conftest import add_staff, sign_in
+    from web.app import create_app
+
+    monkeypatch.setenv("GONGJUE_SELFCHECK_SECONDS", "0")
+    fill(engine, ORIGIN, 2, make_key(tmp_path))
+    add_staff(engine)
+    with TestClient(create_app(engine), follow_redirects=False) as client:
+        assert sign_in(client).status_code == 303
+        assert "anchor-warning" not in client.get("/").text
+        anchor.anchor_once(engine, anchor.AnchorConfig(tsa_urls=("http://127.0.0.1:9/<tsr>",), timeout=2))
+        page = client.get("/").text
+        assert "警告：最近一次可信时间戳和见证人联署未能完成" in page and "127.0.0.1:9/&lt;tsr&gt;" in page
+        client.cookies.clear()
+        assert "anchor-warning" not in client.get("/").text  # staff only
+
+
 def test_only_the_newest_batch_is_stamped_and_never_a_smaller_size_later(engine, tmp_path, tsa, monkeypatch):
     monkeypatch.setattr(anchor, "BATCH", 2)
     key = make_key(tmp_path)
