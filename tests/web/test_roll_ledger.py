@@ -85,7 +85,9 @@ def test_public_figures_come_from_the_ledger_and_tampering_shows_an_error(engine
     page = client.get("/estates/maple-court")
     assert page.status_code == 500
     assert "与账本不符" in page.text and "does not match its ledger entry" not in page.text  # Chinese page
-    english = client.get("/estates/maple-court", cookies={"gongjue_lang": "en"})
+    client.cookies.set("gongjue_lang", "en")  # on the client: per-request cookies are deprecated
+    english = client.get("/estates/maple-court")
+    client.cookies.delete("gongjue_lang")
     assert english.status_code == 500 and "does not match its ledger entry" in english.text
     assert "与账本不符" not in english.text
     assert "2,785.50" not in page.text and "2785.50" not in page.text
